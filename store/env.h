@@ -1,0 +1,134 @@
+// store/env.h: the LMDB environment, transactions and sealing. INTERNAL to store/.
+//
+// Nothing outside store/ includes this file: the public API (store/store.h and the
+// feature headers) is free of LMDB types so another backend can sit behind it.
+//
+// Concurrency contract (lmdb.h, Caveats):
+// - One Env per process per data directory; never used across fork().
+// - Write transactions are serialised by LMDB (across processes too). write() runs its
+//   function inside one write transaction and commits it durably (fsync) before returning.
+// - read() runs its function inside a read-only snapshot that ends when it returns: a read
+//   transaction never outlives the call (so it never pins pages across event-loop turns).
+// - Both may be called from any thread (MDB_NOTLS). The map grows automatically: a write that
+//   hits MDB_MAP_FULL is aborted, the map doubled (up to max_map_size) and the write retried
+//   from the start, so a write function must have no side effects outside the transaction.
+//   A map resized by another process (MDB_MAP_RESIZED) is adopted before the next transaction.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace tsubame::store {
+
+// The named databases (store/README.md documents keys and values of each).
+enum class Db : int {
+  kMeta = 0,      // string key -> value: schema version, key check, counters, audit head
+  kDomains,       // be32 domain id -> domain record (name, wrapped data key, settings)
+  kDomainNames,   // lower-case domain name -> be32 id
+  kUsers,         // be64 user id -> sealed user record
+  kUserIndex,     // HMAC(address) -> be64 user id
+  kMailboxes,     // be64 user | be64 mailbox id -> mailbox record (sealed name)
+  kMailboxIndex,  // be64 user | HMAC(name) -> be64 mailbox id
+  kMessages,      // be64 mailbox | be32 uid -> message record
+  kModseq,        // be64 mailbox | be64 modseq -> be32 uid (changes since, CONDSTORE)
+  kExpunged,      // be64 mailbox | be32 uid -> be64 modseq (QRESYNC VANISHED)
+  kBlobs,         // be64 blob id -> blob header + sealed content
+  kSummaries,     // be64 blob id -> sealed MessageSummary
+  kAudit,         // be64 sequence -> audit record
+  kLogins,        // be64 user | be64 time_ms | be32 seq -> sealed login record
+  kLockout,       // be64 user -> failure counters
+  kTrace,         // be64 time_ms | queue id -> sealed trace record
+  kTraceIds,      // queue id -> be64 time_ms
+  kQueue,         // queue id -> outbound queue record
+  kReports,       // be64 report id -> report record (quarantine)
+  kTokens,        // be32 scope | be64 token hash -> counts
+  kGrants,        // be64 grant id -> support access grant
+  kCount
+};
+const char* db_name(Db db);
+
+// Maps an LMDB return code to a Status. `what` says what was being done.
+Status lmdb_status(int rc, std::string_view what);
+
+class Txn {
+ public:
+  Txn(MDB_txn* txn, const MDB_dbi* dbis) : txn_(txn), dbis_(dbis) {}
+  // Ok with *value set, NotFound, or an error. The view stays valid until the txn ends
+  // or this txn writes.
+  Status get(Db db, std::string_view key, std::string_view* value) const;
+  Result<std::optional<std::string>> get_copy(Db db, std::string_view key) const;
+  Status put(Db db, std::string_view key, std::string_view value);
+  // Fails with Exists if the key is already there.
+  Status insert(Db db, std::string_view key, std::string_view value);
+  Status del(Db db, std::string_view key);  // NotFound if absent
+
+  // Visits keys >= from (and starting with `prefix`) in order until fn returns false.
+  // fn may not write to the same db.
+  Status scan(Db db, std::string_view prefix, std::string_view from,
+              const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  // The last key starting with prefix (e.g. the highest UID of a mailbox).
+  Status last(Db db, std::string_view prefix, std::string* key, std::string* value) const;
+  // Visits keys <= from backwards while they start with prefix.
+  Status scan_back(Db db, std::string_view prefix, std::string_view from,
+                   const std::function<bool(std::string_view, std::string_view)>& fn) const;
+  // Deletes every key starting with prefix; returns how many.
+  Result<uint64_t> del_prefix(Db db, std::string_view prefix);
+  Result<uint64_t> count(Db db) const;
+
+  // Counters in kMeta: returns the next value (starting at 1) and stores it.
+  Result<uint64_t> next_id(std::string_view counter);
+
+  MDB_txn* raw() const { return txn_; }
+  MDB_dbi dbi(Db db) const { return dbis_[int(db)]; }
+
+ private:
+  MDB_txn* txn_;
+  const MDB_dbi* dbis_;
+};
+
+struct EnvOptions {
+  std::string path;                   // directory holding data.mdb and lock.mdb
+  uint64_t map_size = 256ull << 20;   // initial map size
+  uint64_t max_map_size = 64ull << 30;
+  bool read_only = false;
+  bool create = true;                 // create the directory if missing
+};
+
+class Env {
+ public:
+  static Result<std::unique_ptr<Env>> open(const EnvOptions& opts);
+  ~Env();
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+  Status write(const std::function<Status(Txn&)>& fn);
+  Status read(const std::function<Status(const Txn&)>& fn) const;
+
+  // A consistent, compacted copy of the whole environment into file `dest` (MDB_CP_COMPACT).
+  Status copy_to(const std::string& dest_file) const;
+  // Clears reader slots left by dead processes; returns how many.
+  int reader_check() const;
+  uint64_t map_size() const;
+  const std::string& path() const { return opts_.path; }
+
+ private:
+  explicit Env(const EnvOptions& opts) : opts_(opts) {}
+  Status grow();
+  Status begin(bool read_only, MDB_txn** txn) const;
+
+  EnvOptions opts_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi dbis_[int(Db::kCount)] = {};
+  mutable std::shared_mutex resize_mu_;  // exclusive only while resizing the map
+};
+
+}  // namespace tsubame::store

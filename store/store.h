@@ -1,0 +1,246 @@
+// store/store.h: the mailbox store. Public API; free of LMDB types (see store/README.md).
+//
+// One Store per process per data directory. Every method is thread-safe. Each mutating call
+// is one durable write transaction: when it returns ok, the change is on disk (fsync'd). A
+// failed call changes nothing. Reads are snapshots that end when the call returns.
+//
+// Invariants (RFC 9051 §2.3.1.1, RFC 7162 §3.1):
+// - UIDs in a mailbox strictly increase and are never reused, across restarts, expunges and
+//   deletes. UIDVALIDITY of a new mailbox is unique for the store's lifetime, so a mailbox
+//   deleted and created again under the same name gets a new one.
+// - Every change to a message (append, flags, expunge) takes the mailbox's next MODSEQ;
+//   HIGHESTMODSEQ never decreases. Expunged UIDs are remembered with their MODSEQ (VANISHED).
+// - A message delivered to N local users is stored once (one blob, refcount N) and freed with
+//   its last reference. Its MessageSummary is stored beside the blob.
+// - Message content, summaries and personal metadata are sealed with the domain's data key
+//   (store/keyring.h); lookups by address or folder name go through HMAC indexes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/message_summary.h"
+#include "common/result.h"
+
+namespace tsubame::store {
+
+class Env;
+class Keyring;
+
+struct Options {
+  std::string data_dir;               // LMDB environment directory
+  std::string key_file;               // master key file, outside data_dir
+  bool create = false;                // create data_dir and key file if missing (tsubame init)
+  bool read_only = false;
+  uint64_t map_size = 256ull << 20;   // initial LMDB map size; grows by doubling
+  uint64_t max_map_size = 64ull << 30;
+};
+
+// System flags (RFC 9051 §2.3.2). \Recent does not exist in IMAP4rev2 and is not stored.
+enum Flag : uint32_t {
+  kSeen = 1u << 0,
+  kAnswered = 1u << 1,
+  kFlagged = 1u << 2,
+  kDeleted = 1u << 3,
+  kDraft = 1u << 4,
+};
+
+// RFC 6154 SPECIAL-USE attributes.
+enum class SpecialUse : uint8_t { kNone = 0, kSent, kDrafts, kTrash, kJunk, kArchive, kAll, kFlagged };
+const char* special_use_name(SpecialUse s);  // "\\Sent", ... ; "" for kNone
+
+// What a message was last trained/reported as (so a repeated report changes nothing).
+enum class Reported : uint8_t { kNone = 0, kSpam, kHam };
+
+struct Domain {
+  uint32_t id = 0;
+  std::string name;  // lower-case
+  int64_t created = 0;
+};
+
+struct User {
+  uint64_t id = 0;
+  uint32_t domain_id = 0;
+  std::string address;        // local@domain, domain lower-case
+  std::string password_hash;  // Argon2id PHC string (common/crypto.h)
+  bool disabled = false;
+  uint64_t quota_bytes = 0;   // 0 = unlimited
+  uint64_t used_bytes = 0;
+  int64_t created = 0;
+  int64_t deleted_at = 0;     // 0 = not deleted; else disabled and due for purge
+};
+
+struct Mailbox {
+  uint64_t id = 0;            // unique in the store, never reused
+  uint64_t user_id = 0;
+  std::string name;           // UTF-8, hierarchy separator '/'
+  SpecialUse special = SpecialUse::kNone;
+  bool subscribed = false;
+  uint32_t uidvalidity = 0;
+  uint32_t uidnext = 1;
+  uint64_t highest_modseq = 1;
+  uint32_t messages = 0;
+  uint32_t unseen = 0;
+  uint32_t deleted = 0;       // messages with \Deleted
+  uint64_t size = 0;          // octets of all messages
+};
+
+struct Message {
+  uint64_t mailbox_id = 0;
+  uint32_t uid = 0;
+  uint64_t modseq = 0;
+  uint32_t flags = 0;                  // Flag bits
+  std::vector<std::string> keywords;   // sorted, unique (e.g. "$Junk", "$Forwarded")
+  int64_t internal_date = 0;           // unix seconds
+  uint64_t size = 0;                   // RFC822.SIZE
+  uint64_t blob_id = 0;
+  Reported reported = Reported::kNone;
+};
+
+// One local recipient of a delivery.
+struct DeliveryTarget {
+  uint64_t user_id = 0;
+  std::string mailbox = "INBOX";       // created if missing (Junk gets \Junk)
+  uint32_t flags = 0;
+  std::vector<std::string> keywords;
+};
+
+struct IncomingMessage {
+  std::string raw;                     // the message as it will be served (CRLF line ends)
+  MessageSummary summary;              // from the filter's single MIME parse
+  int64_t internal_date = 0;           // 0 = now
+  std::vector<DeliveryTarget> targets;
+};
+
+struct DeliveredCopy {
+  uint64_t user_id = 0;
+  uint64_t mailbox_id = 0;
+  uint32_t uid = 0;
+  uint64_t modseq = 0;
+};
+
+struct DeliveryResult {
+  uint64_t blob_id = 0;
+  std::vector<DeliveredCopy> copies;   // one per target, in target order
+};
+
+enum class FlagMode : uint8_t { kReplace, kAdd, kRemove };
+
+struct FlagChange {
+  uint32_t uid = 0;
+  uint64_t modseq = 0;                 // new MODSEQ (unchanged if nothing changed)
+  uint32_t flags = 0;
+  std::vector<std::string> keywords;
+};
+
+struct StoreFlagsResult {
+  std::vector<FlagChange> changed;     // messages whose flags changed
+  std::vector<uint32_t> failed;        // UNCHANGEDSINCE failures (RFC 7162 §3.1.3 MODIFIED)
+};
+
+struct UidMapping {                    // COPYUID / MOVE (RFC 4315)
+  uint32_t dest_uidvalidity = 0;
+  std::vector<uint32_t> source_uids;
+  std::vector<uint32_t> dest_uids;
+};
+
+struct Expunged {
+  uint32_t uid = 0;
+  uint64_t modseq = 0;
+};
+
+struct CheckReport {
+  uint64_t domains = 0, users = 0, mailboxes = 0, messages = 0, blobs = 0;
+  std::vector<std::string> problems;   // empty = consistent
+};
+
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> open(const Options& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // ---- domains ----
+  Result<Domain> add_domain(std::string_view name);
+  Result<Domain> find_domain(std::string_view name) const;
+  Result<Domain> get_domain(uint32_t id) const;
+  Result<std::vector<Domain>> list_domains() const;
+  Status remove_domain(std::string_view name);  // refused (Exists) while it has users
+
+  // ---- users ----
+  // Creates the user and their INBOX, Sent, Drafts, Trash and Junk (with SPECIAL-USE).
+  Result<User> add_user(std::string_view address, std::string_view password_hash,
+                        uint64_t quota_bytes = 0);
+  Result<User> find_user(std::string_view address) const;  // domain part case-insensitive
+  Result<User> get_user(uint64_t id) const;
+  Result<std::vector<User>> list_users(std::optional<uint32_t> domain_id = std::nullopt) const;
+  Status set_password_hash(uint64_t user_id, std::string_view hash);
+  Status set_disabled(uint64_t user_id, bool disabled);
+  Status set_quota(uint64_t user_id, uint64_t quota_bytes);
+
+  // ---- mailboxes ----
+  Result<Mailbox> create_mailbox(uint64_t user_id, std::string_view name,
+                                 SpecialUse special = SpecialUse::kNone);
+  Result<Mailbox> find_mailbox(uint64_t user_id, std::string_view name) const;  // INBOX any case
+  Result<Mailbox> get_mailbox(uint64_t user_id, uint64_t mailbox_id) const;
+  Result<std::vector<Mailbox>> list_mailboxes(uint64_t user_id) const;
+  // RFC 9051 §6.3.6: renaming INBOX moves its messages to the new mailbox and leaves INBOX
+  // empty; renaming a parent renames its children.
+  Status rename_mailbox(uint64_t user_id, std::string_view from, std::string_view to);
+  Status delete_mailbox(uint64_t user_id, std::string_view name);  // INBOX refused
+  Status set_subscribed(uint64_t user_id, std::string_view name, bool subscribed);
+
+  // ---- messages ----
+  // Group commit: every message of the batch, to every target, in ONE durable write
+  // transaction. On error nothing of the batch is stored.
+  Result<std::vector<DeliveryResult>> deliver(const std::vector<IncomingMessage>& batch);
+  // IMAP APPEND to one mailbox (APPENDUID).
+  Result<DeliveredCopy> append(uint64_t user_id, uint64_t mailbox_id, std::string_view raw,
+                               const MessageSummary& summary, uint32_t flags,
+                               const std::vector<std::string>& keywords, int64_t internal_date);
+  Result<std::vector<Message>> list_messages(uint64_t mailbox_id, uint32_t uid_from = 1,
+                                             uint32_t uid_to = UINT32_MAX) const;
+  Result<Message> get_message(uint64_t mailbox_id, uint32_t uid) const;
+  // The raw message (decrypted). user_id must own a message referencing the blob.
+  Result<std::string> read_message(uint64_t user_id, uint64_t mailbox_id, uint32_t uid) const;
+  Result<MessageSummary> read_summary(uint64_t user_id, uint64_t mailbox_id, uint32_t uid) const;
+  Result<StoreFlagsResult> store_flags(uint64_t mailbox_id, const std::vector<uint32_t>& uids,
+                                       FlagMode mode, uint32_t flags,
+                                       const std::vector<std::string>& keywords,
+                                       std::optional<uint64_t> unchanged_since = std::nullopt);
+  Result<UidMapping> copy_messages(uint64_t user_id, uint64_t from_mailbox,
+                                   const std::vector<uint32_t>& uids, uint64_t to_mailbox);
+  // MOVE (RFC 6851): copy + expunge in one transaction.
+  Result<UidMapping> move_messages(uint64_t user_id, uint64_t from_mailbox,
+                                   const std::vector<uint32_t>& uids, uint64_t to_mailbox);
+  // Expunges \Deleted messages (all, or only those in `uids` for UID EXPUNGE).
+  Result<std::vector<Expunged>> expunge(uint64_t mailbox_id,
+                                        std::optional<std::vector<uint32_t>> uids = std::nullopt);
+  // CONDSTORE/QRESYNC: messages changed, and UIDs expunged, after `modseq`.
+  Result<std::vector<Message>> changed_since(uint64_t mailbox_id, uint64_t modseq) const;
+  Result<std::vector<Expunged>> vanished_since(uint64_t mailbox_id, uint64_t modseq) const;
+  Status set_reported(uint64_t mailbox_id, uint32_t uid, Reported reported);
+
+  // ---- maintenance ----
+  // Walks every database: record formats, refcounts vs. references, mailbox counters,
+  // UIDNEXT above every UID. Also used to verify a backup before restore.
+  Result<CheckReport> check() const;
+
+  // For the other store features (audit, accounts, trace, queue, reports, tokens, backup),
+  // which live in their own files and share this environment.
+  Env& env() const;
+  const Keyring& keys() const;
+  const Options& options() const;
+
+ private:
+  Store();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tsubame::store
