@@ -36,18 +36,18 @@ enum class Db : int {
   kDomainNames,   // lower-case domain name -> be32 id
   kUsers,         // be64 user id -> sealed user record
   kUserIndex,     // HMAC(address) -> be64 user id
-  kMailboxes,     // be64 user | be64 mailbox id -> mailbox record (sealed name)
-  kMailboxIndex,  // be64 user | HMAC(name) -> be64 mailbox id
+  kMailboxes,     // be64 mailbox id -> mailbox record (owner, counters, sealed name)
+  kMailboxIndex,  // be64 user | HMAC(user, name) -> be64 mailbox id (also lists a user's)
   kMessages,      // be64 mailbox | be32 uid -> message record
   kModseq,        // be64 mailbox | be64 modseq -> be32 uid (changes since, CONDSTORE)
   kExpunged,      // be64 mailbox | be32 uid -> be64 modseq (QRESYNC VANISHED)
-  kBlobs,         // be64 blob id -> blob header + sealed content
+  kBlobs,         // be64 blob id -> blob header; be64 blob id | 0x01 -> sealed content
   kSummaries,     // be64 blob id -> sealed MessageSummary
   kAudit,         // be64 sequence -> audit record
-  kLogins,        // be64 user | be64 time_ms | be32 seq -> sealed login record
+  kLogins,        // be64 user | be64 time_ms | be64 seq -> sealed login record (store/README.md)
   kLockout,       // be64 user -> failure counters
-  kTrace,         // be64 time_ms | queue id -> sealed trace record
-  kTraceIds,      // queue id -> be64 time_ms
+  kTrace,         // be64 time_ms | be64 seq | queue id -> sealed trace record
+  kTraceIds,      // u8 len | queue id | be64 time_ms | be64 seq -> "" (several per message)
   kQueue,         // queue id -> outbound queue record
   kReports,       // be64 report id -> report record (quarantine)
   kTokens,        // be32 scope | be64 token hash -> counts
