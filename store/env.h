@@ -52,6 +52,9 @@ enum class Db : int {
   kReports,       // be64 report id -> report record (quarantine)
   kTokens,        // be32 scope | be64 token hash -> counts
   kGrants,        // be64 grant id -> support access grant
+  kAliases,       // be32 domain | HMAC(alias) -> sealed alias record (store/aliases.h)
+  kSettings,      // be32 domain | setting name -> value (store/settings.h)
+  kPurges,        // be64 user id -> scheduled purge (store/purge.h)
   kCount
 };
 const char* db_name(Db db);

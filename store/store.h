@@ -28,6 +28,20 @@
 
 namespace tsubame::store {
 
+// Limits (each refused with InvalidArgument, or Full where it is a capacity; each tested).
+inline constexpr size_t kMaxDomainNameBytes = 253;     // RFC 1035 §2.3.4
+inline constexpr size_t kMaxLocalPartBytes = 64;       // RFC 5321 §4.5.3.1.1
+inline constexpr size_t kMaxAddressBytes = 254;        // RFC 5321 §4.5.3.1.3 (path minus <>)
+inline constexpr size_t kMaxPasswordHashBytes = 512;
+inline constexpr size_t kMaxMailboxNameBytes = 1024;
+inline constexpr size_t kMaxMailboxDepth = 32;         // hierarchy levels
+inline constexpr size_t kMaxMailboxesPerUser = 1000;   // Full beyond
+inline constexpr size_t kMaxKeywordBytes = 128;
+inline constexpr size_t kMaxKeywordsPerMessage = 64;
+inline constexpr uint64_t kMaxMessageBytes = 64ull << 20;
+inline constexpr size_t kMaxBatchMessages = 1024;      // messages per deliver() call
+inline constexpr size_t kMaxTargetsPerMessage = 1000;
+
 class Env;
 class Keyring;
 
@@ -160,6 +174,11 @@ struct CheckReport {
 
 class Store {
  public:
+  // Opens (with options.create: initialises) the store. Refuses, modifying nothing: NotFound
+  // (no store and not create; master key file missing, never regenerated for existing data),
+  // PermissionDenied ("wrong master key", or a key file readable by others), Corruption
+  // (random, truncated or foreign data.mdb, unknown schema version), InvalidArgument (key file
+  // inside the data directory).
   static Result<std::unique_ptr<Store>> open(const Options& options);
   ~Store();
   Store(const Store&) = delete;
@@ -176,7 +195,9 @@ class Store {
   // Creates the user and their INBOX, Sent, Drafts, Trash and Junk (with SPECIAL-USE).
   Result<User> add_user(std::string_view address, std::string_view password_hash,
                         uint64_t quota_bytes = 0);
-  Result<User> find_user(std::string_view address) const;  // domain part case-insensitive
+  // Addresses are matched case-insensitively (local part too); the stored form keeps the local
+  // part as given and lower-cases the domain.
+  Result<User> find_user(std::string_view address) const;
   Result<User> get_user(uint64_t id) const;
   Result<std::vector<User>> list_users(std::optional<uint32_t> domain_id = std::nullopt) const;
   Status set_password_hash(uint64_t user_id, std::string_view hash);
@@ -192,17 +213,24 @@ class Store {
   // RFC 9051 §6.3.6: renaming INBOX moves its messages to the new mailbox and leaves INBOX
   // empty; renaming a parent renames its children.
   Status rename_mailbox(uint64_t user_id, std::string_view from, std::string_view to);
-  Status delete_mailbox(uint64_t user_id, std::string_view name);  // INBOX refused
+  // Removes the mailbox and its messages (blob references dropped); inferior mailboxes stay.
+  // INBOX refused (PermissionDenied).
+  Status delete_mailbox(uint64_t user_id, std::string_view name);
   Status set_subscribed(uint64_t user_id, std::string_view name, bool subscribed);
 
   // ---- messages ----
   // Group commit: every message of the batch, to every target, in ONE durable write
-  // transaction. On error nothing of the batch is stored.
+  // transaction. On error nothing of the batch is stored (a caller may then retry the messages
+  // one by one to isolate the failing one). Errors: NotFound (unknown or deleted user), Full
+  // (a target's quota, or the store's max_map_size), InvalidArgument (limits above).
+  // Disabled users still receive mail. Each target's mailbox is created if missing.
   Result<std::vector<DeliveryResult>> deliver(const std::vector<IncomingMessage>& batch);
   // IMAP APPEND to one mailbox (APPENDUID).
   Result<DeliveredCopy> append(uint64_t user_id, uint64_t mailbox_id, std::string_view raw,
                                const MessageSummary& summary, uint32_t flags,
                                const std::vector<std::string>& keywords, int64_t internal_date);
+  // The calls below that take only a mailbox_id do not check ownership: the caller (imapd)
+  // has selected the mailbox through get_mailbox/find_mailbox for its user.
   Result<std::vector<Message>> list_messages(uint64_t mailbox_id, uint32_t uid_from = 1,
                                              uint32_t uid_to = UINT32_MAX) const;
   Result<Message> get_message(uint64_t mailbox_id, uint32_t uid) const;
@@ -227,8 +255,10 @@ class Store {
   Status set_reported(uint64_t mailbox_id, uint32_t uid, Reported reported);
 
   // ---- maintenance ----
-  // Walks every database: record formats, refcounts vs. references, mailbox counters,
-  // UIDNEXT above every UID. Also used to verify a backup before restore.
+  // Walks every mail database in one read snapshot: record formats, index entries, sealed
+  // values (every blob and summary is decrypted), refcounts vs. references, mailbox counters,
+  // used bytes, UIDNEXT above every UID, MODSEQ index. Also used to verify a backup before
+  // restore. Errors only if the walk itself fails; damage is listed in problems.
   Result<CheckReport> check() const;
 
   // For the other store features (audit, accounts, trace, queue, reports, tokens, backup),
