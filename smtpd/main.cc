@@ -1,0 +1,200 @@
+// smtpd/main.cc: tsubame-smtpd. Reads the config, opens the store, builds the TLS context,
+// starts the listeners and runs the event loop until SIGTERM/SIGINT (graceful: every session
+// gets "421 4.3.2", then the loop ends).
+// Failure: a bad config, an unopenable store or an unbindable listener ends the program
+// with exit status 1 and one line on stderr saying why.
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "filter/filter.h"
+#include "filter/policy.h"
+#include "smtpd/server.h"
+#include "smtpd/store_backend.h"
+#include "store/accounts.h"
+#include "store/store.h"
+
+namespace {
+
+using namespace tsubame;
+
+bool has_key(std::string_view name) {
+  for (const ConfigKey& k : config_schema())
+    if (name == k.name) return true;
+  return false;
+}
+
+smtp::Options options_from(const Config& c) {
+  smtp::Options o;
+  o.hostname = c.str("general.hostname");
+  o.max_message_size = static_cast<size_t>(c.integer("smtpd.max_message_size"));
+  o.max_recipients = static_cast<size_t>(c.integer("smtpd.max_recipients"));
+  o.max_errors = static_cast<unsigned>(c.integer("smtpd.max_errors"));
+  o.max_connections_per_ip = static_cast<unsigned>(c.integer("smtpd.max_connections_per_ip"));
+  o.max_new_connections_per_ip_per_minute =
+      static_cast<unsigned>(c.integer("smtpd.max_new_connections_per_minute"));
+  o.max_connections = static_cast<unsigned>(c.integer("smtpd.max_connections"));
+  o.command_timeout = std::chrono::seconds(c.integer("smtpd.command_timeout"));
+  o.data_timeout = std::chrono::seconds(c.integer("smtpd.data_timeout"));
+  o.normalize_bare_newlines = c.str("smtpd.bare_lf") == "normalize";
+  o.enforce_sender_login = c.boolean("smtpd.sender_must_match_login");
+  // Keys the schema may not have yet (see smtpd/README.md "Configuration").
+  o.allow_plaintext_auth = c.boolean("security.allow_plaintext_auth");
+  if (has_key("smtpd.soft_error_limit"))
+    o.soft_error_limit = static_cast<unsigned>(c.integer("smtpd.soft_error_limit"));
+  if (has_key("smtpd.error_delay"))
+    o.error_delay = std::chrono::seconds(c.integer("smtpd.error_delay"));
+  if (has_key("smtpd.max_auth_failures"))
+    o.max_auth_failures = static_cast<unsigned>(c.integer("smtpd.max_auth_failures"));
+  if (has_key("smtpd.auth_failure_delay"))
+    o.auth_failure_delay = std::chrono::seconds(c.integer("smtpd.auth_failure_delay"));
+  if (has_key("smtpd.greeting_delay"))
+    o.greeting_delay = std::chrono::seconds(c.integer("smtpd.greeting_delay"));
+  if (has_key("smtpd.tls_handshake_timeout"))
+    o.tls_handshake_timeout = std::chrono::seconds(c.integer("smtpd.tls_handshake_timeout"));
+  return o;
+}
+
+smtp::Server* g_server = nullptr;
+
+void on_signal(evutil_socket_t, short, void*) {
+  log::sys().info("smtpd: shutting down");
+  if (g_server) g_server->shutdown();
+}
+
+int run(const std::string& config_path) {
+  auto cfg = Config::load(config_path);
+  if (!cfg.is_ok()) {
+    std::cerr << "tsubame-smtpd: " << cfg.status().to_string() << "\n";
+    return 1;
+  }
+  if (Status s = log::init_from_config("tsubame-smtpd", *cfg); !s.is_ok()) {
+    std::cerr << "tsubame-smtpd: " << s.to_string() << "\n";
+    return 1;
+  }
+  smtp::ServerConfig sc;
+  sc.options = options_from(*cfg);
+  // The store refuses larger messages; leave room for the headers we add.
+  constexpr size_t kHeaderRoom = 64 * 1024;
+  if (sc.options.max_message_size + kHeaderRoom > store::kMaxMessageBytes) {
+    sc.options.max_message_size = store::kMaxMessageBytes - kHeaderRoom;
+    log::sys().warn("smtpd: max_message_size lowered to {} (the store's limit)", sc.options.max_message_size);
+  }
+
+  const std::string& cert = cfg->str("tls.cert_file");
+  const std::string& key = cfg->str("tls.key_file");
+  if (std::filesystem::exists(cert) && std::filesystem::exists(key)) {
+    auto ctx = tls::Context::server(cert, key, cfg->str("tls.min_version"));
+    if (!ctx.is_ok()) {
+      std::cerr << "tsubame-smtpd: TLS: " << ctx.status().to_string() << "\n";
+      return 1;
+    }
+    sc.tls = *ctx;
+  } else {
+    log::sys().warn("smtpd: no certificate at {}: STARTTLS and port 465 are off", cert);
+  }
+  struct L {
+    const char* key;
+    smtp::ListenerKind kind;
+  };
+  for (L l : {L{"smtpd.listen_mx", smtp::ListenerKind::kMx},
+              L{"smtpd.listen_submission", smtp::ListenerKind::kSubmission},
+              L{"smtpd.listen_submissions", smtp::ListenerKind::kSubmissions}}) {
+    Endpoint ep = cfg->endpoint(l.key);
+    if (!ep.enabled()) continue;
+    if (l.kind == smtp::ListenerKind::kSubmissions && !sc.tls) continue;
+    sc.listeners.push_back(smtp::ListenerConfig{l.kind, ep.host, ep.port, false});
+  }
+
+  store::Options so;
+  so.data_dir = cfg->str("general.data_dir");
+  so.key_file = cfg->str("general.key_file");
+  auto st = store::Store::open(so);
+  if (!st.is_ok()) {
+    std::cerr << "tsubame-smtpd: store: " << st.status().to_string() << "\n";
+    return 1;
+  }
+
+  // The filter: one MIME parse per message, rules, classifier, policy. Without rules the
+  // daemon still runs (mail is stored unscanned) and says so.
+  std::unique_ptr<filter::Filter> mail_filter;
+  filter::DomainPolicy policy;
+  policy.junk_threshold = static_cast<double>(cfg->integer("filter.junk_threshold"));
+  policy.reject_threshold = static_cast<double>(cfg->integer("filter.reject_threshold"));
+  // SMTP already enforced the size (SIZE, streaming); the policy must not refuse what the
+  // session accepted.
+  policy.max_message_bytes = sc.options.max_message_size + kHeaderRoom;
+  const std::string& rules = cfg->str("general.rules_dir");
+  if (std::filesystem::exists(rules)) {
+    filter::FilterOptions fo;
+    fo.rules = rules;
+    fo.cache_dir = cfg->str("general.cache_dir");
+    fo.store = st->get();
+    auto f = filter::Filter::open(std::move(fo));
+    if (!f.is_ok()) {
+      std::cerr << "tsubame-smtpd: filter: " << f.status().to_string() << "\n";
+      return 1;
+    }
+    mail_filter = std::move(*f);
+  } else {
+    log::sys().warn("smtpd: no rules at {}: mail is stored without a filter scan", rules);
+  }
+
+  evthread_use_pthreads();
+  event_base* base = event_base_new();
+  if (!base) {
+    std::cerr << "tsubame-smtpd: cannot create the event loop\n";
+    return 1;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  int rc = 0;
+  {
+    store::LockoutSettings lockout;
+    lockout.max_failures = static_cast<uint32_t>(cfg->integer("security.lockout_failures"));
+    lockout.window_ms = cfg->integer("security.lockout_window") * 1000;
+    lockout.lock_ms = cfg->integer("security.lockout_duration") * 1000;
+    smtp::Server server(base, std::move(sc),
+                        smtp::make_store_backend(**st, cfg->str("general.hostname"), lockout,
+                                                 mail_filter.get(), &policy));
+    if (Status s = server.start(); !s.is_ok()) {
+      std::cerr << "tsubame-smtpd: " << s.to_string() << "\n";
+      rc = 1;
+    } else {
+      g_server = &server;
+      event* sigterm = evsignal_new(base, SIGTERM, on_signal, nullptr);
+      event* sigint = evsignal_new(base, SIGINT, on_signal, nullptr);
+      evsignal_add(sigterm, nullptr);
+      evsignal_add(sigint, nullptr);
+      log::sys().info("smtpd: ready");
+      event_base_dispatch(base);
+      g_server = nullptr;
+      event_free(sigterm);
+      event_free(sigint);
+    }
+  }
+  event_base_free(base);
+  log::flush();
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tsubame-smtpd: the Tsubame SMTP server"};
+  std::string config_path;
+  app.add_option("--config", config_path, "Configuration file")->required();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return run(config_path);
+  } catch (const std::exception& e) {
+    std::cerr << "tsubame-smtpd: fatal: " << e.what() << "\n";
+    return 1;
+  }
+}

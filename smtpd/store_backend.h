@@ -1,0 +1,51 @@
+// smtpd/store_backend.h: the Backend hooks on the real store (store::Store, store::Accounts).
+//
+// - check_recipient: the domain is ours (store domains) or not (kRemote); a user or an
+//   alias (store/aliases.h) is kLocal; otherwise kUnknownLocal; disabled or deleted is
+//   kDisabled, over quota kFull; a store error kTempFail. "postmaster" without a domain
+//   means postmaster@<hostname>.
+// - sender_owned: the user's login address, or an alias whose targets include the user
+//   (domain parts compared case-insensitively).
+// - authenticate: a locked account is refused without checking the password; the Argon2id
+//   verification runs for unknown users too (against a fixed dummy hash) so that timing
+//   does not reveal which logins exist; every attempt is recorded in the login history,
+//   failures count toward the lockout (store/accounts.h).
+// - prepare (when a filter is given; worker thread): one MIME parse gives the
+//   MessageSummary stored beside the message and the filter's analysis; the verdict picks
+//   INBOX (deliver), Junk (junk, quarantine; with X-Tsubame-Verdict / X-Tsubame-Rules
+//   headers explaining it), "550 5.7.1 <rules>" (reject), or, for an outbound data-loss
+//   hit (hold), remote copies held in the outbound queue for the domain admin.
+//   A filter fault lets the mail through to INBOX and is logged.
+// - deliver: remote recipients (and remote alias targets) go to the durable outbound
+//   queue (store/queue.h, without the Return-Path line), then the local copies of the whole
+//   batch go into one store::deliver() call (one durable commit). A message with both is
+//   two commits: if the second fails the client gets 451 and may send again (a duplicate,
+//   never a loss).
+// - record: one message-trace record per message (store/trace.h), after the reply.
+// - queue_id: store::QueueIdGenerator (the ids the message trace and the queue use).
+// Thread-safety: as store::Store (any thread).
+#pragma once
+
+#include <string>
+
+#include "smtpd/backend.h"
+
+#include "store/accounts.h"
+
+namespace tsubame::store {
+class Store;
+}
+namespace tsubame::filter {
+class Filter;
+struct DomainPolicy;
+}
+
+namespace tsubame::smtp {
+
+// `filter` (may be null: no scan, empty summaries) and `policy` must outlive the Backend.
+Backend make_store_backend(store::Store& store, std::string hostname,
+                           store::LockoutSettings lockout = {},
+                           const filter::Filter* filter = nullptr,
+                           const filter::DomainPolicy* policy = nullptr);
+
+}  // namespace tsubame::smtp
