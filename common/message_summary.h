@@ -33,6 +33,8 @@ struct MailAddress {
   bool operator==(const MailAddress&) const = default;
 };
 
+// Sender and Reply-To are already filled from From when absent or empty (RFC 9051 §7.5.2):
+// imapd renders the envelope as stored.
 struct Envelope {
   std::optional<std::string> date;
   std::optional<std::string> subject;
@@ -63,8 +65,9 @@ struct BodyPart {
 
   // Byte offsets into the raw message. For the root part header_offset = 0.
   // [header_offset, body_offset) is the part's MIME header including the blank line;
-  // [body_offset, body_end) is its body (for multipart, everything between the header and
-  // the end of the closing boundary line).
+  // [body_offset, body_end) is its body: for a multipart part the whole region after its
+  // header up to the next boundary of its parent (epilogue included); for the root, the end
+  // of the message. This is what IMAP BODY[n] and BODY[TEXT] return.
   uint64_t header_offset = 0;
   uint64_t body_offset = 0;
   uint64_t body_end = 0;

@@ -12,6 +12,9 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/daemon.h"
+
+#include <unistd.h>
 #include "common/log.h"
 #include "common/tls.h"
 #include "filter/filter.h"
@@ -166,7 +169,12 @@ int run(const std::string& config_path) {
     if (Status s = server.start(); !s.is_ok()) {
       std::cerr << "tsubame-smtpd: " << s.to_string() << "\n";
       rc = 1;
+    } else if (Status d = drop_privileges(cfg->str("general.user")); !d.is_ok()) {
+      // Listeners are bound and the store and keys are open: nothing else needs root.
+      std::cerr << "tsubame-smtpd: " << d.to_string() << "\n";
+      rc = 1;
     } else {
+      if (geteuid() == 0) log::sys().warn("smtpd: running as root: set general.user");
       g_server = &server;
       event* sigterm = evsignal_new(base, SIGTERM, on_signal, nullptr);
       event* sigint = evsignal_new(base, SIGINT, on_signal, nullptr);
