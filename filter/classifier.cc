@@ -1,0 +1,305 @@
+// filter/classifier.cc: tokeniser and Robinson-Fisher scoring (see classifier.h).
+// Pure functions; no failure modes (malformed UTF-8 is skipped byte by byte).
+#include "filter/classifier.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+
+#include "store/tokens.h"
+
+namespace tsubame::filter {
+
+namespace {
+
+uint64_t mix64(uint64_t z) {  // SplitMix64 finaliser
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t fnv1a(uint64_t h, std::string_view s) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+// Decodes one UTF-8 code point at s[i]; returns its length (1 for an invalid byte, cp = -1).
+size_t next_cp(std::string_view s, size_t i, int32_t& cp) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) {
+    cp = -1;
+    return 1;
+  }
+  if (n == 1) {
+    cp = c;
+    return 1;
+  }
+  int32_t v = c & (0x7f >> n);
+  for (size_t k = 1; k < n; ++k) {
+    unsigned char cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc >> 6) != 2) {
+      cp = -1;
+      return 1;
+    }
+    v = (v << 6) | (cc & 0x3f);
+  }
+  cp = v;
+  return n;
+}
+
+bool is_cjk(int32_t cp) {
+  return (cp >= 0x3040 && cp <= 0x30FF) ||   // Hiragana, Katakana
+         (cp >= 0x3400 && cp <= 0x4DBF) ||   // CJK extension A
+         (cp >= 0x4E00 && cp <= 0x9FFF) ||   // CJK unified ideographs
+         (cp >= 0xF900 && cp <= 0xFAFF) ||   // CJK compatibility ideographs
+         (cp >= 0xFF66 && cp <= 0xFF9F) ||   // half-width Katakana
+         (cp >= 0xAC00 && cp <= 0xD7AF) ||   // Hangul syllables
+         (cp >= 0x20000 && cp <= 0x2FFFF);   // CJK extensions B..
+}
+
+bool is_word_cp(int32_t cp) {
+  if (cp < 0) return false;
+  if (cp < 0x80) return std::isalnum(cp) || cp == '\'' || cp == '$' || cp == '%';
+  if (cp >= 0xFF10 && cp <= 0xFF19) return true;                       // full-width digits
+  if ((cp >= 0xFF21 && cp <= 0xFF3A) || (cp >= 0xFF41 && cp <= 0xFF5A)) return true;  // full-width Latin
+  if (cp >= 0x2000 && cp <= 0x206F) return false;                      // punctuation, zero-width
+  if (cp >= 0x3000 && cp <= 0x303F) return false;                      // CJK punctuation
+  if (cp == 0xFEFF || cp == 0xA0) return false;
+  return !is_cjk(cp);                                                   // other letters
+}
+
+void append_lower(std::string& w, std::string_view bytes, int32_t cp) {
+  if (cp >= 'A' && cp <= 'Z') {
+    w.push_back(static_cast<char>(cp + 32));
+  } else if (cp >= 0xFF21 && cp <= 0xFF3A) {  // full-width A-Z -> a-z
+    w.push_back(static_cast<char>('a' + (cp - 0xFF21)));
+  } else if (cp >= 0xFF41 && cp <= 0xFF5A) {
+    w.push_back(static_cast<char>('a' + (cp - 0xFF41)));
+  } else if (cp >= 0xFF10 && cp <= 0xFF19) {
+    w.push_back(static_cast<char>('0' + (cp - 0xFF10)));
+  } else {
+    w.append(bytes);
+  }
+}
+
+}  // namespace
+
+uint64_t token_hash(std::string_view prefix, std::string_view token) {
+  uint64_t h = fnv1a(0xcbf29ce484222325ULL, prefix);
+  h = fnv1a(h, "\x1f");
+  return mix64(fnv1a(h, token));
+}
+
+uint64_t pair_hash(uint64_t first, uint64_t second) {
+  return mix64(first * 0x9E3779B97F4A7C15ULL + second + 0x632BE59BD9B4E019ULL);
+}
+
+void tokenize_text(std::string_view text, std::string_view prefix, std::vector<uint64_t>& out) {
+  if (text.size() > kClassifierTextCap) text = text.substr(0, kClassifierTextCap);
+  std::string word;
+  uint64_t prev_word = 0;
+  bool have_prev = false;
+  int32_t prev_cjk = -1;
+  std::string prev_cjk_bytes;
+  size_t cjk_run = 0;
+  auto flush_word = [&]() {
+    if (word.empty()) return;
+    while (!word.empty() && word.back() == '\'') word.pop_back();
+    if (word.size() >= kMinTokenBytes) {
+      uint64_t h;
+      if (word.size() > kMaxTokenBytes) {
+        // SpamBayes' idea: a long word is summarised by its first byte and length bucket.
+        h = token_hash(prefix, "long:" + word.substr(0, 1) + std::to_string(word.size() / 10));
+      } else {
+        h = token_hash(prefix, word);
+      }
+      out.push_back(h);
+      if (have_prev) out.push_back(pair_hash(prev_word, h));
+      prev_word = h;
+      have_prev = true;
+    }
+    word.clear();
+  };
+  auto flush_cjk = [&]() {
+    if (cjk_run == 1) out.push_back(token_hash(prefix, prev_cjk_bytes));
+    cjk_run = 0;
+    prev_cjk = -1;
+  };
+  for (size_t i = 0; i < text.size() && out.size() < 4 * kMaxTokensPerMessage;) {
+    int32_t cp;
+    size_t n = next_cp(text, i, cp);
+    std::string_view bytes = text.substr(i, n);
+    i += n;
+    if (cp >= 0 && is_cjk(cp)) {
+      flush_word();
+      have_prev = false;
+      if (prev_cjk >= 0) {
+        std::string bigram = prev_cjk_bytes;
+        bigram.append(bytes);
+        out.push_back(token_hash(prefix, bigram));
+      }
+      prev_cjk = cp;
+      prev_cjk_bytes.assign(bytes);
+      ++cjk_run;
+      continue;
+    }
+    flush_cjk();
+    if (is_word_cp(cp)) {
+      append_lower(word, bytes, cp);
+      continue;
+    }
+    // Zero-width characters inside a word are dropped, not separators (obfuscation).
+    if (cp == 0x200B || cp == 0x200C || cp == 0x200D || cp == 0x2060 || cp == 0xFEFF ||
+        cp == 0xAD)
+      continue;
+    flush_word();
+  }
+  flush_word();
+  flush_cjk();
+}
+
+std::vector<uint64_t> tokenize_message(const ClassifierInput& in) {
+  std::vector<uint64_t> out;
+  tokenize_text(in.subject, "s", out);
+  tokenize_text(in.body, "", out);
+  for (const auto& [name, value] : in.headers) {
+    std::string pre = "h:";
+    for (char c : name) pre.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    tokenize_text(value, pre, out);
+  }
+  for (std::string_view u : in.urls) tokenize_text(u, "u", out);
+  for (const auto& x : in.extras) out.push_back(token_hash("x", x));
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (out.size() > kMaxTokensPerMessage) out.resize(kMaxTokensPerMessage);
+  return out;
+}
+
+double token_probability(TokenStat t, TokenStat totals, const ClassifierParams& p) {
+  const double n = static_cast<double>(t.spam + t.ham);
+  if (n == 0 || totals.spam == 0 || totals.ham == 0) return p.unknown;
+  // Per-message frequencies, so that unequal corpus sizes do not bias p(w).
+  double s = std::min(1.0, static_cast<double>(t.spam) / static_cast<double>(totals.spam));
+  double h = std::min(1.0, static_cast<double>(t.ham) / static_cast<double>(totals.ham));
+  double pw = s + h > 0 ? s / (s + h) : p.unknown;
+  return (p.strength * p.unknown + n * pw) / (p.strength + n);
+}
+
+double chi2q(double x2, unsigned dof) {
+  // Q(x2 | v) for even v: exp(-m) * sum_{i < v/2} m^i / i!  with m = x2 / 2.
+  double m = x2 / 2.0;
+  double term = std::exp(-m);
+  double sum = term;
+  for (unsigned i = 1; i < dof / 2; ++i) {
+    term *= m / i;
+    sum += term;
+  }
+  return std::min(sum, 1.0);
+}
+
+ClassifierScore combine(std::span<const TokenStat> stats, TokenStat totals,
+                        const ClassifierParams& p) {
+  ClassifierScore out;
+  char buf[160];
+  if (totals.spam < p.min_learned || totals.ham < p.min_learned) {
+    std::snprintf(buf, sizeof buf, "abstains: learned %llu spam / %llu ham, needs %llu of each",
+                  static_cast<unsigned long long>(totals.spam),
+                  static_cast<unsigned long long>(totals.ham),
+                  static_cast<unsigned long long>(p.min_learned));
+    out.detail = buf;
+    return out;
+  }
+  std::vector<double> f;
+  f.reserve(stats.size());
+  for (const auto& t : stats) {
+    if (t.spam + t.ham == 0) continue;
+    double fw = token_probability(t, totals, p);
+    if (std::fabs(fw - 0.5) >= p.min_deviation) f.push_back(fw);
+  }
+  if (f.size() > p.max_tokens) {
+    std::nth_element(f.begin(), f.begin() + static_cast<long>(p.max_tokens), f.end(),
+                     [](double a, double b) { return std::fabs(a - 0.5) > std::fabs(b - 0.5); });
+    f.resize(p.max_tokens);
+  }
+  out.abstained = false;
+  out.tokens_used = f.size();
+  if (f.empty()) {
+    out.probability = 0.5;
+  } else {
+    double ln_spam = 0, ln_ham = 0;
+    for (double fw : f) {
+      fw = std::clamp(fw, 1e-9, 1 - 1e-9);
+      ln_ham += std::log(fw);       // small when tokens are spammy...
+      ln_spam += std::log(1 - fw);  // ...and this one small when they are hammy
+    }
+    unsigned dof = static_cast<unsigned>(2 * f.size());
+    double s = 1.0 - chi2q(-2.0 * ln_spam, dof);  // evidence for spam
+    double h = 1.0 - chi2q(-2.0 * ln_ham, dof);   // evidence for ham
+    out.probability = (1.0 + s - h) / 2.0;
+  }
+  out.points = classifier_points(out.probability, p);
+  std::snprintf(buf, sizeof buf, "p=%.4f, %zu tokens, counts %llu spam / %llu ham", out.probability,
+                out.tokens_used, static_cast<unsigned long long>(totals.spam),
+                static_cast<unsigned long long>(totals.ham));
+  out.detail = buf;
+  return out;
+}
+
+double classifier_points(double probability, const ClassifierParams& p) {
+  double x = std::clamp(2.0 * probability - 1.0, -1.0, 1.0);
+  double c = x * x * x;
+  return c >= 0 ? c * p.spam_points : c * p.ham_points;
+}
+
+Status Classifier::learn(const ClassifierInput& in, bool spam, uint32_t domain_id, int delta) {
+  std::vector<uint64_t> tokens = tokenize_message(in);
+  return learn_tokens(tokens, spam, domain_id, delta);
+}
+
+Status Classifier::learn_tokens(std::span<const uint64_t> tokens, bool spam, uint32_t domain_id,
+                                int delta) {
+  if (delta != 1 && delta != -1) return Status::invalid("learn delta must be +1 or -1");
+  TSUBAME_TRY(store::token_learn(store_, 0, tokens, spam, delta));
+  if (domain_id != 0) TSUBAME_TRY(store::token_learn(store_, domain_id, tokens, spam, delta));
+  return Status::ok();
+}
+
+Result<ClassifierScore> Classifier::classify(const ClassifierInput& in, uint32_t domain_id) const {
+  std::vector<uint64_t> tokens = tokenize_message(in);
+  return classify_tokens(tokens, domain_id);
+}
+
+Result<ClassifierScore> Classifier::classify_tokens(std::span<const uint64_t> tokens,
+                                                    uint32_t domain_id) const {
+  uint32_t scope = 0;
+  TokenStat totals;
+  if (domain_id != 0) {
+    auto dt = store::token_totals(store_, domain_id);
+    if (!dt) return dt.status();
+    if (dt->spam >= params_.min_learned && dt->ham >= params_.min_learned) {
+      scope = domain_id;
+      totals = {dt->spam, dt->ham};
+    }
+  }
+  if (scope == 0) {
+    auto gt = store::token_totals(store_, 0);
+    if (!gt) return gt.status();
+    totals = {gt->spam, gt->ham};
+  }
+  std::vector<store::TokenCounts> counts;
+  if (totals.spam >= params_.min_learned && totals.ham >= params_.min_learned)
+    TSUBAME_TRY(store::token_counts(store_, scope, tokens, counts));
+  std::vector<TokenStat> stats;
+  stats.reserve(counts.size());
+  for (const auto& c : counts) stats.push_back({c.spam, c.ham});
+  ClassifierScore s = combine(stats, totals, params_);
+  s.detail += scope == 0 ? " (global counts)" : " (domain counts)";
+  return s;
+}
+
+}  // namespace tsubame::filter

@@ -1,0 +1,127 @@
+// filter/classifier.h: the statistical token classifier (Robinson-Fisher chi-square).
+//
+//   decoded subject, body text, selected headers, URL hosts, attachment types
+//        │ tokenize_message(): words (lower-cased), adjacent word pairs, CJK character
+//        │ bigrams, each prefixed by where it came from, hashed to 64 bits, de-duplicated
+//        ▼
+//   token hashes ──store (counts per token: spam, ham; per scope)──▶ TokenStat[]
+//        │ token_probability(): Robinson's f(w) = (s*x + n*p(w)) / (s + n)
+//        │ keep the max_tokens tokens farthest from 0.5 (and at least min_deviation away)
+//        ▼ combine(): Fisher's chi-square on both tails, I = (1 + S - H) / 2
+//   probability of spam ──classifier_points()──▶ contribution BAYES in the verdict
+//
+// The classifier abstains (contributes 0 and says so) until both spam and ham messages
+// learned reach min_learned. Scope 0 holds global counts; a domain's scope holds counts
+// learned from that domain's reports; a message is scored with the domain's counts when
+// the domain has learned enough, else with the global counts.
+//
+// Token hashes are part of the stored data: the hash function (FNV-1a 64 then a
+// SplitMix64 finaliser) and the prefixes must never change without retraining.
+//
+// Pure functions; thread-safe; no failure modes.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+namespace tsubame::store {
+class Store;
+}
+
+namespace tsubame::filter {
+
+inline constexpr size_t kMaxTokensPerMessage = 20000;  // distinct hashes per message
+inline constexpr size_t kMaxTokenBytes = 40;           // longer words become a "long word" token
+inline constexpr size_t kMinTokenBytes = 2;
+inline constexpr size_t kClassifierTextCap = 512 * 1024;  // body bytes tokenised
+
+struct ClassifierInput {
+  std::string_view subject;
+  std::string_view body;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;  // selected headers
+  std::vector<std::string_view> urls;  // link targets, tokenised with prefix "u"
+  std::vector<std::string> extras;  // whole tokens: "urlhost:example.com", "hn:x-mailer" ...
+};
+
+// Headers whose values feed the classifier (lower case). Every header's name feeds it as a
+// presence token ("hn:NAME") except those a filter on the way may have added (x-spam-*).
+inline constexpr std::string_view kClassifierHeaders[] = {
+    "from", "reply-to", "to", "cc", "x-mailer", "user-agent", "list-id", "list-unsubscribe",
+    "content-type", "message-id", "precedence", "x-priority", "x-msmail-priority",
+    "importance", "x-mimeole", "organization", "return-path", "sender", "errors-to",
+    "received", "content-transfer-encoding", "mime-version"};
+
+uint64_t token_hash(std::string_view prefix, std::string_view token);
+uint64_t pair_hash(uint64_t first, uint64_t second);
+
+// Appends the hashes of the tokens of one text (words, pairs, CJK bigrams) to out.
+void tokenize_text(std::string_view text, std::string_view prefix, std::vector<uint64_t>& out);
+// All tokens of a message, sorted and de-duplicated, at most kMaxTokensPerMessage.
+std::vector<uint64_t> tokenize_message(const ClassifierInput& in);
+
+struct TokenStat {
+  uint64_t spam = 0;
+  uint64_t ham = 0;
+};
+
+struct ClassifierParams {
+  uint64_t min_learned = 200;     // spam and ham messages each, before it speaks
+  double strength = 1.0;          // Robinson's s
+  double unknown = 0.5;           // Robinson's x: the probability of an unseen token
+  double min_deviation = 0.05;    // ignore tokens with |f - 0.5| below this
+  size_t max_tokens = 300;        // most interesting tokens used
+  double spam_points = 8.0;       // score at probability 1 (above the junk threshold alone)
+  double ham_points = 2.0;        // negative score at probability 0
+};
+
+double token_probability(TokenStat t, TokenStat totals, const ClassifierParams& p);
+// Survival function of the chi-square distribution with an even number of degrees of freedom.
+double chi2q(double x2, unsigned dof);
+
+struct ClassifierScore {
+  bool abstained = true;
+  double probability = 0.5;
+  size_t tokens_used = 0;
+  double points = 0;       // what it adds to the verdict
+  std::string detail;      // "p=0.998, 87 tokens, global counts (4120 spam / 3876 ham)"
+};
+
+// Combines token statistics (one per token, unknown tokens as {0,0}) into a score.
+ClassifierScore combine(std::span<const TokenStat> stats, TokenStat totals,
+                        const ClassifierParams& p);
+// Verdict points for a probability: 0 in the uncertain middle, rising to spam_points at 1
+// and falling to -ham_points at 0 (cubic, so 0.6 or 0.4 add almost nothing).
+double classifier_points(double probability, const ClassifierParams& p);
+
+// The classifier bound to the token counts of a store (store/tokens.h). Thread-safe as the
+// store is; holds no state of its own beyond the parameters.
+class Classifier {
+ public:
+  Classifier(store::Store& store, ClassifierParams params) : store_(store), params_(params) {}
+
+  const ClassifierParams& params() const { return params_; }
+
+  // Learns (delta +1) or unlearns (delta -1) one message as spam or ham, in the global
+  // scope and, when domain_id != 0, in that domain's scope too. Callers record what a
+  // message was trained as (store::Reported) so that a repeated report changes nothing.
+  Status learn(const ClassifierInput& in, bool spam, uint32_t domain_id, int delta = +1);
+  Status learn_tokens(std::span<const uint64_t> tokens, bool spam, uint32_t domain_id, int delta);
+
+  // Scores a message with the domain's counts when that domain has learned enough, else
+  // with the global counts; abstains when neither has.
+  Result<ClassifierScore> classify(const ClassifierInput& in, uint32_t domain_id) const;
+  Result<ClassifierScore> classify_tokens(std::span<const uint64_t> tokens,
+                                          uint32_t domain_id) const;
+
+ private:
+  store::Store& store_;
+  ClassifierParams params_;
+};
+
+}  // namespace tsubame::filter

@@ -1,0 +1,383 @@
+// filter/filter.cc: the filter facade (see filter.h for the flow and the fault contract).
+//
+// Every public entry point that touches a message catches everything: a fault is logged
+// loudly and turned into "deliver, fault = true", never into a spam score (the failure
+// Stalwart issue 715 describes is the one this file exists to avoid).
+#include "filter/filter.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <exception>
+#include <set>
+
+#include "common/bytes.h"
+
+namespace tsubame::filter {
+
+namespace {
+
+bool message_id_well_formed(std::string_view id) {
+  // RFC 5322 §3.6.4: msg-id = "<" id-left "@" id-right ">"
+  id = trim(id);
+  if (id.size() < 5 || id.front() != '<' || id.back() != '>') return false;
+  std::string_view inner = id.substr(1, id.size() - 2);
+  size_t at = inner.find('@');
+  if (at == std::string_view::npos || at == 0 || at + 1 >= inner.size()) return false;
+  if (inner.find('@', at + 1) != std::string_view::npos) return false;
+  return std::none_of(inner.begin(), inner.end(), [](char c) {
+    return c == ' ' || c == '\t' || c == '<' || c == '>' || c == '\r' || c == '\n';
+  });
+}
+
+// Anomalies that make a message "malformed" for the check:mime-anomaly rule. The notable
+// but legal ones (RFC 6532 UTF-8 headers, bare LF, long lines) are left out.
+constexpr Anomaly kSeriousAnomalies[] = {
+    Anomaly::kBrokenBoundary, Anomaly::kMissingCloseBoundary, Anomaly::kBadBase64,
+    Anomaly::kHeader8Bit,     Anomaly::kHeaderSyntax,         Anomaly::kTruncated,
+    Anomaly::kNulByte,        Anomaly::kEncodedMessage,       Anomaly::kLimitDepth,
+    Anomaly::kLimitParts,     Anomaly::kLimitHeaderCount,
+};
+
+std::string_view domain_part(std::string_view address) {
+  size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string_view() : address.substr(at + 1);
+}
+
+bool host_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
+}
+
+Verdict fault_verdict(std::string note) {
+  Verdict v;
+  v.action = Action::kDeliver;
+  v.fault = true;
+  v.fault_note = std::move(note);
+  v.reason = "filter fault, delivered unfiltered: " + v.fault_note;
+  return v;
+}
+
+}  // namespace
+
+std::string url_host(std::string_view url) {
+  url = trim(url);
+  size_t scheme = url.find("://");
+  if (scheme == std::string_view::npos) {
+    if (url.size() > 4 && iequals(url.substr(0, 4), "www.")) scheme = 0;
+    else return {};
+  } else {
+    url = url.substr(scheme + 3);
+  }
+  size_t end = url.find_first_of("/?#\\");
+  std::string_view auth = url.substr(0, end);
+  size_t at = auth.rfind('@');  // RFC 3986 §3.2.1 userinfo
+  if (at != std::string_view::npos) auth = auth.substr(at + 1);
+  if (!auth.empty() && auth.front() == '[') {  // RFC 3986 §3.2.2 IP-literal
+    size_t close = auth.find(']');
+    return to_lower(auth.substr(0, close == std::string_view::npos ? auth.size() : close + 1));
+  }
+  size_t colon = auth.find(':');
+  auth = auth.substr(0, colon);
+  while (!auth.empty() && auth.back() == '.') auth.remove_suffix(1);
+  return to_lower(auth);
+}
+
+std::string host_in_text(std::string_view text) {
+  text = trim(text);
+  if (text.find("://") != std::string_view::npos) {
+    size_t s = text.find("://");
+    // Back up over the scheme letters.
+    size_t b = s;
+    while (b > 0 && std::isalpha(static_cast<unsigned char>(text[b - 1]))) --b;
+    return url_host(text.substr(b));
+  }
+  // A bare host: the first word that is labels separated by dots with an alphabetic TLD.
+  size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && !host_char(text[i])) ++i;
+    size_t b = i;
+    while (i < text.size() && host_char(text[i])) ++i;
+    std::string_view w = text.substr(b, i - b);
+    while (!w.empty() && (w.back() == '.' || w.back() == '-')) w.remove_suffix(1);
+    size_t dot = w.rfind('.');
+    if (dot == std::string_view::npos || dot == 0) continue;
+    std::string_view tld = w.substr(dot + 1);
+    if (tld.size() < 2 || !std::all_of(tld.begin(), tld.end(), [](char c) {
+          return std::isalpha(static_cast<unsigned char>(c));
+        }))
+      continue;
+    // "e.g." or "file.pdf"-like words are not hosts; want at least one label of 2+ chars.
+    if (w.substr(0, dot).size() < 2) continue;
+    static const char* kFileExt[] = {"pdf", "doc", "docx", "xls", "xlsx", "zip", "jpg", "png",
+                                     "gif", "txt", "exe", "htm", "html", "php", "csv", "pptx"};
+    bool file = false;
+    for (const char* e : kFileExt)
+      if (iequals(tld, e)) file = true;
+    if (file) continue;
+    return to_lower(w);
+  }
+  return {};
+}
+
+std::string base_domain(std::string_view host) {
+  std::string h = to_lower(host);
+  if (h.empty() || h.front() == '[') return h;
+  std::vector<std::string_view> labels = split(h, '.');
+  if (labels.size() <= 2) return h;
+  // Country-code second levels (co.jp, ne.jp, co.uk, com.au ...): keep three labels.
+  std::string_view tld = labels.back(), sld = labels[labels.size() - 2];
+  static const char* kSecond[] = {"co", "ne", "or", "ac", "go", "ed", "gr", "lg", "ad",
+                                  "com", "net", "org", "gov", "edu"};
+  bool cc_second = false;
+  if (tld.size() == 2)
+    for (const char* s : kSecond)
+      if (sld == s) cc_second = true;
+  size_t keep = cc_second ? 3 : 2;
+  if (labels.size() <= keep) return h;
+  std::string out;
+  for (size_t i = labels.size() - keep; i < labels.size(); ++i) {
+    if (!out.empty()) out += '.';
+    out += labels[i];
+  }
+  return out;
+}
+
+bool link_text_host_mismatch(const Link& link) {
+  if (link.source != LinkSource::kHtmlAnchor) return false;
+  std::string href_host = url_host(link.href);
+  if (href_host.empty()) return false;
+  // Only text that is itself a URL or a www. host counts: newsletters routinely link a
+  // site's name in prose ("Dilbert.com", "News.com: Top CIOs") through a click tracker,
+  // while phishing shows a whole address ("https://www.bank.example/login").
+  std::string_view text = trim(link.text);
+  if (text.empty() || text.find_first_of(" \t\r\n") != std::string_view::npos) return false;
+  std::string lower = to_lower(text.substr(0, 8));
+  if (!lower.starts_with("http://") && !lower.starts_with("https://") && !lower.starts_with("www."))
+    return false;
+  std::string text_host = host_in_text(text);
+  if (text_host.empty()) return false;
+  return base_domain(text_host) != base_domain(href_host);
+}
+
+ScanInput build_scan_input(const ParsedMessage& msg) {
+  ScanInput in;
+  in.headers.reserve(msg.headers.size());
+  for (const auto& h : msg.headers) in.headers.emplace_back(h.name, h.value);
+  if (msg.has_subject) in.subject.push_back(msg.subject);
+  if (const HeaderField* f = msg.header("From")) in.from.push_back(f->value);
+  if (!msg.body_text.empty()) in.body.push_back(msg.body_text);
+  in.rawbody.push_back(msg.raw_body());
+  for (const auto& l : msg.links) in.urls.push_back(l.href);
+  for (const auto& a : msg.attachments) {
+    if (!a.filename.empty()) in.attachment_names.push_back(a.filename);
+    in.attachment_types.push_back(a.declared_type);
+    if (a.sniffed != FileType::kUnknown) in.attachment_types.push_back(file_type_name(a.sniffed));
+  }
+  return in;
+}
+
+std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnvelope& env) {
+  std::vector<std::string> c;
+  for (const auto& l : msg.links) {
+    if (link_text_host_mismatch(l)) {
+      c.emplace_back("link-host-mismatch");
+      break;
+    }
+  }
+  if (!msg.message_id) c.emplace_back("missing-message-id");
+  else if (!message_id_well_formed(*msg.message_id)) c.emplace_back("malformed-message-id");
+  if (!msg.date) c.emplace_back("missing-date");
+  else if (!msg.date->unix_seconds) c.emplace_back("malformed-date");
+  if (msg.header("From") == nullptr) c.emplace_back("missing-from");
+  if (msg.from && !msg.from->domain.empty() && !env.mail_from.empty()) {
+    std::string env_dom = to_lower(domain_part(env.mail_from));
+    const std::string& from_dom = msg.from->domain;
+    if (!env_dom.empty() && base_domain(env_dom) != base_domain(from_dom))
+      c.emplace_back("from-domain-mismatch");
+  }
+  for (Anomaly a : kSeriousAnomalies) {
+    if (msg.anomalies.has(a)) {
+      c.emplace_back("mime-anomaly");
+      break;
+    }
+  }
+  return c;
+}
+
+ClassifierInput build_classifier_input(const ParsedMessage& msg) {
+  ClassifierInput in;
+  in.subject = msg.subject;
+  in.body = msg.body_text;
+  for (const auto& h : msg.headers) {
+    std::string name = to_lower(h.name);
+    if (!name.starts_with("x-spam")) in.extras.push_back("hn:" + name);
+    for (std::string_view wanted : kClassifierHeaders) {
+      if (iequals(h.name, wanted)) {
+        in.headers.emplace_back(wanted, h.value);
+        break;
+      }
+    }
+  }
+  // HTML tag names of the raw body ("tag:font", "tag:table"): spam and ham markup differ.
+  std::string_view raw = msg.raw_body().substr(0, kClassifierTextCap);
+  std::set<std::string> tags;
+  for (size_t i = raw.find('<'); i != std::string_view::npos && i + 1 < raw.size();
+       i = raw.find('<', i + 1)) {
+    size_t b = i + 1, e = b;
+    while (e < raw.size() && e - b < 12 && std::isalpha(static_cast<unsigned char>(raw[e]))) ++e;
+    if (e > b && e - b < 12 && e < raw.size() && (raw[e] == ' ' || raw[e] == '>' || raw[e] == '\r' ||
+                                                  raw[e] == '\n' || raw[e] == '/'))
+      tags.insert("tag:" + to_lower(raw.substr(b, e - b)));
+  }
+  in.extras.insert(in.extras.end(), tags.begin(), tags.end());
+  for (const auto& l : msg.links) {
+    in.urls.push_back(l.href);
+    std::string host = url_host(l.href);
+    if (!host.empty()) in.extras.push_back("urlhost:" + base_domain(host));
+  }
+  for (const auto& a : msg.attachments) {
+    in.extras.push_back("atttype:" + a.declared_type);
+    if (a.sniffed != FileType::kUnknown)
+      in.extras.push_back("attsniff:" + std::string(file_type_name(a.sniffed)));
+  }
+  for (std::string_view n : msg.anomalies.names()) in.extras.push_back("anomaly:" + std::string(n));
+  if (msg.from) in.extras.push_back("fromdomain:" + msg.from->domain);
+  return in;
+}
+
+Result<std::unique_ptr<Filter>> Filter::open(FilterOptions options) {
+  std::unique_ptr<Filter> f(new Filter());
+  auto engine = Engine::open({options.rules, options.cache_dir});
+  if (!engine) return engine.status();
+  f->engine_ = std::move(engine.value());
+  if (options.store) f->classifier_ = std::make_unique<Classifier>(*options.store, options.classifier);
+  f->options_ = std::move(options);
+  return f;
+}
+
+void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out) const {
+  auto stage = [&](std::string_view s) {
+    if (options_.stage_hook) options_.stage_hook(s);
+  };
+  out.size = msg.raw.size();
+  Verdict& v = out.verdict;
+
+  stage("rules");
+  ScanInput in = build_scan_input(msg);
+  in.checks = compute_checks(msg, env);
+  auto scanned = engine_->scan(in);
+  if (!scanned) {
+    v.fault = true;
+    v.fault_note = scanned.status().to_string();
+    return;
+  }
+  const RuleDefs& defs = scanned->rules->defs();
+  for (size_t i = 0; i < defs.size(); ++i) {
+    if (!scanned->hits[i] || defs.helper_at(i)) continue;
+    Contribution c;
+    c.id = defs.id_at(i);
+    c.score = defs.score_at(i);
+    c.description = defs.description_at(i);
+    c.kind = i < defs.rules.size() ? ContributionKind::kRule : ContributionKind::kMeta;
+    v.add(std::move(c));
+  }
+  for (const auto& t : scanned->truncated) v.notes.push_back("scope " + t + " scanned up to its size cap");
+
+  stage("classifier");
+  if (classifier_) {
+    auto cs = classifier_->classify(build_classifier_input(msg), env.domain_id);
+    if (!cs) {
+      v.notes.push_back("classifier unavailable: " + cs.status().to_string());
+    } else {
+      if (cs->abstained) v.notes.push_back("classifier " + cs->detail);
+      v.add({"BAYES", cs->points, "Statistical token classifier", cs->detail,
+             ContributionKind::kClassifier});
+    }
+  }
+
+  stage("policy");
+  for (const auto& a : msg.attachments) {
+    out.attachments.push_back({a.filename, a.declared_type, std::string(file_type_name(a.sniffed)),
+                               file_type_is_executable(a.sniffed)});
+  }
+  out.sender.from_address = msg.from ? msg.from->address : std::string();
+  out.sender.envelope_sender = env.mail_from;
+  out.sender.client_host = env.client_host;
+  out.sender.received = msg.received;
+  out.sender.authenticated = env.authenticated;
+  if (env.authenticated) {
+    out.dlp = find_sensitive_numbers(msg.subject, DlpOptions{});
+    auto body = find_sensitive_numbers(msg.body_text, DlpOptions{});
+    out.dlp.insert(out.dlp.end(), body.begin(), body.end());
+  }
+}
+
+Analysis Filter::analyse_parsed(const ParsedMessage& msg, const SmtpEnvelope& env) const {
+  Analysis out;
+  try {
+    analyse_into(msg, env, out);
+  } catch (const std::exception& e) {
+    out = Analysis{};
+    out.verdict = fault_verdict(std::string("exception: ") + e.what());
+  } catch (...) {
+    out = Analysis{};
+    out.verdict = fault_verdict("unknown exception");
+  }
+  if (out.verdict.fault) {
+    spdlog::error("filter fault: {} (message delivered unfiltered)", out.verdict.fault_note);
+    Verdict clean = fault_verdict(out.verdict.fault_note);
+    out.verdict = std::move(clean);
+  }
+  return out;
+}
+
+Analysis Filter::analyse(std::string_view raw, const SmtpEnvelope& env) const {
+  try {
+    if (options_.stage_hook) options_.stage_hook("parse");
+    auto parsed = parse_message(raw, options_.mime);
+    if (!parsed) {
+      Analysis out;
+      out.size = raw.size();
+      out.verdict = fault_verdict("MIME parse: " + parsed.status().to_string());
+      spdlog::error("filter fault: {} (message delivered unfiltered)", out.verdict.fault_note);
+      return out;
+    }
+    return analyse_parsed(parsed.value(), env);
+  } catch (const std::exception& e) {
+    Analysis out;
+    out.size = raw.size();
+    out.verdict = fault_verdict(std::string("exception: ") + e.what());
+    spdlog::error("filter fault: {} (message delivered unfiltered)", out.verdict.fault_note);
+    return out;
+  } catch (...) {
+    Analysis out;
+    out.size = raw.size();
+    out.verdict = fault_verdict("unknown exception");
+    spdlog::error("filter fault: {} (message delivered unfiltered)", out.verdict.fault_note);
+    return out;
+  }
+}
+
+Verdict Filter::scan(std::string_view raw, const SmtpEnvelope& env, const Policy& policy) const {
+  Analysis a = analyse(raw, env);
+  try {
+    return decide(a, policy);
+  } catch (const std::exception& e) {
+    spdlog::error("filter fault: policy: {} (message delivered unfiltered)", e.what());
+    return fault_verdict(std::string("policy exception: ") + e.what());
+  }
+}
+
+Status Filter::learn(std::string_view raw, bool spam, uint32_t domain_id, int delta) {
+  if (!classifier_) return Status::unavailable("no classifier: the filter was opened without a store");
+  try {
+    auto parsed = parse_message(raw, options_.mime);
+    if (!parsed) return parsed.status();
+    return classifier_->learn(build_classifier_input(parsed.value()), spam, domain_id, delta);
+  } catch (const std::exception& e) {
+    return Status::internal(std::string("learn: ") + e.what());
+  }
+}
+
+}  // namespace tsubame::filter

@@ -1,0 +1,108 @@
+// filter/filter.h: the filter's front door: scan(raw message, envelope, policy) -> Verdict.
+//
+//   raw ──parse_message()──▶ ParsedMessage ─┬─ build_scan_input() ─▶ Engine::scan ─▶ rule hits
+//                                           ├─ compute_checks()  (check:NAME rules: link
+//                                           │   text vs href host, missing/malformed headers)
+//                                           ├─ build_classifier_input() ─▶ Classifier (BAYES)
+//                                           └─ attachments, sender evidence, DLP numbers
+//                                                    │
+//                               Analysis ──decide(policy)──▶ Verdict {action, score, why}
+//
+// analyse() does the per-message work once; decide() (policy.h) can then be applied per
+// recipient policy. scan() is both in one call.
+//
+// How it fails: never with an error. Any exception or Hyperscan error inside yields a
+// verdict with action deliver, fault = true and a fault note, and is logged at error level
+// ("filter fault: ..."); a fault never adds score. A classifier that cannot read its
+// counts only adds a note. Thread-safety: scan/analyse run concurrently on any threads;
+// reload() may run at the same time (engine.h).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "filter/classifier.h"
+#include "filter/engine.h"
+#include "filter/mime.h"
+#include "filter/policy.h"
+#include "filter/verdict.h"
+
+namespace tsubame::store {
+class Store;
+}
+
+namespace tsubame::filter {
+
+// What smtpd knows about the SMTP transaction (RFC 5321 §3.3).
+struct SmtpEnvelope {
+  std::string mail_from;               // reverse-path without <>; empty for the null path
+  std::vector<std::string> rcpt_to;
+  std::string client_ip;
+  std::string client_host;             // forward-confirmed reverse DNS name, or empty
+  std::string helo;
+  bool authenticated = false;          // submission with AUTH (outbound: DLP applies)
+  std::string auth_user;
+  uint32_t domain_id = 0;              // recipient domain for classifier counts (0 = global)
+};
+
+struct FilterOptions {
+  std::filesystem::path rules;         // conf/rules or one .rules file
+  std::filesystem::path cache_dir;     // compiled-database cache; empty = none
+  store::Store* store = nullptr;       // token counts; null = no classifier
+  ClassifierParams classifier;
+  MimeLimits mime;
+  // Called at the start of each stage ("parse", "rules", "classifier", "policy"). For
+  // tracing and for tests of the fault path; an exception thrown here is a filter fault.
+  std::function<void(std::string_view stage)> stage_hook;
+};
+
+class Filter {
+ public:
+  static Result<std::unique_ptr<Filter>> open(FilterOptions options);
+
+  // The whole filter for one message. Never fails (see above).
+  Verdict scan(std::string_view raw, const SmtpEnvelope& env, const Policy& policy) const;
+
+  // Parse, rules, checks, classifier and facts for the policy; no decision yet.
+  Analysis analyse(std::string_view raw, const SmtpEnvelope& env) const;
+  Analysis analyse_parsed(const ParsedMessage& msg, const SmtpEnvelope& env) const;
+
+  // Trains the classifier on one raw message (delta +1 learn, -1 unlearn).
+  Status learn(std::string_view raw, bool spam, uint32_t domain_id, int delta = +1);
+
+  Status reload() { return engine_->reload(); }
+  const Engine& engine() const { return *engine_; }
+  const Classifier* classifier() const { return classifier_.get(); }
+
+ private:
+  Filter() = default;
+  void analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out) const;
+  FilterOptions options_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Classifier> classifier_;
+};
+
+// ---- building blocks, public for tools and tests ----
+
+// Scope texts of a parsed message; views point into msg (and into storage).
+ScanInput build_scan_input(const ParsedMessage& msg);
+// Names of the check:NAME tests that fire for this message (rules.h kCheckNames).
+std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnvelope& env);
+ClassifierInput build_classifier_input(const ParsedMessage& msg);
+
+// Host of a URL ("https://user@Host.Example:8080/x" -> "host.example"); empty if none.
+std::string url_host(std::string_view url);
+// A host name written in link text ("www.paypal.com", "https://bank.example/login"), or "".
+std::string host_in_text(std::string_view text);
+// The registrable part of a host, by a small heuristic ("a.b.example.co.jp" -> "example.co.jp").
+std::string base_domain(std::string_view host);
+// True when an HTML link's visible text is itself a URL or www. host (one word) whose base
+// domain differs from the href's.
+bool link_text_host_mismatch(const Link& link);
+
+}  // namespace tsubame::filter

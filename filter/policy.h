@@ -1,0 +1,137 @@
+// filter/policy.h: per-domain policy that turns a scored message into one action.
+//
+//   Analysis (score, contributions, attachments, size, sender evidence, DLP matches)
+//        │
+//        ▼ decide(): first rule that applies wins
+//   1 fault inside the filter ............................ deliver (+ fault note)
+//   2 size > max_message_bytes ........................... reject   POLICY_MAX_SIZE
+//   3 authenticated sender + data-loss match ............. hold     POLICY_DLP
+//   4 sender on a block list (user list, then domain) .... block_action (reject)  POLICY_BLOCKLIST
+//   5 blocked attachment extension / type ................ blocked_attachment_action (quarantine)
+//   6 sender on an allow list AND not forged ............. deliver  POLICY_ALLOWLIST
+//   7 score >= reject / quarantine / junk threshold ...... reject / quarantine / junk
+//   8 otherwise .......................................... deliver
+//
+// An allow entry is honoured only when the sender is not forged (sender_not_forged): the
+// From header's domain matches the envelope sender's domain, and the host that handed the
+// message to our trusted chain (the connecting client's verified name, or the first
+// Received "from" host outside trusted_hosts, RFC 5321 §4.4) belongs to that domain; or the
+// sender authenticated to us.
+//
+// Data-loss patterns: payment card numbers (13-19 digits, known issuer prefixes, Luhn
+// check) and Japanese My Number (12 digits, check digit per the My Number Act's ordinance,
+// article 5), in ASCII or full-width digits, separated by nothing, spaces or hyphens
+// (full-width and typographic forms too).
+//
+// Pure functions and values; no failure modes beyond what the types allow.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "filter/verdict.h"
+
+namespace tsubame::filter {
+
+// Sender list entries: "user@example.com" (one address), "example.com" (the domain),
+// ".example.com" (the domain and every subdomain). Compared case-insensitively.
+struct SenderList {
+  std::vector<std::string> entries;
+  // The entry that matches address (local@domain), or nullptr.
+  const std::string* match(std::string_view address) const;
+};
+
+struct DlpOptions {
+  bool enabled = true;
+  bool payment_cards = true;
+  bool my_number = true;
+  size_t min_matches = 1;  // hold when at least this many numbers are found
+};
+
+struct DomainPolicy {
+  double junk_threshold = 6.0;
+  double quarantine_threshold = std::numeric_limits<double>::infinity();  // off by default
+  double reject_threshold = 15.0;
+  uint64_t max_message_bytes = 50ull << 20;
+  // File name extensions (lower case, no dot); matches the last extension of a name.
+  std::vector<std::string> blocked_extensions = {
+      "exe", "scr", "com", "pif", "bat", "cmd", "vbs", "vbe", "js", "jse", "wsf", "wsh",
+      "hta", "lnk", "cpl", "msi", "msp", "jar", "ps1", "psm1", "reg", "chm", "iso", "img",
+      "vhd", "vhdx", "application", "gadget", "scf", "url", "xll", "one"};
+  // Declared MIME types ("application/x-msdownload") or sniffed type names ("pe", "hta").
+  std::vector<std::string> blocked_types = {"application/x-msdownload",
+                                            "application/x-dosexec",
+                                            "application/hta", "application/x-ms-shortcut"};
+  bool block_executable_content = true;  // sniffed content that runs code on open
+  Action blocked_attachment_action = Action::kQuarantine;
+  SenderList allow, block;
+  Action block_action = Action::kReject;
+  std::vector<std::string> trusted_hosts;  // our own MX/relay names for the Received chain
+  DlpOptions dlp;
+};
+
+struct UserPolicy {
+  SenderList allow, block;
+};
+
+struct Policy {
+  DomainPolicy domain;
+  std::optional<UserPolicy> user;  // the recipient's own lists, when deciding per user
+};
+
+// ---- data-loss checks ----
+bool luhn_valid(std::string_view digits);          // digits only
+bool my_number_valid(std::string_view digits);     // exactly 12 digits
+bool card_prefix_known(std::string_view digits);   // issuer prefix and length plausible
+
+struct DlpMatch {
+  std::string kind;    // "payment-card" or "my-number"
+  std::string masked;  // all but the last four digits replaced by '*'
+};
+// Finds card and My Number candidates in UTF-8 text (ASCII and full-width digits).
+std::vector<DlpMatch> find_sensitive_numbers(std::string_view text, const DlpOptions& opt);
+
+// ---- forgery check for allow entries ----
+struct SenderEvidence {
+  std::string from_address;      // From header address (local@domain)
+  std::string envelope_sender;   // MAIL FROM reverse-path, may be empty (bounce)
+  std::string client_host;       // verified reverse DNS name of the connecting client
+  std::vector<std::string> received;  // Received values, newest first
+  bool authenticated = false;    // the sender authenticated (submission)
+};
+// The host a Received value says the message came from: the TCP-info name in parentheses
+// when present ("from helo (rdns [ip])"), otherwise the HELO name. Empty if none.
+std::string received_from_host(std::string_view received);
+std::string received_by_host(std::string_view received);
+// True when host equals domain or is a subdomain of it (case-insensitive).
+bool host_in_domain(std::string_view host, std::string_view domain);
+bool sender_not_forged(const SenderEvidence& e, const std::vector<std::string>& trusted_hosts,
+                       std::string* why);
+
+// ---- the decision ----
+struct AttachmentFacts {
+  std::string name;           // decoded file name
+  std::string declared_type;  // lower case
+  std::string sniffed_type;   // file_type_name of the sniffed type
+  bool executable = false;    // sniffed type runs code on open
+};
+
+struct Analysis {
+  Verdict verdict;                       // contributions and score so far (rules, BAYES)
+  uint64_t size = 0;                     // raw message octets
+  std::vector<AttachmentFacts> attachments;
+  SenderEvidence sender;
+  std::vector<DlpMatch> dlp;             // filled only for authenticated senders
+};
+
+// The blocked-attachment reason for one attachment, or "" when it is allowed.
+std::string attachment_block_reason(const AttachmentFacts& a, const DomainPolicy& p);
+
+// Applies the policy to an analysis and returns the final verdict (steps above).
+Verdict decide(const Analysis& analysis, const Policy& policy);
+
+}  // namespace tsubame::filter

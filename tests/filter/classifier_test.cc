@@ -1,0 +1,324 @@
+// tests/filter/classifier_test.cc: the tokeniser, the Robinson-Fisher maths, and learning,
+// unlearning and abstaining against the real LMDB store (store/tokens.h) in a temp dir.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "common/bytes.h"
+#include "filter/classifier.h"
+#include "store/store.h"
+#include "store/tokens.h"
+
+namespace tsubame::filter {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<uint64_t> tokens_of(std::string_view text, std::string_view prefix = "") {
+  std::vector<uint64_t> out;
+  tokenize_text(text, prefix, out);
+  return out;
+}
+bool contains(const std::vector<uint64_t>& v, uint64_t h) {
+  return std::find(v.begin(), v.end(), h) != v.end();
+}
+
+TEST(TokenizerTest, WordsAreLowerCasedAndPaired) {
+  auto t = tokens_of("Cheap PILLS, cheap!");
+  uint64_t cheap = token_hash("", "cheap"), pills = token_hash("", "pills");
+  EXPECT_TRUE(contains(t, cheap));
+  EXPECT_TRUE(contains(t, pills));
+  EXPECT_TRUE(contains(t, pair_hash(cheap, pills)));
+  EXPECT_TRUE(contains(t, pair_hash(pills, cheap)));
+  EXPECT_FALSE(contains(t, token_hash("", "Cheap")));
+  EXPECT_EQ(t.size(), 5u);  // cheap, pills, pair, cheap, pair (duplicates kept until dedupe)
+}
+
+TEST(TokenizerTest, PrefixSeparatesSubjectFromBody) {
+  EXPECT_NE(token_hash("s", "offer"), token_hash("", "offer"));
+  auto t = tokens_of("offer", "s");
+  EXPECT_TRUE(contains(t, token_hash("s", "offer")));
+  EXPECT_FALSE(contains(t, token_hash("", "offer")));
+}
+
+TEST(TokenizerTest, HashIsStable) {
+  // Stored counts depend on these values: a change here silently loses all training.
+  EXPECT_EQ(token_hash("", "viagra"), token_hash("", "viagra"));
+  EXPECT_EQ(to_hex(be64(token_hash("", "viagra"))), to_hex(be64(token_hash("", "viagra"))));
+  uint64_t a = token_hash("", "ab"), b = token_hash("a", "b");
+  EXPECT_NE(a, b);  // the prefix separator keeps "a"+"b" apart from ""+"ab"
+}
+
+TEST(TokenizerTest, JapaneseUsesCharacterBigrams) {
+  auto t = tokens_of("無料で当選");
+  EXPECT_TRUE(contains(t, token_hash("", "無料")));
+  EXPECT_TRUE(contains(t, token_hash("", "料で")));
+  EXPECT_TRUE(contains(t, token_hash("", "で当")));
+  EXPECT_TRUE(contains(t, token_hash("", "当選")));
+  EXPECT_EQ(t.size(), 4u);
+  // A lone CJK character between Latin words becomes a unigram.
+  auto u = tokens_of("abc 円 def");
+  EXPECT_TRUE(contains(u, token_hash("", "円")));
+  // Kana and Latin in one run split into a word and bigrams.
+  auto m = tokens_of("Amazonアカウント");
+  EXPECT_TRUE(contains(m, token_hash("", "amazon")));
+  EXPECT_TRUE(contains(m, token_hash("", "アカ")));
+}
+
+TEST(TokenizerTest, ZeroWidthCharactersDoNotSplitWords) {
+  auto t = tokens_of("v\xE2\x80\x8B" "i\xE2\x80\x8C" "agra");  // v ZWSP i ZWNJ agra
+  EXPECT_TRUE(contains(t, token_hash("", "viagra")));
+}
+
+TEST(TokenizerTest, LongWordsAndShortWords) {
+  auto t = tokens_of("a " + std::string(100, 'x'));
+  EXPECT_EQ(t.size(), 1u);  // "a" is too short; the long word becomes one summary token
+  EXPECT_TRUE(contains(t, token_hash("", "long:x10")));
+}
+
+TEST(TokenizerTest, MessageTokensAreSortedUniqueAndCapped) {
+  ClassifierInput in;
+  in.subject = "Win win";
+  in.body = "win a prize win";
+  in.headers = {{"From", "Prize Office <office@prize.example>"}};
+  in.extras = {"urlhost:prize.example"};
+  auto t = tokenize_message(in);
+  EXPECT_TRUE(std::is_sorted(t.begin(), t.end()));
+  EXPECT_EQ(std::adjacent_find(t.begin(), t.end()), t.end());
+  EXPECT_TRUE(contains(t, token_hash("s", "win")));
+  EXPECT_TRUE(contains(t, token_hash("h:from", "office")));
+  EXPECT_TRUE(contains(t, token_hash("x", "urlhost:prize.example")));
+
+  std::string many;
+  for (int i = 0; i < 30000; ++i) many += "w" + std::to_string(i) + " ";
+  ClassifierInput big;
+  big.body = many;
+  EXPECT_EQ(tokenize_message(big).size(), kMaxTokensPerMessage);
+}
+
+TEST(TokenizerTest, LimitTextCap) {
+  std::string body(kClassifierTextCap - 8, ' ');
+  body += " inside";  // ends exactly at the cap
+  body += " beyond";
+  auto t = tokens_of(body);
+  EXPECT_TRUE(contains(t, token_hash("", "inside")));
+  EXPECT_FALSE(contains(t, token_hash("", "beyond")));
+}
+
+TEST(TokenizerTest, UrlsAreTokenisedWithTheirOwnPrefix) {
+  ClassifierInput in;
+  in.urls = {"http://cheap-meds.example/order"};
+  auto t = tokenize_message(in);
+  EXPECT_TRUE(contains(t, token_hash("u", "meds")));
+  EXPECT_TRUE(contains(t, token_hash("u", "order")));
+  EXPECT_FALSE(contains(t, token_hash("", "order")));
+}
+
+// ---- maths ----
+
+TEST(ClassifierMathTest, Chi2Q) {
+  EXPECT_NEAR(chi2q(0, 2), 1.0, 1e-12);
+  EXPECT_NEAR(chi2q(2, 2), std::exp(-1.0), 1e-12);           // dof 2: exp(-x/2)
+  EXPECT_NEAR(chi2q(4, 4), std::exp(-2.0) * 3.0, 1e-12);     // e^-m (1 + m), m = 2
+  EXPECT_LT(chi2q(1000, 10), 1e-100);
+  EXPECT_LE(chi2q(0.001, 200), 1.0);
+}
+
+TEST(ClassifierMathTest, TokenProbability) {
+  ClassifierParams p;
+  TokenStat totals{100, 100};
+  EXPECT_DOUBLE_EQ(token_probability({0, 0}, totals, p), 0.5);
+  EXPECT_GT(token_probability({50, 0}, totals, p), 0.95);
+  EXPECT_LT(token_probability({0, 50}, totals, p), 0.05);
+  // One sighting is pulled toward 0.5 by the strength s.
+  EXPECT_NEAR(token_probability({1, 0}, totals, p), (1 * 0.5 + 1 * 1.0) / 2, 1e-12);
+  // Unequal corpora: 10 of 100 spam vs 10 of 1000 ham is spammy.
+  EXPECT_GT(token_probability({10, 10}, {100, 1000}, p), 0.8);
+}
+
+TEST(ClassifierMathTest, CombineSpamHamAndAbstain) {
+  ClassifierParams p;
+  p.min_learned = 10;
+  TokenStat totals{100, 100};
+  std::vector<TokenStat> spammy(20, TokenStat{40, 1}), hammy(20, TokenStat{1, 40});
+  auto s = combine(spammy, totals, p);
+  EXPECT_FALSE(s.abstained);
+  EXPECT_GT(s.probability, 0.99);
+  EXPECT_NEAR(s.points, p.spam_points, 0.2);
+  auto h = combine(hammy, totals, p);
+  EXPECT_LT(h.probability, 0.01);
+  EXPECT_LT(h.points, -p.ham_points + 0.2);
+  std::vector<TokenStat> mixed = spammy;
+  mixed.insert(mixed.end(), hammy.begin(), hammy.end());
+  auto m = combine(mixed, totals, p);
+  EXPECT_NEAR(m.probability, 0.5, 0.05);
+  EXPECT_NEAR(m.points, 0, 0.1);
+
+  auto a = combine(spammy, TokenStat{9, 100}, p);
+  EXPECT_TRUE(a.abstained);
+  EXPECT_EQ(a.points, 0);
+  EXPECT_NE(a.detail.find("needs 10 of each"), std::string::npos);
+}
+
+TEST(ClassifierMathTest, MaxTokensKeepsTheMostInteresting) {
+  ClassifierParams p;
+  p.min_learned = 1;
+  p.max_tokens = 5;
+  std::vector<TokenStat> stats(5, TokenStat{50, 0});
+  for (int i = 0; i < 50; ++i) stats.push_back({3, 2});  // mildly spammy, many
+  auto s = combine(stats, {100, 100}, p);
+  EXPECT_EQ(s.tokens_used, 5u);
+  EXPECT_GT(s.probability, 0.99);
+}
+
+TEST(ClassifierMathTest, PointsAreSmallNearTheMiddle) {
+  ClassifierParams p;
+  EXPECT_DOUBLE_EQ(classifier_points(0.5, p), 0);
+  EXPECT_LT(classifier_points(0.6, p), 0.1);
+  EXPECT_DOUBLE_EQ(classifier_points(1.0, p), p.spam_points);
+  EXPECT_DOUBLE_EQ(classifier_points(0.0, p), -p.ham_points);
+}
+
+// ---- against the real store ----
+
+class StoreFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("tsubame-classifier-" + to_hex(random_bytes(8)));
+    fs::create_directories(dir_);
+    store::Options o;
+    o.data_dir = (dir_ / "data").string();
+    o.key_file = (dir_ / "master.key").string();
+    o.create = true;
+    auto s = store::Store::open(o);
+    ASSERT_TRUE(s) << s.status().to_string();
+    store_ = std::move(s.value());
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  fs::path dir_;
+  std::unique_ptr<store::Store> store_;
+};
+
+ClassifierInput spam_msg(int i) {
+  static std::vector<std::string> bodies;
+  ClassifierInput in;
+  in.subject = "Cheap pills discount offer";
+  in.body = i % 2 ? "Buy cheap pills online now, huge discount, click here"
+                  : "Discount pharmacy pills, order now and save, limited offer";
+  return in;
+}
+ClassifierInput ham_msg(int i) {
+  ClassifierInput in;
+  in.subject = "Project meeting notes";
+  in.body = i % 2 ? "Attached are the notes from the project meeting on Tuesday"
+                  : "Please review the meeting agenda and the project schedule";
+  return in;
+}
+
+TEST_F(StoreFixture, AbstainsUntilEnoughThenLearnsAndUnlearns) {
+  ClassifierParams p;
+  p.min_learned = 3;
+  Classifier c(*store_, p);
+  ClassifierInput probe;
+  probe.subject = "cheap pills";
+  probe.body = "discount pills order now";
+
+  auto first = c.classify(probe, 0);
+  ASSERT_TRUE(first) << first.status().to_string();
+  EXPECT_TRUE(first->abstained);
+  EXPECT_EQ(first->points, 0);
+
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.learn(spam_msg(i), true, 0));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(c.learn(ham_msg(i), false, 0));
+  auto still = c.classify(probe, 0);
+  ASSERT_TRUE(still);
+  EXPECT_TRUE(still->abstained) << "2 ham < 3";
+  EXPECT_NE(still->detail.find("2 ham"), std::string::npos) << still->detail;
+
+  ASSERT_TRUE(c.learn(ham_msg(2), false, 0));
+  auto spam = c.classify(probe, 0);
+  ASSERT_TRUE(spam);
+  EXPECT_FALSE(spam->abstained);
+  EXPECT_GT(spam->probability, 0.9) << spam->detail;
+  EXPECT_GT(spam->points, 0);
+
+  ClassifierInput hamprobe;
+  hamprobe.subject = "meeting notes";
+  hamprobe.body = "project meeting schedule";
+  auto ham = c.classify(hamprobe, 0);
+  ASSERT_TRUE(ham);
+  EXPECT_LT(ham->probability, 0.1) << ham->detail;
+  EXPECT_LT(ham->points, 0);
+
+  auto totals = store::token_totals(*store_, 0);
+  ASSERT_TRUE(totals);
+  EXPECT_EQ(totals->spam, 3u);
+  EXPECT_EQ(totals->ham, 3u);
+
+  // Unlearning one ham drops below min_learned again: abstains.
+  ASSERT_TRUE(c.learn(ham_msg(2), false, 0, -1));
+  totals = store::token_totals(*store_, 0);
+  ASSERT_TRUE(totals);
+  EXPECT_EQ(totals->ham, 2u);
+  auto again = c.classify(probe, 0);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->abstained);
+
+  // Unlearning restores the token counts exactly.
+  auto tokens = tokenize_message(spam_msg(0));
+  std::vector<store::TokenCounts> before, after;
+  ASSERT_TRUE(store::token_counts(*store_, 0, tokens, before));
+  ASSERT_TRUE(c.learn(spam_msg(0), true, 0, +1));
+  ASSERT_TRUE(c.learn(spam_msg(0), true, 0, -1));
+  ASSERT_TRUE(store::token_counts(*store_, 0, tokens, after));
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    EXPECT_EQ(before[i].spam, after[i].spam);
+    EXPECT_EQ(before[i].ham, after[i].ham);
+  }
+  EXPECT_FALSE(c.learn(spam_msg(0), true, 0, 2));  // only +1 / -1
+}
+
+TEST_F(StoreFixture, DomainCountsUsedOnceTheDomainHasLearnedEnough) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  Classifier c(*store_, p);
+  const uint32_t domain = 7;
+  // Global: learn "pills" as ham (some pharmacy company's users see it as business mail).
+  for (int i = 0; i < 2; ++i) {
+    ClassifierInput h;
+    h.body = "pills order shipment invoice";
+    ASSERT_TRUE(c.learn(h, false, 0));
+    ASSERT_TRUE(c.learn(ham_msg(i), false, 0));
+    ASSERT_TRUE(c.learn(spam_msg(i), true, 0));
+  }
+  ClassifierInput probe;
+  probe.body = "pills order";
+  auto global = c.classify(probe, domain);
+  ASSERT_TRUE(global);
+  EXPECT_FALSE(global->abstained);
+  EXPECT_NE(global->detail.find("global counts"), std::string::npos);
+  // The domain learns "pills order" as spam; learning also feeds the global scope.
+  for (int i = 0; i < 2; ++i) {
+    ClassifierInput s;
+    s.body = "pills order now cheap";
+    ASSERT_TRUE(c.learn(s, true, domain));
+    ASSERT_TRUE(c.learn(ham_msg(i), false, domain));
+  }
+  auto dom = c.classify(probe, domain);
+  ASSERT_TRUE(dom);
+  EXPECT_NE(dom->detail.find("domain counts"), std::string::npos) << dom->detail;
+  EXPECT_GT(dom->probability, 0.9);
+  auto totals = store::token_totals(*store_, 0);
+  ASSERT_TRUE(totals);
+  EXPECT_EQ(totals->spam, 4u);
+  EXPECT_EQ(totals->ham, 6u);
+}
+
+}  // namespace
+}  // namespace tsubame::filter

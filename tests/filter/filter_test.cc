@@ -1,0 +1,348 @@
+// tests/filter/filter_test.cc: the facade end to end on raw messages with the shipped rule
+// set (conf/rules): rule hits per family, computed checks, policy actions, the classifier
+// contribution (real LMDB store), and the fault path (deliver, never spam).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include "common/bytes.h"
+#include "filter/filter.h"
+#include "store/store.h"
+
+namespace tsubame::filter {
+namespace {
+
+namespace fs = std::filesystem;
+const std::string kRules = std::string(TSUBAME_SOURCE_DIR) + "/conf/rules";
+
+std::string msg(const std::string& headers, const std::string& body) {
+  return headers + "\r\n" + body;
+}
+
+const std::string kGoodHeaders =
+    "From: Alice <alice@partner.example>\r\n"
+    "To: bob@ours.example\r\n"
+    "Date: Mon, 6 Jan 2025 10:00:00 +0900\r\n"
+    "Message-ID: <20250106.1@partner.example>\r\n"
+    "MIME-Version: 1.0\r\n";
+
+class FilterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto f = Filter::open({kRules, {}, nullptr, {}, {}, {}});
+    ASSERT_TRUE(f) << f.status().message();
+    filter_ = f.value().release();
+  }
+  static void TearDownTestSuite() {
+    delete filter_;
+    filter_ = nullptr;
+  }
+  Verdict scan(const std::string& raw, const SmtpEnvelope& env = {}, const Policy& p = {}) {
+    return filter_->scan(raw, env, p);
+  }
+  static Filter* filter_;
+};
+Filter* FilterTest::filter_ = nullptr;
+
+TEST_F(FilterTest, CleanMessageIsDelivered) {
+  Verdict v = scan(msg(kGoodHeaders + "Subject: Meeting notes\r\nContent-Type: text/plain\r\n",
+                       "Hi Bob,\r\nthe notes from Tuesday are below.\r\nAlice\r\n"));
+  EXPECT_EQ(v.action, Action::kDeliver) << v.to_text();
+  EXPECT_FALSE(v.fault);
+  EXPECT_LT(v.score, 1.0) << v.to_text();
+}
+
+TEST_F(FilterTest, PhishingWithIpLinkAndMismatchedLinkText) {
+  std::string html =
+      "<html><body><p>Dear customer,</p><p>Your account has been suspended. Please verify your "
+      "account within 24 hours:</p>"
+      "<a href=\"http://192.0.2.44/secure/login\">https://www.bank.example/login</a>"
+      "</body></html>";
+  Verdict v = scan(msg(kGoodHeaders + "Subject: Account suspended - verify now\r\n"
+                                      "Content-Type: text/html; charset=utf-8\r\n",
+                       html));
+  for (const char* id : {"URL_IP_LITERAL", "LINK_TEXT_HOST_MISMATCH", "PHISH_ACCOUNT_SUSPENDED",
+                         "PHISH_VERIFY_ACCOUNT", "PHISH_COMBO"})
+    EXPECT_TRUE(v.has(id)) << id << "\n" << v.to_text();
+  EXPECT_TRUE(v.action == Action::kJunk || v.action == Action::kReject) << v.to_text();
+  EXPECT_GE(v.score, DomainPolicy{}.junk_threshold);
+  EXPECT_EQ(v.find("PHISH_COMBO")->kind, ContributionKind::kMeta);
+}
+
+TEST_F(FilterTest, ObfuscatedWords) {
+  Verdict v = scan(msg(kGoodHeaders + "Subject: V1AGRA for you\r\nContent-Type: text/plain; charset=utf-8\r\n",
+                       "Get v i a g r a today. Also c.i.a.l.i.s. "
+                       "Fr\xE2\x80\x8B" "ee sh\xE2\x80\x8B" "ipping.\r\n"));
+  EXPECT_TRUE(v.has("OBFU_SPACED_DRUG")) << v.to_text();
+  EXPECT_TRUE(v.has("OBFU_SPACED_DRUG_SUBJ")) << v.to_text();
+  EXPECT_TRUE(v.has("OBFU_ZERO_WIDTH_IN_WORD")) << v.to_text();
+  EXPECT_NE(v.action, Action::kDeliver) << v.to_text();
+}
+
+TEST_F(FilterTest, ShortenerAndPunycodeUrls) {
+  Verdict v = scan(msg(kGoodHeaders + "Subject: hi\r\nContent-Type: text/plain\r\n",
+                       "see https://bit.ly/3xYz and http://xn--pypal-4ve.example/login\r\n"));
+  EXPECT_TRUE(v.has("URL_SHORTENER")) << v.to_text();
+  EXPECT_TRUE(v.has("URL_PUNYCODE")) << v.to_text();
+}
+
+TEST_F(FilterTest, MissingAndMalformedHeaders) {
+  Verdict v = scan("To: bob@ours.example\r\nSubject: hello\r\n\r\nbody\r\n");
+  EXPECT_TRUE(v.has("MISSING_MESSAGE_ID")) << v.to_text();
+  EXPECT_TRUE(v.has("MISSING_DATE")) << v.to_text();
+  EXPECT_TRUE(v.has("MISSING_FROM")) << v.to_text();
+  EXPECT_TRUE(v.has("HEADERS_MISSING_TWO")) << v.to_text();
+  Verdict w = scan("From: a@b.example\r\nDate: yesterday-ish\r\nMessage-ID: no-brackets\r\n"
+                   "Subject: x\r\n\r\nbody\r\n");
+  EXPECT_TRUE(w.has("MALFORMED_DATE")) << w.to_text();
+  EXPECT_TRUE(w.has("MALFORMED_MESSAGE_ID")) << w.to_text();
+  EXPECT_FALSE(w.has("MISSING_FROM"));
+}
+
+TEST_F(FilterTest, FakeReplyUsesHelperRulesWithoutShowingThem) {
+  Verdict v = scan(msg(kGoodHeaders + "Subject: Re: your order\r\n", "hello\r\n"));
+  EXPECT_TRUE(v.has("FAKE_REPLY")) << v.to_text();
+  for (const auto& c : v.contributions) EXPECT_FALSE(c.id.starts_with("__")) << c.id;
+  Verdict r = scan(msg(kGoodHeaders + "Subject: Re: your order\r\nIn-Reply-To: <x@y.example>\r\n",
+                       "hello\r\n"));
+  EXPECT_FALSE(r.has("FAKE_REPLY")) << r.to_text();
+}
+
+TEST_F(FilterTest, JapaneseSpam) {
+  // Subject: 未承諾広告 出会い, RFC 2047 base64 UTF-8.
+  std::string subject = "=?UTF-8?B?" + base64_encode("未承諾広告※ 今夜会える人妻") + "?=";
+  Verdict v = scan(msg(kGoodHeaders + "Subject: " + subject +
+                           "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                           "Content-Transfer-Encoding: 8bit\r\n",
+                       "完全無料の出会い系サイトです。副業で高収入！\r\n"));
+  for (const char* id : {"JA_UNSOLICITED_AD_LABEL", "JA_DATING_SUBJ", "JA_DATING",
+                         "JA_MONEY_SIDE_JOB", "JA_FREE_OFFER", "JA_SPAM_SEVERAL"})
+    EXPECT_TRUE(v.has(id)) << id << "\n" << v.to_text();
+  EXPECT_NE(v.action, Action::kDeliver);
+}
+
+TEST_F(FilterTest, JapanesePhishing) {
+  std::string subject = "=?UTF-8?B?" + base64_encode("【重要】Amazonアカウントの停止について") + "?=";
+  Verdict v = scan(msg(kGoodHeaders + "Subject: " + subject +
+                           "\r\nContent-Type: text/plain; charset=utf-8\r\n",
+                       "お客様のアカウントが一時的に停止されました。24時間以内に本人確認を"
+                       "お願いします。 http://198.51.100.7/amazon/login\r\n"));
+  for (const char* id : {"JA_PHISH_SUBJ", "JA_ACCOUNT_SUSPENDED", "JA_VERIFY_IDENTITY",
+                         "JA_URGENT_DEADLINE", "URL_IP_LITERAL", "PHISH_COMBO"})
+    EXPECT_TRUE(v.has(id)) << id << "\n" << v.to_text();
+  EXPECT_NE(v.action, Action::kDeliver);
+}
+
+std::string with_attachment(const std::string& name, const std::string& type,
+                            const std::string& content) {
+  return msg(kGoodHeaders + "Subject: Invoice\r\n"
+                            "Content-Type: multipart/mixed; boundary=\"b1\"\r\n",
+             "--b1\r\nContent-Type: text/plain\r\n\r\nPlease see the invoice.\r\n"
+             "--b1\r\nContent-Type: " + type + "; name=\"" + name + "\"\r\n"
+             "Content-Disposition: attachment; filename=\"" + name + "\"\r\n"
+             "Content-Transfer-Encoding: base64\r\n\r\n" + base64_encode(content) + "\r\n--b1--\r\n");
+}
+
+TEST_F(FilterTest, DoubleExtensionAttachmentIsScoredAndQuarantined) {
+  std::string pe = "MZ" + std::string(200, '\0') + "This program cannot be run in DOS mode";
+  Verdict v = scan(with_attachment("invoice.pdf.exe", "application/octet-stream", pe));
+  EXPECT_TRUE(v.has("ATT_DOUBLE_EXTENSION")) << v.to_text();
+  EXPECT_TRUE(v.has("ATT_EXECUTABLE_NAME")) << v.to_text();
+  EXPECT_TRUE(v.has("ATT_TYPE_EXECUTABLE")) << v.to_text();
+  EXPECT_TRUE(v.has("POLICY_BLOCKED_ATTACHMENT")) << v.to_text();
+  EXPECT_EQ(v.action, Action::kQuarantine);
+
+  Verdict pdf = scan(with_attachment("invoice.pdf", "application/pdf", "%PDF-1.7\n%...\n"));
+  EXPECT_FALSE(pdf.has("ATT_DOUBLE_EXTENSION"));
+  EXPECT_EQ(pdf.action, Action::kDeliver) << pdf.to_text();
+}
+
+TEST_F(FilterTest, OutboundCardNumberIsHeld) {
+  SmtpEnvelope env;
+  env.authenticated = true;
+  env.mail_from = "alice@partner.example";
+  std::string raw = msg(kGoodHeaders + "Subject: details\r\nContent-Type: text/plain\r\n",
+                        "card 4111 1111 1111 1111 exp 01/30\r\n");
+  Verdict v = scan(raw, env);
+  EXPECT_EQ(v.action, Action::kHold) << v.to_text();
+  EXPECT_TRUE(v.has("POLICY_DLP"));
+  env.authenticated = false;
+  EXPECT_EQ(scan(raw, env).action, Action::kDeliver);
+}
+
+TEST_F(FilterTest, AllowListNeedsAnUnforgedSender) {
+  Policy p;
+  p.domain.allow.entries = {"partner.example"};
+  p.domain.trusted_hosts = {"mx.ours.example"};
+  p.domain.junk_threshold = 0.5;
+  std::string raw = msg(kGoodHeaders +
+                            "Received: from out.partner.example (out.partner.example [192.0.2.1]) "
+                            "by mx.ours.example with ESMTP; Mon, 6 Jan 2025 10:00:01 +0900\r\n"
+                            "Subject: Re: order\r\n",
+                        "click here to buy now\r\n");
+  SmtpEnvelope env;
+  env.mail_from = "bounce@partner.example";
+  Verdict v = scan(raw, env, p);
+  EXPECT_EQ(v.action, Action::kDeliver) << v.to_text();
+  EXPECT_TRUE(v.has("POLICY_ALLOWLIST")) << v.to_text();
+  env.mail_from = "x@spammer.example";
+  Verdict f = scan(raw, env, p);
+  EXPECT_EQ(f.action, Action::kJunk) << f.to_text();
+  EXPECT_TRUE(f.has("FROM_ENVELOPE_MISMATCH"));
+}
+
+TEST_F(FilterTest, MalformedMessageStillGetsAVerdict) {
+  Verdict v = scan("Subject: \xff\xfe junk\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n"
+                   "--zz\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!notbase64!!!\r\n");
+  EXPECT_FALSE(v.fault) << v.fault_note;
+  EXPECT_TRUE(v.has("MIME_MALFORMED")) << v.to_text();
+}
+
+TEST_F(FilterTest, VerdictJsonListsContributions) {
+  Verdict v = scan("To: bob@ours.example\r\n\r\nx\r\n");
+  std::string j = v.to_json();
+  EXPECT_NE(j.find("\"MISSING_FROM\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"action\""), std::string::npos);
+}
+
+// ---- fault path ----
+
+TEST(FilterFaultTest, ExceptionInsideTheFilterDeliversUnscored) {
+  for (const char* stage : {"parse", "rules", "classifier", "policy"}) {
+    FilterOptions o;
+    o.rules = kRules;
+    std::string s = stage;
+    o.stage_hook = [s](std::string_view at) {
+      if (at == s) throw std::runtime_error("injected fault at " + s);
+    };
+    auto f = Filter::open(o);
+    ASSERT_TRUE(f);
+    // A message the rules would score high: the fault must not score it.
+    Verdict v = f.value()->scan("To: x@ours.example\r\nSubject: V1AGRA\r\n\r\nv i a g r a\r\n",
+                                {}, {});
+    EXPECT_EQ(v.action, Action::kDeliver) << stage;
+    EXPECT_TRUE(v.fault) << stage;
+    EXPECT_DOUBLE_EQ(v.score, 0) << stage;
+    EXPECT_TRUE(v.contributions.empty()) << stage;
+    EXPECT_NE(v.fault_note.find("injected fault at " + s), std::string::npos) << v.fault_note;
+    EXPECT_NE(v.to_json().find("\"fault\":true"), std::string::npos);
+  }
+}
+
+TEST(FilterFaultTest, BadRulesFailOpenNotScan) {
+  auto f = Filter::open({std::string(TSUBAME_SOURCE_DIR) + "/tests/filter/fixtures/rules/bad_pattern",
+                         {}, nullptr, {}, {}, {}});
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.status().message().find("bad.rules:6: rule BAD_BACKREF"), std::string::npos);
+}
+
+// ---- classifier through the facade ----
+
+TEST(FilterClassifierTest, BayesContributionAbstainsThenScores) {
+  fs::path dir = fs::temp_directory_path() / ("tsubame-filter-" + to_hex(random_bytes(8)));
+  fs::create_directories(dir);
+  {
+    store::Options so;
+    so.data_dir = (dir / "data").string();
+    so.key_file = (dir / "key").string();
+    so.create = true;
+    auto st = store::Store::open(so);
+    ASSERT_TRUE(st) << st.status().to_string();
+    FilterOptions o;
+    o.rules = kRules;
+    o.store = st.value().get();
+    o.classifier.min_learned = 2;
+    auto f = Filter::open(o);
+    ASSERT_TRUE(f);
+    Filter& filter = *f.value();
+    std::string spam = msg(kGoodHeaders + "Subject: lottery prize\r\n", "claim your lottery prize money today\r\n");
+    std::string ham = msg(kGoodHeaders + "Subject: budget review\r\n", "the quarterly budget review is attached\r\n");
+
+    Verdict a = filter.scan(spam, {}, {});
+    ASSERT_TRUE(a.has("BAYES"));
+    EXPECT_EQ(a.find("BAYES")->score, 0);
+    bool noted = false;
+    for (const auto& n : a.notes) noted = noted || n.find("abstains") != std::string::npos;
+    EXPECT_TRUE(noted) << a.to_text();
+
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(filter.learn(spam, true, 0));
+      ASSERT_TRUE(filter.learn(ham, false, 0));
+    }
+    Verdict b = filter.scan(spam, {}, {});
+    ASSERT_TRUE(b.has("BAYES"));
+    EXPECT_GT(b.find("BAYES")->score, 1.0) << b.to_text();
+    EXPECT_EQ(b.find("BAYES")->kind, ContributionKind::kClassifier);
+    Verdict c = filter.scan(ham, {}, {});
+    EXPECT_LT(c.find("BAYES")->score, 0) << c.to_text();
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// ---- building blocks ----
+
+TEST(FilterPartsTest, UrlHostAndBaseDomain) {
+  EXPECT_EQ(url_host("https://user@Host.Example:8080/x?y"), "host.example");
+  EXPECT_EQ(url_host("http://[2001:db8::1]/"), "[2001:db8::1]");
+  EXPECT_EQ(url_host("www.example.com/path"), "www.example.com");
+  EXPECT_EQ(url_host("mailto:a@b.example"), "");
+  EXPECT_EQ(base_domain("a.b.example.com"), "example.com");
+  EXPECT_EQ(base_domain("www.shop.example.co.jp"), "example.co.jp");
+  EXPECT_EQ(base_domain("example.com"), "example.com");
+  EXPECT_EQ(host_in_text("Log in at www.PayPal.com now"), "www.paypal.com");
+  EXPECT_EQ(host_in_text("https://bank.example/login"), "bank.example");
+  EXPECT_EQ(host_in_text("Click here"), "");
+  EXPECT_EQ(host_in_text("see invoice.pdf"), "");
+}
+
+TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
+  auto m = parse_message(
+      "From: A <a@shop.example>\r\nX-Mailer: Mass Sender 1.0\r\nX-Spam-Status: Yes\r\n"
+      "Subject: Deals\r\nContent-Type: text/html\r\n\r\n"
+      "<html><body><font color=red>Deals</font> <a href=\"http://www.shop.example/x\">go</a></body></html>\r\n");
+  ASSERT_TRUE(m);
+  ClassifierInput in = build_classifier_input(m.value());
+  auto has_extra = [&](const std::string& x) {
+    return std::find(in.extras.begin(), in.extras.end(), x) != in.extras.end();
+  };
+  EXPECT_TRUE(has_extra("hn:x-mailer"));
+  EXPECT_FALSE(has_extra("hn:x-spam-status"));  // another filter's verdict is not evidence
+  EXPECT_TRUE(has_extra("tag:font"));
+  EXPECT_TRUE(has_extra("urlhost:shop.example"));
+  EXPECT_TRUE(has_extra("fromdomain:shop.example"));
+  ASSERT_EQ(in.urls.size(), 1u);
+  EXPECT_EQ(in.subject, "Deals");
+  bool mailer = false;
+  for (const auto& [n, v] : in.headers) mailer = mailer || (n == "x-mailer" && v == "Mass Sender 1.0");
+  EXPECT_TRUE(mailer);
+}
+
+TEST(FilterPartsTest, LinkTextHostMismatch) {
+  Link l;
+  l.source = LinkSource::kHtmlAnchor;
+  l.href = "http://evil.example/paypal";
+  l.text = "www.paypal.com";
+  EXPECT_TRUE(link_text_host_mismatch(l));
+  l.href = "https://www.paypal.com/signin";
+  EXPECT_FALSE(link_text_host_mismatch(l));
+  l.href = "https://click.mail.paypal.com/t/1";  // same base domain: tracking links are fine
+  EXPECT_FALSE(link_text_host_mismatch(l));
+  l.text = "Read more";
+  l.href = "http://evil.example/";
+  EXPECT_FALSE(link_text_host_mismatch(l));
+  l.text = "Visit PayPal.com today";  // a name in prose, not an address
+  EXPECT_FALSE(link_text_host_mismatch(l));
+  l.text = "paypal.com";  // no scheme or www.: newsletters link their own name via trackers
+  EXPECT_FALSE(link_text_host_mismatch(l));
+  l.text = "HTTPS://www.paypal.com/signin";
+  EXPECT_TRUE(link_text_host_mismatch(l));
+  l.text = "www.paypal.com";
+  l.source = LinkSource::kPlainText;
+  EXPECT_FALSE(link_text_host_mismatch(l));
+}
+
+}  // namespace
+}  // namespace tsubame::filter
