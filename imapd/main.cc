@@ -1,0 +1,131 @@
+// imapd/main.cc: tsubame-imapd. Reads the config, opens the store, builds the TLS context,
+// starts the IMAP (STARTTLS) and IMAPS (implicit TLS) listeners and runs the event loop until
+// SIGTERM/SIGINT (graceful: every session gets "* BYE", then the loop ends).
+// Failure: a bad config, an unopenable store or an unbindable listener ends the program with
+// exit status 1 and one line on stderr saying why.
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "imapd/limits.h"
+#include "imapd/server.h"
+#include "store/store.h"
+#ifdef TSUBAME_IMAPD_WITH_FILTER
+#include "filter/mime.h"
+#endif
+
+namespace {
+
+using namespace tsubame;
+
+imap::Server* g_server = nullptr;
+
+void on_signal(evutil_socket_t, short, void*) {
+  log::sys().info("imapd: shutting down");
+  if (g_server) g_server->shutdown();
+}
+
+int run(const std::string& config_path) {
+  auto cfg = Config::load(config_path);
+  if (!cfg.is_ok()) {
+    std::cerr << "tsubame-imapd: " << cfg.status().to_string() << "\n";
+    return 1;
+  }
+  if (Status s = log::init_from_config("tsubame-imapd", *cfg); !s.is_ok()) {
+    std::cerr << "tsubame-imapd: " << s.to_string() << "\n";
+    return 1;
+  }
+  imap::ServerConfig sc;
+  sc.allow_plaintext_auth = cfg->boolean("security.allow_plaintext_auth");
+  sc.append_limit = static_cast<uint64_t>(cfg->integer("imapd.max_literal_size"));
+  sc.idle_timeout_seconds = cfg->integer("imapd.idle_timeout");
+  sc.max_connections = static_cast<unsigned>(cfg->integer("imapd.max_connections"));
+  sc.max_connections_per_ip = static_cast<unsigned>(cfg->integer("imapd.max_connections_per_ip"));
+#ifdef TSUBAME_IMAPD_WITH_FILTER
+  // APPEND: the same single MIME parse as delivery (architecture: "parse once").
+  sc.summarize = [](std::string_view raw) -> Result<MessageSummary> {
+    auto p = filter::parse_message(raw);
+    if (!p.is_ok()) return p.status();
+    return std::move(p->summary);
+  };
+#endif
+  const std::string& cert = cfg->str("tls.cert_file");
+  const std::string& key = cfg->str("tls.key_file");
+  if (std::filesystem::exists(cert) && std::filesystem::exists(key)) {
+    auto ctx = tls::Context::server(cert, key, cfg->str("tls.min_version"));
+    if (!ctx.is_ok()) {
+      std::cerr << "tsubame-imapd: TLS: " << ctx.status().to_string() << "\n";
+      return 1;
+    }
+    sc.tls = *ctx;
+  } else {
+    log::sys().warn("imapd: no certificate at {}: STARTTLS and IMAPS are off", cert);
+  }
+  Endpoint imap_ep = cfg->endpoint("imapd.listen_imap");
+  Endpoint imaps_ep = cfg->endpoint("imapd.listen_imaps");
+  if (imap_ep.enabled()) sc.listeners.push_back({imap_ep.host, imap_ep.port, false});
+  if (imaps_ep.enabled()) sc.listeners.push_back({imaps_ep.host, imaps_ep.port, true});
+
+  store::Options so;
+  so.data_dir = cfg->str("general.data_dir");
+  so.key_file = cfg->str("general.key_file");
+  so.map_size = static_cast<uint64_t>(cfg->integer("store.map_size"));
+  so.max_map_size = static_cast<uint64_t>(cfg->integer("store.max_map_size"));
+  auto st = store::Store::open(so);
+  if (!st.is_ok()) {
+    std::cerr << "tsubame-imapd: store: " << st.status().to_string() << "\n";
+    return 1;
+  }
+
+  evthread_use_pthreads();
+  event_base* base = event_base_new();
+  if (!base) {
+    std::cerr << "tsubame-imapd: cannot create the event loop\n";
+    return 1;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  int rc = 0;
+  {
+    imap::Server server(base, **st, std::move(sc));
+    if (Status s = server.start(); !s.is_ok()) {
+      std::cerr << "tsubame-imapd: " << s.to_string() << "\n";
+      rc = 1;
+    } else {
+      g_server = &server;
+      event* sigterm = evsignal_new(base, SIGTERM, on_signal, nullptr);
+      event* sigint = evsignal_new(base, SIGINT, on_signal, nullptr);
+      evsignal_add(sigterm, nullptr);
+      evsignal_add(sigint, nullptr);
+      log::sys().info("imapd: ready");
+      event_base_dispatch(base);
+      g_server = nullptr;
+      event_free(sigterm);
+      event_free(sigint);
+    }
+  }
+  event_base_free(base);
+  log::flush();
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"tsubame-imapd: the Tsubame IMAP server"};
+  std::string config_path;
+  app.add_option("--config", config_path, "Configuration file")->required();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return run(config_path);
+  } catch (const std::exception& e) {
+    std::cerr << "tsubame-imapd: fatal: " << e.what() << "\n";
+    return 1;
+  }
+}

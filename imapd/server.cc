@@ -1,0 +1,416 @@
+// imapd/server.cc: libevent listeners and connections around imap::Session (see server.h).
+//
+// Failure: every callback catches everything; a connection whose callback failed is logged
+// and dropped, the server goes on. Limits answer "* BYE" (RFC 9051 §7.1.5) and close.
+#include "imapd/server.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/crypto.h"
+#include "common/log.h"
+#include "common/tls.h"
+#include "imapd/limits.h"
+#include "imapd/session.h"
+
+namespace tsubame::imap {
+
+namespace {
+
+std::string peer_ip(const sockaddr* sa) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace
+
+struct Conn;
+
+struct ListenerArg {
+  Server::Impl* impl;
+  ListenerConfig cfg;
+};
+
+// The KDF worker pool (architecture: "a small worker pool for CPU work"): Argon2id password
+// checks run here; results come back to the loop through one event made active from the
+// worker (libevent is initialised with evthread_use_pthreads).
+//   session ── take_password_check ──▶ jobs ──▶ worker: verify_password ──▶ results
+//      ▲                                                                       │
+//      └──────────── password_checked (loop thread, on_wake) ◀── event_active ─┘
+struct KdfJob {
+  uint64_t conn_id = 0;
+  PasswordCheck check;
+};
+
+struct Server::Impl {
+  event_base* base;
+  store::Store& store;
+  ServerConfig cfg;
+  std::unordered_map<uint64_t, Conn*> by_id;
+  uint64_t next_id = 1;
+  std::mutex mu;  // guards jobs, results, stop
+  std::condition_variable cv;
+  std::deque<KdfJob> jobs;
+  std::vector<std::pair<uint64_t, bool>> results;
+  bool stop = false;
+  event* wake = nullptr;
+  std::vector<std::thread> workers;
+
+  void submit(uint64_t id, PasswordCheck check);
+  void worker_loop();
+  static void on_wake(evutil_socket_t, short, void* arg);
+  std::vector<evconnlistener*> listeners;
+  std::vector<std::unique_ptr<ListenerArg>> listener_args;  // stable addresses for callbacks
+  std::vector<uint16_t> ports;
+  std::unordered_set<Conn*> conns;
+  std::unordered_map<std::string, unsigned> per_ip;
+  bool stopping = false;
+
+  Impl(event_base* b, store::Store& s, ServerConfig c) : base(b), store(s), cfg(std::move(c)) {}
+  void accept(evutil_socket_t fd, const sockaddr* sa, const ListenerConfig& l);
+  void release(Conn* c);
+};
+
+struct Conn {
+  Server::Impl* srv = nullptr;
+  uint64_t id = 0;
+  bufferevent* bev = nullptr;
+  event* timer = nullptr;
+  event* poll = nullptr;
+  std::unique_ptr<Session> session;
+  std::string ip;
+  bool closing = false;
+
+  ~Conn() {
+    if (timer) event_free(timer);
+    if (poll) event_free(poll);
+    if (bev) bufferevent_free(bev);
+  }
+
+  bool output_empty() const {
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0) return false;
+    bufferevent* under = bufferevent_get_underlying(bev);
+    return !under || evbuffer_get_length(bufferevent_get_output(under)) == 0;
+  }
+
+  void arm_timeout() {
+    int64_t secs = session->state() == SessionState::kNotAuthenticated
+                       ? session->timeout_seconds()
+                       : srv->cfg.idle_timeout_seconds;
+    timeval tv{static_cast<time_t>(secs), 0};
+    evtimer_add(timer, &tv);
+  }
+
+  // Stops reading; the connection is freed once its output is flushed, or after a short
+  // linger (a TLS filter may hold bytes that no write callback will report).
+  void begin_close() {
+    if (closing) return;
+    closing = true;
+    bufferevent_disable(bev, EV_READ);
+    timeval tv{2, 0};
+    evtimer_add(timer, &tv);
+  }
+
+  // Writes the session's output and applies what the session asks for.
+  void after(const std::string& out) {
+    if (!out.empty()) bufferevent_write(bev, out.data(), out.size());
+    if (auto check = session->take_password_check()) srv->submit(id, std::move(*check));
+    if (session->wants_start_tls()) start_tls();
+    if (session->wants_close()) begin_close();
+    if (session->idling()) {
+      if (!evtimer_pending(poll, nullptr)) {
+        timeval tv{0, srv->cfg.idle_poll_ms * 1000};
+        evtimer_add(poll, &tv);
+      }
+    } else if (evtimer_pending(poll, nullptr)) {
+      evtimer_del(poll);
+    }
+  }
+
+  // RFC 9051 §6.2.1: the TLS negotiation begins right after the tagged OK; plaintext the
+  // client pipelined behind STARTTLS is dropped, never executed.
+  void start_tls() {
+    evbuffer* in = bufferevent_get_input(bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    SSL* ssl = srv->cfg.tls->new_ssl();
+    constexpr int kOpts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    bufferevent* f = ssl ? bufferevent_openssl_filter_new(srv->base, bev, ssl,
+                                                          BUFFEREVENT_SSL_ACCEPTING, kOpts)
+                         : nullptr;
+    if (!f) {
+      if (ssl) SSL_free(ssl);
+      log::sys().warn("imapd: {}: cannot start TLS", ip);
+      begin_close();
+      return;
+    }
+    bev = f;
+    bufferevent_setcb(bev, &Conn::on_read, &Conn::on_write, &Conn::on_event, this);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    session->tls_started();
+  }
+
+  static void on_read(bufferevent*, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    try {
+      evbuffer* in = bufferevent_get_input(c->bev);
+      std::string data(evbuffer_get_length(in), '\0');
+      evbuffer_remove(in, data.data(), data.size());
+      std::string out;
+      // The deadline runs from the start of each command; bytes of an unfinished command do
+      // not extend it (imapd/limits.h).
+      if (!c->session->in_command()) c->arm_timeout();
+      c->session->receive(data, out);
+      if (!c->closing && !c->session->in_command()) c->arm_timeout();
+      c->after(out);
+      if (c->closing && c->output_empty()) c->srv->release(c);
+    } catch (const std::exception& e) {
+      log::sys().error("imapd: {}: session failed: {}", c->ip, e.what());
+      c->srv->release(c);
+    }
+  }
+  static void on_write(bufferevent*, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    if (c->closing && c->output_empty()) c->srv->release(c);
+  }
+  static void on_event(bufferevent*, short what, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) c->srv->release(c);
+  }
+  static void on_timer(evutil_socket_t, short, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    if (c->closing) {  // the linger after BYE is over
+      c->srv->release(c);
+      return;
+    }
+    try {
+      std::string out;
+      c->session->timeout(out);  // RFC 9051 §5.4 autologout
+      c->after(out);
+      c->begin_close();
+      if (c->output_empty()) c->srv->release(c);
+    } catch (...) {
+      c->srv->release(c);
+    }
+  }
+  static void on_poll(evutil_socket_t, short, void* arg) {
+    auto* c = static_cast<Conn*>(arg);
+    try {
+      std::string out;
+      c->session->poll(out);
+      c->after(out);  // re-arms the poll while the client is still idling
+    } catch (const std::exception& e) {
+      log::sys().error("imapd: {}: poll failed: {}", c->ip, e.what());
+      c->srv->release(c);
+    }
+  }
+};
+
+void Server::Impl::submit(uint64_t id, PasswordCheck check) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    jobs.push_back(KdfJob{id, std::move(check)});
+  }
+  cv.notify_one();
+}
+
+void Server::Impl::worker_loop() {
+  while (true) {
+    KdfJob job;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return stop || !jobs.empty(); });
+      if (stop) return;
+      job = std::move(jobs.front());
+      jobs.pop_front();
+    }
+    bool ok = crypto::verify_password(job.check.password, job.check.hash);
+    std::lock_guard<std::mutex> lock(mu);
+    if (stop) return;
+    results.emplace_back(job.conn_id, ok);
+    event_active(wake, EV_READ, 0);
+  }
+}
+
+void Server::Impl::on_wake(evutil_socket_t, short, void* arg) {
+  auto* impl = static_cast<Impl*>(arg);
+  std::vector<std::pair<uint64_t, bool>> done;
+  {
+    std::lock_guard<std::mutex> lock(impl->mu);
+    done.swap(impl->results);
+  }
+  for (const auto& [id, ok] : done) {
+    auto it = impl->by_id.find(id);
+    if (it == impl->by_id.end()) continue;  // the connection is gone
+    Conn* c = it->second;
+    try {
+      std::string out;
+      c->session->password_checked(ok, out);
+      if (!c->closing && !c->session->in_command()) c->arm_timeout();
+      c->after(out);
+      if (c->closing && c->output_empty()) impl->release(c);
+    } catch (const std::exception& e) {
+      log::sys().error("imapd: {}: login failed: {}", c->ip, e.what());
+      impl->release(c);
+    }
+  }
+}
+
+void Server::Impl::release(Conn* c) {
+  if (!conns.erase(c)) return;
+  log::sys().info("imapd: {} disconnected: {}", c->ip, c->session ? c->session->summary() : "");
+  by_id.erase(c->id);
+  auto it = per_ip.find(c->ip);
+  if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
+  delete c;
+  if (stopping && conns.empty()) event_base_loopexit(base, nullptr);
+}
+
+void Server::Impl::accept(evutil_socket_t fd, const sockaddr* sa, const ListenerConfig& l) {
+  std::string ip = peer_ip(sa);
+  if (stopping || conns.size() >= cfg.max_connections ||
+      per_ip[ip] >= cfg.max_connections_per_ip) {
+    if (per_ip[ip] == 0) per_ip.erase(ip);
+    if (!l.implicit_tls) {
+      static const char kBye[] = "* BYE Too many connections\r\n";
+      (void)!::send(fd, kBye, sizeof kBye - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    evutil_closesocket(fd);
+    return;
+  }
+  auto* c = new Conn;
+  c->srv = this;
+  c->id = next_id++;
+  c->ip = ip;
+  if (l.implicit_tls) {
+    SSL* ssl = cfg.tls->new_ssl();
+    c->bev = ssl ? bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                  BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+                 : nullptr;
+    if (!c->bev && ssl) SSL_free(ssl);
+  } else {
+    c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+  }
+  if (!c->bev) {
+    evutil_closesocket(fd);
+    delete c;
+    return;
+  }
+  SessionConfig sc;
+  sc.tls_active = l.implicit_tls;
+  sc.starttls_available = cfg.tls != nullptr;
+  sc.allow_plaintext_auth = cfg.allow_plaintext_auth;
+  if (cfg.append_limit) sc.append_limit = cfg.append_limit;
+  sc.source_ip = ip;
+  sc.summarize = cfg.summarize;
+  sc.async_password_check = true;
+  c->session = std::make_unique<Session>(store, std::move(sc));
+  c->timer = evtimer_new(base, &Conn::on_timer, c);
+  c->poll = evtimer_new(base, &Conn::on_poll, c);
+  conns.insert(c);
+  by_id.emplace(c->id, c);
+  ++per_ip[ip];
+  bufferevent_setcb(c->bev, &Conn::on_read, &Conn::on_write, &Conn::on_event, c);
+  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+  std::string greeting = c->session->greeting();
+  bufferevent_write(c->bev, greeting.data(), greeting.size());
+  c->arm_timeout();
+}
+
+namespace {
+void on_accept(evconnlistener*, evutil_socket_t fd, sockaddr* sa, int, void* arg) {
+  auto* la = static_cast<ListenerArg*>(arg);
+  try {
+    la->impl->accept(fd, sa, la->cfg);
+  } catch (const std::exception& e) {
+    log::sys().error("imapd: accept failed: {}", e.what());
+    evutil_closesocket(fd);
+  }
+}
+}  // namespace
+
+Server::Server(event_base* base, store::Store& store, ServerConfig config)
+    : impl_(std::make_unique<Impl>(base, store, std::move(config))) {}
+
+Server::~Server() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_all();
+  for (auto& t : impl_->workers) t.join();
+  if (impl_->wake) event_free(impl_->wake);
+  for (auto* l : impl_->listeners) evconnlistener_free(l);
+  for (Conn* c : impl_->conns) delete c;
+}
+
+Status Server::start() {
+  impl_->wake = event_new(impl_->base, -1, 0, &Impl::on_wake, impl_.get());
+  if (!impl_->wake) return Status::internal("imapd: cannot create the wake event");
+  unsigned n = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  for (unsigned i = 0; i < n; ++i) impl_->workers.emplace_back([this] { impl_->worker_loop(); });
+  for (const auto& l : impl_->cfg.listeners) {
+    if (l.implicit_tls && !impl_->cfg.tls) continue;
+    std::string addr = (l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host) +
+                       ":" + std::to_string(l.port);
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (evutil_parse_sockaddr_port(addr.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+      return Status::invalid("imapd: bad listen address " + addr);
+    impl_->listener_args.push_back(std::make_unique<ListenerArg>(ListenerArg{impl_.get(), l}));
+    evconnlistener* lst = evconnlistener_new_bind(
+        impl_->base, &on_accept, impl_->listener_args.back().get(),
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, reinterpret_cast<sockaddr*>(&ss), len);
+    if (!lst) return Status::io_error("imapd: cannot listen on " + addr);
+    impl_->listeners.push_back(lst);
+    sockaddr_storage bound{};
+    socklen_t blen = sizeof bound;
+    getsockname(evconnlistener_get_fd(lst), reinterpret_cast<sockaddr*>(&bound), &blen);
+    uint16_t port = bound.ss_family == AF_INET6
+                        ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                        : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    impl_->ports.push_back(port);
+    log::sys().info("imapd: listening on {}:{}{}", l.host, port, l.implicit_tls ? " (TLS)" : "");
+  }
+  if (impl_->listeners.empty()) return Status::invalid("imapd: no listener enabled");
+  return Status::ok();
+}
+
+void Server::shutdown() {
+  impl_->stopping = true;
+  for (auto* l : impl_->listeners) evconnlistener_free(l);
+  impl_->listeners.clear();
+  std::vector<Conn*> all(impl_->conns.begin(), impl_->conns.end());
+  for (Conn* c : all) {
+    std::string bye = "* BYE Server shutting down\r\n";
+    bufferevent_write(c->bev, bye.data(), bye.size());
+    c->begin_close();
+    if (c->output_empty()) impl_->release(c);
+  }
+  if (impl_->conns.empty()) event_base_loopexit(impl_->base, nullptr);
+}
+
+std::vector<uint16_t> Server::bound_ports() const { return impl_->ports; }
+size_t Server::connections() const { return impl_->conns.size(); }
+
+}  // namespace tsubame::imap

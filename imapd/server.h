@@ -1,0 +1,73 @@
+// imapd/server.h: the thin libevent adapter around imap::Session (sockets, TLS, timers).
+//
+// One event loop thread. Each accepted connection gets a bufferevent (plain, or OpenSSL for
+// implicit TLS), a Session, an autologout timer (RFC 9051 §5.4: pre-auth 60 s, then
+// imapd.idle_timeout) and, while the client is in IDLE, a poll timer that asks the session
+// for mailbox changes every second (so a delivery by smtpd reaches an idling client within
+// one second). STARTTLS wraps the socket's bufferevent in an OpenSSL filter after the
+// tagged OK has been queued. Argon2id password checks run on a small worker pool so that a
+// login never stalls the loop; their results come back through one libevent event.
+//
+// Failure: a listener that cannot bind fails start() with the reason; a connection error,
+// EOF or TLS failure frees that connection only. Connection limits (total, per IP) answer
+// "* BYE" and close. No exception crosses a libevent callback (each is caught, logged, the
+// connection dropped).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/message_summary.h"
+#include "common/result.h"
+#include "store/store.h"
+
+struct event_base;
+
+namespace tsubame::tls {
+class Context;
+}
+
+namespace tsubame::imap {
+
+struct ListenerConfig {
+  std::string host;
+  uint16_t port = 0;     // 0: any free port (tests), see Server::bound_ports()
+  bool implicit_tls = false;
+};
+
+struct ServerConfig {
+  std::vector<ListenerConfig> listeners;
+  std::shared_ptr<tls::Context> tls;  // null: no STARTTLS, no implicit TLS listener
+  bool allow_plaintext_auth = false;
+  uint64_t append_limit = 0;          // 0: kMaxAppendSize
+  int64_t idle_timeout_seconds = 30 * 60;
+  unsigned max_connections = 5000;
+  unsigned max_connections_per_ip = 50;
+  int idle_poll_ms = 1000;
+  std::function<Result<MessageSummary>(std::string_view raw)> summarize;
+};
+
+class Server {
+ public:
+  Server(event_base* base, store::Store& store, ServerConfig config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Status start();
+  // Says BYE to every session, stops listening; the loop ends when they are gone.
+  void shutdown();
+  // The ports actually bound, in listener order.
+  std::vector<uint16_t> bound_ports() const;
+  size_t connections() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tsubame::imap

@@ -1,0 +1,204 @@
+// imapd/session.h: one IMAP connection as a state machine (RFC 9051 §3), without I/O.
+//
+//   greeting ─▶ not authenticated ─LOGIN/AUTHENTICATE─▶ authenticated ─SELECT─▶ selected
+//        │              │ STARTTLS (TLS restarts the parser)     ▲  CLOSE/UNSELECT │
+//        │              └──────────────── LOGOUT ───────────────┴────────────────┴─▶ logout
+//
+// The I/O adapter (libevent, TLS, timers) feeds client bytes to receive() and writes what it
+// appends to `out`; it asks wants_start_tls() / wants_close() after each call, calls
+// tls_started() after a STARTTLS handshake, poll() while idling (or after a delivery
+// notification), and timeout() when timeout_seconds() elapse without a complete command.
+//
+// Commands come from a table (CommandKind -> allowed states, handler). A command in the wrong
+// state gets a tagged BAD naming the state; a failing store call gets a tagged NO with the
+// store's reason; nothing here throws. Every acknowledgement (OK after APPEND, STORE,
+// EXPUNGE, COPY, MOVE) is sent only after the store call returned, i.e. after the durable
+// commit (store/store.h). Mailbox changes made by other sessions are reported as untagged
+// EXISTS / EXPUNGE (or VANISHED) / FETCH only where RFC 9051 §7.5.1 allows them: never
+// while answering a FETCH, STORE or SEARCH by sequence number.
+//
+// Thread-safety: one Session per connection, used from one thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/message_summary.h"
+#include "common/result.h"
+#include "imapd/limits.h"
+#include "imapd/parser.h"
+#include "imapd/response.h"
+#include "store/accounts.h"
+#include "store/reports.h"
+#include "store/store.h"
+
+namespace tsubame::imap {
+
+enum class SessionState { kNotAuthenticated, kAuthenticated, kSelected, kLogout };
+std::string_view state_name(SessionState s);
+
+struct SessionConfig {
+  bool tls_active = false;            // implicit TLS (993) or already upgraded
+  bool starttls_available = false;    // a TLS context exists: offer STARTTLS
+  // RFC 9051 §6.2.3: without TLS, LOGIN and AUTHENTICATE are disabled (LOGINDISABLED)
+  // unless the configuration allows plaintext (loopback tests, a TLS-terminating proxy).
+  bool allow_plaintext_auth = false;
+  bool literal_plus = true;           // advertise LITERAL+ (else LITERAL-)
+  uint64_t append_limit = kMaxAppendSize;
+  std::string source_ip;              // for the login history
+  // Builds the MessageSummary (ENVELOPE, BODYSTRUCTURE, offsets) of an APPENDed message.
+  // The MIME parse lives in filter/ (filter::parse_message); the daemon wires it here so
+  // that imapd's library depends on common and store only. Unset: a minimal single-part
+  // summary is built from the top-level header.
+  std::function<Result<MessageSummary>(std::string_view raw)> summarize;
+  // Argon2id verification costs tens of milliseconds and tens of MiB: the daemon runs it on
+  // a worker (take_password_check / password_checked) instead of the event loop. false:
+  // verified inline (unit tests).
+  bool async_password_check = false;
+};
+
+// A password verification the adapter runs off the event loop.
+struct PasswordCheck {
+  std::string password;
+  std::string hash;  // Argon2id PHC string
+};
+
+class Session {
+ public:
+  Session(store::Store& store, SessionConfig config);
+
+  // "* OK [CAPABILITY ...] ..." (RFC 9051 §7.1.1 greeting).
+  std::string greeting();
+  // Feeds client bytes and appends every response to out.
+  void receive(std::string_view bytes, std::string& out);
+  // STARTTLS: after the "OK Begin TLS" has been written, the adapter performs the handshake
+  // and calls tls_started(); bytes received before the handshake are discarded (RFC 9051
+  // §6.2.1, no command injection into the TLS session).
+  bool wants_start_tls() const { return start_tls_pending_; }
+  void tls_started();
+  // The adapter closes the connection once `out` is flushed.
+  bool wants_close() const { return state_ == SessionState::kLogout; }
+  // While idling: report changes of the selected mailbox (a delivery, another session).
+  void poll(std::string& out);
+  bool idling() const { return idle_tag_.has_value(); }
+  // RFC 9051 §5.4: the autologout timer; the adapter calls timeout() when it fires.
+  int64_t timeout_seconds() const;
+  void timeout(std::string& out);
+
+  // With SessionConfig::async_password_check: a LOGIN/AUTHENTICATE waits for a password
+  // verification. The adapter takes it (once), runs crypto::verify_password on a worker and
+  // calls password_checked() with the result; input is held until then.
+  std::optional<PasswordCheck> take_password_check();
+  void password_checked(bool ok, std::string& out);
+
+  // Commands received by name, for the one-line summary logged at disconnect (Postfix's
+  // "ehlo=1 mail=1 quit=1"): "login=1 select=1 fetch=3 logout=1 bad=1".
+  std::string summary() const;
+
+  SessionState state() const { return state_; }
+  // A command is partly received (a line without its end, or a literal being read): the
+  // daemon does not extend the autologout deadline for such bytes.
+  bool in_command() const { return parser_.in_command(); }
+  std::string capabilities() const;
+  uint64_t user_id() const { return user_.id; }
+
+ private:
+  struct Selected {
+    store::Mailbox box;
+    bool read_only = false;
+    std::vector<uint32_t> uids;          // index = sequence number - 1
+    uint64_t known_modseq = 0;           // changes up to here have been reported
+    std::unordered_map<uint32_t, uint64_t> self_reported;  // uid -> modseq we already sent
+  };
+
+  void handle(ParseEvent ev, std::string& out);
+  void handle_raw_line(const std::string& line, std::string& out);
+  void execute(const Command& c, std::string& out);
+  void bad(std::string_view tag, std::string_view text, std::string& out);
+
+  // handlers
+  void cmd_capability(const Command& c, std::string& out);
+  void cmd_logout(const Command& c, std::string& out);
+  void cmd_starttls(const Command& c, std::string& out);
+  void cmd_login(const Command& c, std::string& out);
+  void cmd_authenticate(const Command& c, std::string& out);
+  void cmd_enable(const Command& c, std::string& out);
+  void cmd_id(const Command& c, std::string& out);
+  void cmd_select(const Command& c, std::string& out);
+  void cmd_create(const Command& c, std::string& out);
+  void cmd_delete(const Command& c, std::string& out);
+  void cmd_rename(const Command& c, std::string& out);
+  void cmd_subscribe(const Command& c, std::string& out);
+  void cmd_list(const Command& c, std::string& out);
+  void cmd_namespace(const Command& c, std::string& out);
+  void cmd_status(const Command& c, std::string& out);
+  void cmd_append(const Command& c, std::string& out);
+  void cmd_idle(const Command& c, std::string& out);
+  void cmd_close(const Command& c, std::string& out);
+  void cmd_expunge(const Command& c, std::string& out);
+  void cmd_search(const Command& c, std::string& out);
+  void cmd_fetch(const Command& c, std::string& out);
+  void cmd_store(const Command& c, std::string& out);
+  void cmd_copy(const Command& c, std::string& out);
+  void cmd_quota(const Command& c, std::string& out);
+  void cmd_sort(const Command& c, std::string& out);  // SORT and THREAD
+
+  // helpers
+  struct Hit {
+    uint32_t seq = 0;
+    store::Message msg;
+    std::optional<MessageSummary> summary;  // loaded when the search needed it, or asked for
+  };
+  // Messages of the selected mailbox matching `key`, in sequence order.
+  Result<std::vector<Hit>> search_hits(const SearchKey& key, bool load_summaries);
+  void login(std::string_view tag, const std::string& user, const std::string& password,
+             std::string& out);
+  void finish_login(bool password_ok, std::string& out);
+  void process(std::string& out);  // runs parsed events until input or a pause runs out
+  Result<std::vector<size_t>> resolve(const SequenceSet& set, bool uid) const;
+  void sync(std::string& out, bool allow_expunge);
+  void report_expunged(const std::vector<uint32_t>& uids, std::string& out);
+  void status_items(const store::Mailbox& box, const std::vector<StatusItem>& items,
+                    std::string& out) const;
+  void unselect();
+  // Issue 5 §5: junk reports on MOVE/COPY into or out of Junk and on $Junk / $NotJunk.
+  enum class Place { kOther, kJunk, kTrash };
+  Place place_of(const store::Mailbox& box) const;
+  void report(uint64_t mailbox_id, const std::vector<uint32_t>& uids, store::Reported as,
+              std::string_view reason);
+  EncodeOptions enc() const { return EncodeOptions{utf8_}; }
+
+  store::Store& store_;
+  SessionConfig cfg_;
+  Parser parser_;
+  SessionState state_ = SessionState::kNotAuthenticated;
+  store::User user_;
+  std::optional<Selected> sel_;
+  std::optional<std::string> idle_tag_;
+  std::optional<std::string> auth_tag_;  // AUTHENTICATE waiting for the SASL response
+  bool start_tls_pending_ = false;
+  struct PendingLogin {
+    std::string tag;
+    store::User user;
+    store::LoginEvent event;
+    std::optional<PasswordCheck> check;  // not yet taken by the adapter
+    bool refused = false;                // event.result says why, without a password check
+  };
+  std::optional<PendingLogin> pending_login_;
+  bool condstore_ = false;  // RFC 7162 §3.1: enabled by ENABLE or a CONDSTORE-using command
+  bool qresync_ = false;
+  bool rev2_ = false;       // ENABLE IMAP4rev2
+  bool utf8_ = false;       // UTF-8 mailbox names and quoted strings
+  std::vector<uint32_t> saved_uids_;  // RFC 5182 SEARCHRES
+  std::string client_id_;             // from ID, for the login history
+  std::vector<std::pair<std::string, uint32_t>> counters_;  // command name -> count, in order seen
+  int failed_logins_ = 0;
+  int bad_commands_ = 0;
+};
+
+}  // namespace tsubame::imap

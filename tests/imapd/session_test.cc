@@ -1,0 +1,785 @@
+// tests/imapd/session_test.cc: whole IMAP sessions (client lines in, server lines out) on a
+// real store in a temporary directory. No sockets: the session is a pure state machine.
+#include "imapd/session.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include "common/crypto.h"
+#include "store/accounts.h"
+#include "store/reports.h"
+
+namespace tsubame::imap {
+namespace {
+
+bool has(const std::string& out, std::string_view s) {
+  return out.find(s) != std::string::npos;
+}
+
+// A message and the summary the filter would store beside it.
+struct TestMessage {
+  std::string raw;
+  MessageSummary summary;
+};
+
+TestMessage simple_message(const std::string& subject, const std::string& body) {
+  TestMessage m;
+  std::string header = "From: Bob <bob@example.org>\r\nTo: alice@example.com\r\nSubject: " +
+                       subject + "\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+                       "Message-ID: <" + subject.substr(0, 3) + "@example.org>\r\n\r\n";
+  m.raw = header + body;
+  m.summary.envelope.subject = subject;
+  m.summary.envelope.date = "Mon, 1 Jan 2024 10:00:00 +0000";
+  m.summary.envelope.from = {MailAddress{"Bob", std::nullopt, "bob", "example.org"}};
+  m.summary.envelope.to = {MailAddress{std::nullopt, std::nullopt, "alice", "example.com"}};
+  m.summary.body.params = {{"CHARSET", "US-ASCII"}};
+  m.summary.body.body_offset = header.size();
+  m.summary.body.body_end = m.raw.size();
+  m.summary.body.size = body.size();
+  m.summary.body.lines = 1;
+  m.summary.size = m.raw.size();
+  m.summary.sent_date = 1704103200;
+  return m;
+}
+
+// multipart/mixed: part 1 text/plain, part 2 application/octet-stream in base64.
+TestMessage multipart_message() {
+  TestMessage m;
+  std::string header = "From: bob@example.org\r\nSubject: with attachment\r\n"
+                       "Content-Type: multipart/mixed; boundary=XX\r\n\r\n";
+  std::string p1h = "Content-Type: text/plain\r\n\r\n";
+  std::string p1b = "hello part one\r\n";
+  std::string p2h = "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+  std::string p2b = "AAECAw==\r\n";  // 00 01 02 03
+  m.raw = header + "--XX\r\n" + p1h + p1b + "--XX\r\n" + p2h + p2b + "--XX--\r\n";
+  MessageSummary& s = m.summary;
+  s.envelope.subject = "with attachment";
+  s.size = m.raw.size();
+  s.body.type = "MULTIPART";
+  s.body.subtype = "MIXED";
+  s.body.params = {{"BOUNDARY", "XX"}};
+  s.body.body_offset = header.size();
+  s.body.body_end = m.raw.size();
+  BodyPart a;
+  a.header_offset = header.size() + 6;
+  a.body_offset = a.header_offset + p1h.size();
+  a.body_end = a.body_offset + p1b.size();
+  a.size = p1b.size();
+  a.lines = 1;
+  BodyPart b;
+  b.type = "APPLICATION";
+  b.subtype = "OCTET-STREAM";
+  b.encoding = "BASE64";
+  b.header_offset = a.body_end + 6;
+  b.body_offset = b.header_offset + p2h.size();
+  b.body_end = b.body_offset + p2b.size();
+  b.size = p2b.size();
+  s.body.children = {a, b};
+  return m;
+}
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/tsubame-imapd-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    store::Options o;
+    o.data_dir = dir_ + "/data";
+    o.key_file = dir_ + "/master.key";
+    o.create = true;
+    auto s = store::Store::open(o);
+    ASSERT_TRUE(s) << s.status().to_string();
+    store_ = std::move(s.value());
+    ASSERT_TRUE(store_->add_domain("example.com"));
+    // Cheap Argon2 parameters: the tests are about the protocol, not the KDF.
+    auto hash = crypto::hash_password("secret", crypto::PasswordParams{1, 1024, 1});
+    ASSERT_TRUE(hash);
+    auto u = store_->add_user("alice@example.com", *hash);
+    ASSERT_TRUE(u) << u.status().to_string();
+    user_ = u->id;
+    auto inbox = store_->find_mailbox(user_, "INBOX");
+    ASSERT_TRUE(inbox);
+    inbox_ = inbox->id;
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  SessionConfig plain_config() {
+    SessionConfig c;
+    c.allow_plaintext_auth = true;
+    c.source_ip = "192.0.2.7";
+    return c;
+  }
+  std::unique_ptr<Session> session(SessionConfig c) {
+    return std::make_unique<Session>(*store_, std::move(c));
+  }
+  std::unique_ptr<Session> logged_in() {
+    auto s = session(plain_config());
+    std::string out = send(*s, "a0 LOGIN alice@example.com secret\r\n");
+    EXPECT_TRUE(has(out, "a0 OK")) << out;
+    return s;
+  }
+  std::unique_ptr<Session> selected(std::string_view cmd = "s1 SELECT INBOX\r\n") {
+    auto s = logged_in();
+    std::string out = send(*s, cmd);
+    EXPECT_TRUE(has(out, "s1 OK")) << out;
+    return s;
+  }
+  static std::string send(Session& s, std::string_view in) {
+    std::string out;
+    s.receive(in, out);
+    return out;
+  }
+  uint32_t deliver(const TestMessage& m, uint32_t flags = 0) {
+    store::IncomingMessage in;
+    in.raw = m.raw;
+    in.summary = m.summary;
+    in.internal_date = 1704103200;
+    store::DeliveryTarget t;
+    t.user_id = user_;
+    t.flags = flags;
+    in.targets.push_back(t);
+    auto r = store_->deliver({in});
+    EXPECT_TRUE(r) << r.status().to_string();
+    return r ? (*r)[0].copies[0].uid : 0;
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::Store> store_;
+  uint64_t user_ = 0;
+  uint64_t inbox_ = 0;
+};
+
+// ---- greeting, capabilities, states ----
+
+TEST_F(SessionTest, GreetingAdvertisesLoginDisabledWithoutTls) {
+  auto s = session(SessionConfig{});
+  std::string g = s->greeting();
+  EXPECT_EQ(g.rfind("* OK [CAPABILITY IMAP4rev1 IMAP4rev2", 0), 0u) << g;
+  EXPECT_TRUE(has(g, "LOGINDISABLED"));
+  EXPECT_FALSE(has(g, "AUTH=PLAIN"));
+  std::string out = send(*s, "a LOGIN alice@example.com secret\r\n");
+  EXPECT_EQ(out, "a NO [PRIVACYREQUIRED] LOGIN is disabled before STARTTLS\r\n");
+  out = send(*s, "b AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n");
+  EXPECT_TRUE(has(out, "b NO [PRIVACYREQUIRED]"));
+  EXPECT_EQ(s->state(), SessionState::kNotAuthenticated);
+}
+
+TEST_F(SessionTest, TlsEnablesAuthPlain) {
+  SessionConfig c;
+  c.tls_active = true;
+  auto s = session(c);
+  std::string out = send(*s, "c CAPABILITY\r\n");
+  EXPECT_TRUE(has(out, "AUTH=PLAIN"));
+  EXPECT_TRUE(has(out, "SASL-IR"));
+  EXPECT_FALSE(has(out, "LOGINDISABLED"));
+  EXPECT_FALSE(has(out, "STARTTLS"));
+  EXPECT_TRUE(has(out, "c OK CAPABILITY completed\r\n"));
+}
+
+TEST_F(SessionTest, StartTlsDiscardsInjectedCommands) {
+  SessionConfig c;
+  c.starttls_available = true;
+  auto s = session(c);
+  EXPECT_TRUE(has(s->greeting(), " STARTTLS"));
+  // A command pipelined after STARTTLS in clear text must not run (CVE-2011-0411 class).
+  std::string out = send(*s, "t1 STARTTLS\r\nt2 LOGIN alice@example.com secret\r\n");
+  EXPECT_EQ(out, "t1 OK Begin TLS negotiation now\r\n");
+  EXPECT_TRUE(s->wants_start_tls());
+  EXPECT_EQ(send(*s, "t3 NOOP\r\n"), "");
+  s->tls_started();
+  EXPECT_FALSE(s->wants_start_tls());
+  out = send(*s, "t4 CAPABILITY\r\n");
+  EXPECT_FALSE(has(out, "STARTTLS"));
+  EXPECT_TRUE(has(out, "AUTH=PLAIN"));
+  out = send(*s, "t5 STARTTLS\r\n");
+  EXPECT_TRUE(has(out, "t5 BAD"));
+  EXPECT_TRUE(has(send(*s, "t6 LOGIN alice@example.com secret\r\n"), "t6 OK"));
+}
+
+TEST_F(SessionTest, CommandsInTheWrongState) {
+  auto s = session(plain_config());
+  EXPECT_EQ(send(*s, "a FETCH 1 FLAGS\r\n"),
+            "a BAD FETCH is not valid in the not authenticated state\r\n");
+  EXPECT_TRUE(has(send(*s, "b SELECT INBOX\r\n"), "b BAD SELECT is not valid"));
+  EXPECT_TRUE(has(send(*s, "c ENABLE CONDSTORE\r\n"), "c BAD"));
+  EXPECT_TRUE(has(send(*s, "d LOGIN alice@example.com secret\r\n"), "d OK"));
+  EXPECT_TRUE(has(send(*s, "e LOGIN alice@example.com secret\r\n"),
+                  "e BAD LOGIN is not valid in the authenticated state"));
+  EXPECT_TRUE(has(send(*s, "f UID STORE 1 +FLAGS \\Seen\r\n"),
+                  "f BAD UID STORE is not valid in the authenticated state"));
+  EXPECT_TRUE(has(send(*s, "g CLOSE\r\n"), "g BAD"));
+  EXPECT_TRUE(has(send(*s, "h SORT (DATE) UTF-8 ALL\r\n"),
+                  "h BAD SORT is not valid in the authenticated state"));
+  EXPECT_TRUE(has(send(*s, "i NOOP\r\n"), "i OK"));
+  EXPECT_EQ(s->state(), SessionState::kAuthenticated);
+}
+
+// ---- authentication and the login history ----
+
+TEST_F(SessionTest, LoginSuccessAndHistoryWithClientId) {
+  auto s = session(plain_config());
+  std::string out = send(*s, "i ID (\"name\" \"imaplib\" \"version\" \"3.11\")\r\n");
+  EXPECT_TRUE(has(out, "* ID (\"name\" \"Tsubame\""));
+  out = send(*s, "a LOGIN alice@example.com secret\r\n");
+  EXPECT_EQ(out.rfind("a OK [CAPABILITY IMAP4rev1", 0), 0u) << out;
+  EXPECT_EQ(s->state(), SessionState::kAuthenticated);
+  EXPECT_EQ(s->timeout_seconds(), kIdleTimeout.count());
+  store::Accounts acc(*store_);
+  auto h = acc.history(user_);
+  ASSERT_TRUE(h);
+  ASSERT_EQ(h->size(), 1u);
+  EXPECT_EQ((*h)[0].event.result, store::LoginResult::kSuccess);
+  EXPECT_EQ((*h)[0].event.source_ip, "192.0.2.7");
+  EXPECT_EQ((*h)[0].event.client_id, "imaplib/3.11");
+  EXPECT_EQ((*h)[0].event.protocol, store::LoginProtocol::kImap);
+}
+
+TEST_F(SessionTest, FailedLoginsAreRecordedAndEndTheConnection) {
+  auto s = session(plain_config());
+  EXPECT_EQ(s->timeout_seconds(), kPreAuthTimeout.count());
+  for (int i = 1; i < kMaxFailedLogins; ++i) {
+    std::string out = send(*s, "a LOGIN alice@example.com wrong\r\n");
+    EXPECT_EQ(out, "a NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
+  }
+  std::string out = send(*s, "b LOGIN nobody@example.com x\r\n");
+  EXPECT_TRUE(has(out, "b NO [AUTHENTICATIONFAILED]"));
+  EXPECT_TRUE(has(out, "* BYE Too many failed logins"));
+  EXPECT_TRUE(s->wants_close());
+  store::Accounts acc(*store_);
+  auto h = acc.history(user_);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->size(), static_cast<size_t>(kMaxFailedLogins - 1));
+  EXPECT_EQ((*h)[0].event.result, store::LoginResult::kBadPassword);
+  auto unknown = acc.history(0);
+  ASSERT_TRUE(unknown);
+  ASSERT_EQ(unknown->size(), 1u);
+  EXPECT_EQ((*unknown)[0].event.result, store::LoginResult::kUnknownUser);
+}
+
+TEST_F(SessionTest, AsyncPasswordCheckHoldsPipelinedCommands) {
+  SessionConfig c = plain_config();
+  c.async_password_check = true;
+  auto s = session(c);
+  // The KDF runs elsewhere; the NOOP pipelined behind LOGIN waits for it.
+  EXPECT_EQ(send(*s, "a LOGIN alice@example.com secret\r\nb NOOP\r\n"), "");
+  auto check = s->take_password_check();
+  ASSERT_TRUE(check);
+  EXPECT_EQ(check->password, "secret");
+  EXPECT_FALSE(s->take_password_check());  // taken once
+  EXPECT_EQ(send(*s, "c NOOP\r\n"), "");  // still held
+  std::string out;
+  s->password_checked(crypto::verify_password(check->password, check->hash), out);
+  EXPECT_EQ(out.rfind("a OK [CAPABILITY", 0), 0u) << out;
+  EXPECT_TRUE(has(out, "Logged in\r\nb OK NOOP completed\r\nc OK NOOP completed\r\n")) << out;
+  // A wrong password through the same path.
+  auto t = session(c);
+  send(*t, "d LOGIN alice@example.com nope\r\n");
+  auto check2 = t->take_password_check();
+  ASSERT_TRUE(check2);
+  out.clear();
+  t->password_checked(crypto::verify_password(check2->password, check2->hash), out);
+  EXPECT_EQ(out, "d NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
+  // Unknown users are refused without a password check.
+  EXPECT_TRUE(has(send(*t, "e LOGIN nobody@example.com x\r\n"), "e NO [AUTHENTICATIONFAILED]"));
+  EXPECT_FALSE(t->take_password_check());
+}
+
+TEST_F(SessionTest, LockedAccountIsRefusedEvenWithTheRightPassword) {
+  store::Accounts acc(*store_);
+  store::LoginEvent ev;
+  ev.login = "alice@example.com";
+  ev.user_id = user_;
+  ev.result = store::LoginResult::kBadPassword;
+  ev.protocol = store::LoginProtocol::kSmtp;  // lockout is shared with smtpd
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(acc.record_login(ev));
+  auto s = session(plain_config());
+  EXPECT_TRUE(has(send(*s, "a LOGIN alice@example.com secret\r\n"), "a NO [AUTHENTICATIONFAILED]"));
+  EXPECT_EQ(s->state(), SessionState::kNotAuthenticated);
+}
+
+TEST_F(SessionTest, AuthenticatePlainWithSaslIrAndContinuation) {
+  auto s = session(plain_config());
+  // "\0alice@example.com\0secret"
+  std::string ir = "AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==";
+  EXPECT_TRUE(has(send(*s, "a AUTHENTICATE PLAIN " + ir + "\r\n"), "a OK [CAPABILITY"));
+  auto t = session(plain_config());
+  EXPECT_EQ(send(*t, "b AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+  EXPECT_TRUE(has(send(*t, ir + "\r\n"), "b OK"));
+  EXPECT_EQ(t->state(), SessionState::kAuthenticated);
+  auto u = session(plain_config());
+  send(*u, "c AUTHENTICATE PLAIN\r\n");
+  EXPECT_EQ(send(*u, "*\r\n"), "c BAD AUTHENTICATE cancelled\r\n");
+  send(*u, "d AUTHENTICATE PLAIN\r\n");
+  EXPECT_TRUE(has(send(*u, "!!!\r\n"), "d BAD invalid base64"));
+  // authzid different from authcid
+  EXPECT_TRUE(has(send(*u, "e AUTHENTICATE PLAIN Ym9iAGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldA==\r\n"),
+                  "e NO [AUTHORIZATIONFAILED]"));
+  EXPECT_TRUE(has(send(*u, "f AUTHENTICATE CRAM-MD5\r\n"), "f NO [CANNOT]"));
+}
+
+TEST_F(SessionTest, OverlongSaslResponsesCancelAuthenticate) {
+  auto s = session(plain_config());
+  EXPECT_EQ(send(*s, "a AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+  EXPECT_EQ(send(*s, std::string(kMaxSaslResponseLength + 1, 'A') + "\r\n"),
+            "a BAD SASL response is too long\r\n");
+  // Longer than the pre-login line limit: the parser refuses the line, the session ends
+  // the AUTHENTICATE with its tag and the next command is parsed normally.
+  EXPECT_EQ(send(*s, "b AUTHENTICATE PLAIN\r\n"), "+ \r\n");
+  EXPECT_EQ(send(*s, std::string(kMaxLineLengthPreAuth + 1, 'A') + "\r\n"),
+            "b BAD line is too long\r\n");
+  EXPECT_EQ(send(*s, "c NOOP\r\n"), "c OK NOOP completed\r\n");
+  EXPECT_FALSE(s->in_command());
+  send(*s, "d LOGIN {5}\r\nali");
+  EXPECT_TRUE(s->in_command());  // the daemon does not extend the deadline now
+}
+
+TEST_F(SessionTest, LogoutAndTimeout) {
+  auto s = logged_in();
+  EXPECT_EQ(send(*s, "z LOGOUT\r\n"), "* BYE Logging out\r\nz OK LOGOUT completed\r\n");
+  EXPECT_TRUE(s->wants_close());
+  EXPECT_EQ(send(*s, "y NOOP\r\n"), "");
+  auto t = session(plain_config());
+  std::string out;
+  t->timeout(out);
+  EXPECT_EQ(out, "* BYE Autologout; idle for too long\r\n");
+  EXPECT_TRUE(t->wants_close());
+}
+
+TEST_F(SessionTest, SummaryCountsCommands) {
+  deliver(simple_message("one", "x\r\n"));
+  auto s = selected();
+  send(*s, "a FETCH 1 FLAGS\r\nb UID FETCH 1 FLAGS\r\nc FETCH 1 UID\r\nd BOGUS\r\ne LOGOUT\r\n");
+  EXPECT_EQ(s->summary(), "login=1 select=1 fetch=2 uid_fetch=1 logout=1 bad=1");
+}
+
+TEST_F(SessionTest, TooManyBadCommandsEndTheSession) {
+  auto s = session(plain_config());
+  std::string out;
+  for (int i = 0; i < kMaxBadCommands; ++i) out += send(*s, "x BOGUS\r\n");
+  EXPECT_TRUE(has(out, "* BYE Too many invalid commands"));
+  EXPECT_TRUE(s->wants_close());
+}
+
+TEST_F(SessionTest, BadInputKeepsTheSessionGoing) {
+  auto s = logged_in();
+  std::string out = send(*s, "a1 APPEND INBOX {4294967296}\r\n");
+  EXPECT_EQ(out, "a1 NO [TOOBIG] message is larger than APPENDLIMIT " +
+                     std::to_string(kMaxAppendSize) + "\r\n");
+  out = send(*s, "a2 SELECT &AGE-\r\n");
+  EXPECT_TRUE(has(out, "a2 BAD SELECT: invalid mailbox name"));
+  out = send(*s, "a3 LIST \"\" (INBOX\r\n");
+  EXPECT_TRUE(has(out, "a3 BAD LIST: unbalanced parentheses"));
+  EXPECT_TRUE(has(send(*s, "a4 NOOP\r\n"), "a4 OK NOOP completed"));
+}
+
+// ---- mailboxes ----
+
+TEST_F(SessionTest, MailboxManagementAndList) {
+  auto s = logged_in();
+  EXPECT_TRUE(has(send(*s, "c1 CREATE Projects/2024\r\n"), "c1 OK"));
+  EXPECT_TRUE(has(send(*s, "c2 CREATE Entw&APw-rfe\r\n"), "c2 OK"));
+  EXPECT_TRUE(has(send(*s, "c3 CREATE INBOX\r\n"), "c3 NO [ALREADYEXISTS]"));
+  EXPECT_TRUE(has(send(*s, "c4 CREATE Projects/2024\r\n"), "c4 NO"));
+  std::string out = send(*s, "l1 LIST \"\" *\r\n");
+  EXPECT_TRUE(has(out, "* LIST (\\HasNoChildren) \"/\" INBOX\r\n")) << out;
+  EXPECT_TRUE(has(out, "* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n")) << out;
+  EXPECT_TRUE(has(out, "* LIST (\\HasNoChildren \\Junk) \"/\" Junk\r\n")) << out;
+  EXPECT_TRUE(has(out, "\"/\" Projects/2024\r\n")) << out;
+  EXPECT_TRUE(has(out, "\"/\" Entw&APw-rfe\r\n")) << out;  // modified UTF-7 on the wire
+  EXPECT_TRUE(has(out, "l1 OK LIST completed"));
+  out = send(*s, "l2 LIST \"\" %\r\n");
+  EXPECT_FALSE(has(out, "Projects/2024")) << out;
+  out = send(*s, "l3 LIST \"\" \"\"\r\n");
+  EXPECT_EQ(out, "* LIST (\\Noselect) \"/\" \"\"\r\nl3 OK LIST completed\r\n");
+  out = send(*s, "l4 LIST (SPECIAL-USE) \"\" * RETURN (STATUS (MESSAGES UIDNEXT))\r\n");
+  EXPECT_FALSE(has(out, "INBOX")) << out;
+  EXPECT_TRUE(has(out, "* STATUS Trash (MESSAGES 0 UIDNEXT 1)")) << out;
+  EXPECT_TRUE(has(send(*s, "r1 RENAME Projects/2024 Archive2024\r\n"), "r1 OK"));
+  EXPECT_TRUE(has(send(*s, "u1 SUBSCRIBE Archive2024\r\n"), "u1 OK"));
+  out = send(*s, "l5 LSUB \"\" *\r\n");
+  EXPECT_TRUE(has(out, "* LSUB () \"/\" Archive2024\r\n")) << out;
+  out = send(*s, "l6 LIST (SUBSCRIBED) \"\" Arch*\r\n");
+  EXPECT_TRUE(has(out, "\\Subscribed) \"/\" Archive2024")) << out;
+  EXPECT_TRUE(has(send(*s, "d1 DELETE Archive2024\r\n"), "d1 OK"));
+  EXPECT_TRUE(has(send(*s, "d2 DELETE Archive2024\r\n"), "d2 NO [NONEXISTENT]"));
+  EXPECT_TRUE(has(send(*s, "d3 DELETE INBOX\r\n"), "d3 NO"));
+  out = send(*s, "n1 NAMESPACE\r\n");
+  EXPECT_EQ(out, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\nn1 OK NAMESPACE completed\r\n");
+  // IMAP4rev2: names in UTF-8.
+  EXPECT_TRUE(has(send(*s, "e1 ENABLE IMAP4rev2\r\n"), "* ENABLED IMAP4REV2"));
+  out = send(*s, "l7 LIST \"\" Entw*\r\n");
+  EXPECT_TRUE(has(out, "\"/\" \"Entw\xc3\xbcrfe\"\r\n")) << out;
+}
+
+TEST_F(SessionTest, StatusAndQuota) {
+  deliver(simple_message("one", "x\r\n"));
+  deliver(simple_message("two", "y\r\n"), store::kSeen);
+  auto s = logged_in();
+  std::string out = send(*s, "s STATUS INBOX (MESSAGES UNSEEN UIDNEXT RECENT APPENDLIMIT)\r\n");
+  EXPECT_EQ(out, "* STATUS INBOX (MESSAGES 2 UNSEEN 1 UIDNEXT 3 RECENT 0 APPENDLIMIT " +
+                     std::to_string(kMaxAppendSize) + ")\r\ns OK STATUS completed\r\n");
+  EXPECT_TRUE(has(send(*s, "t STATUS Nope (MESSAGES)\r\n"), "t NO [NONEXISTENT]"));
+  out = send(*s, "q GETQUOTAROOT INBOX\r\n");
+  EXPECT_TRUE(has(out, "* QUOTAROOT INBOX \"\"\r\n* QUOTA \"\" ()\r\nq OK")) << out;
+  ASSERT_TRUE(store_->set_quota(user_, 10 * 1024 * 1024).is_ok());
+  out = send(*s, "r GETQUOTA \"\"\r\n");
+  EXPECT_TRUE(has(out, "* QUOTA \"\" (STORAGE 1 10240)")) << out;
+  EXPECT_TRUE(has(send(*s, "u SETQUOTA \"\" (STORAGE 1)\r\n"), "u NO [NOPERM]"));
+}
+
+// ---- SELECT, FETCH, STORE ----
+
+TEST_F(SessionTest, SelectReportsTheMailbox) {
+  deliver(simple_message("one", "x\r\n"), store::kSeen);
+  deliver(simple_message("two", "y\r\n"));
+  auto s = logged_in();
+  std::string out = send(*s, "s1 SELECT inbox\r\n");
+  EXPECT_TRUE(has(out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft"));
+  EXPECT_TRUE(has(out, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"));
+  EXPECT_TRUE(has(out, "* 2 EXISTS\r\n"));
+  EXPECT_TRUE(has(out, "* 0 RECENT\r\n"));
+  EXPECT_TRUE(has(out, "* OK [UNSEEN 2]"));
+  EXPECT_TRUE(has(out, "* OK [UIDVALIDITY "));
+  EXPECT_TRUE(has(out, "* OK [UIDNEXT 3]"));
+  EXPECT_TRUE(has(out, "s1 OK [READ-WRITE] SELECT completed\r\n"));
+  EXPECT_EQ(s->state(), SessionState::kSelected);
+  out = send(*s, "s2 EXAMINE Sent\r\n");
+  EXPECT_TRUE(has(out, "* OK [CLOSED]"));
+  EXPECT_TRUE(has(out, "* 0 EXISTS"));
+  EXPECT_TRUE(has(out, "s2 OK [READ-ONLY] EXAMINE completed"));
+  out = send(*s, "s3 SELECT Nope\r\n");
+  EXPECT_TRUE(has(out, "s3 NO [NONEXISTENT]"));
+  EXPECT_EQ(s->state(), SessionState::kAuthenticated);  // RFC 9051 §6.3.2
+}
+
+TEST_F(SessionTest, FetchItems) {
+  TestMessage m = simple_message("Hello there", "Hi Alice,\r\n");
+  deliver(m);
+  auto s = selected();
+  std::string out = send(*s, "f1 FETCH 1 (FLAGS UID RFC822.SIZE INTERNALDATE)\r\n");
+  EXPECT_EQ(out, "* 1 FETCH (FLAGS () UID 1 RFC822.SIZE " + std::to_string(m.raw.size()) +
+                     " INTERNALDATE \" 1-Jan-2024 10:00:00 +0000\")\r\nf1 OK FETCH completed\r\n");
+  out = send(*s, "f2 FETCH 1 ENVELOPE\r\n");
+  EXPECT_TRUE(has(out, "* 1 FETCH (ENVELOPE (\"Mon, 1 Jan 2024 10:00:00 +0000\" \"Hello there\" "
+                       "((\"Bob\" NIL \"bob\" \"example.org\")) ((\"Bob\" NIL \"bob\" "
+                       "\"example.org\")) ((\"Bob\" NIL \"bob\" \"example.org\")) ((NIL NIL "
+                       "\"alice\" \"example.com\")) NIL NIL NIL NIL))")) << out;
+  out = send(*s, "f3 FETCH 1 (BODY BODYSTRUCTURE)\r\n");
+  EXPECT_TRUE(has(out, "BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 11 1) "
+                       "BODYSTRUCTURE (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
+                       "\"7BIT\" 11 1 NIL NIL NIL NIL)")) << out;
+  // BODY.PEEK does not set \Seen; the header fields come back with the blank line.
+  out = send(*s, "f4 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n");
+  EXPECT_EQ(out, "* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {24}\r\nSubject: Hello there\r\n\r\n)"
+                 "\r\nf4 OK FETCH completed\r\n");
+  out = send(*s, "f5 FETCH 1 (BODY.PEEK[TEXT]<3.5>)\r\n");
+  EXPECT_EQ(out, "* 1 FETCH (BODY[TEXT]<3> {5}\r\nAlice)\r\nf5 OK FETCH completed\r\n");
+  out = send(*s, "f6 FETCH 1 FLAGS\r\n");
+  EXPECT_TRUE(has(out, "FLAGS ()"));
+  // BODY[] sets \Seen and reports the new flags (RFC 9051 §6.4.5).
+  out = send(*s, "f7 FETCH 1 BODY[]\r\n");
+  EXPECT_TRUE(has(out, "* 1 FETCH (BODY[] {" + std::to_string(m.raw.size()) + "}\r\n" + m.raw +
+                           " FLAGS (\\Seen))")) << out;
+  // The session does not report its own change again on NOOP.
+  EXPECT_EQ(send(*s, "n NOOP\r\n"), "n OK NOOP completed\r\n");
+  out = send(*s, "f8 UID FETCH 1 RFC822.HEADER\r\n");
+  EXPECT_TRUE(has(out, "* 1 FETCH (UID 1 RFC822.HEADER {"));
+  out = send(*s, "f9 FETCH 1 FAST\r\n");
+  EXPECT_TRUE(has(out, "* 1 FETCH (FLAGS (\\Seen) INTERNALDATE"));
+}
+
+TEST_F(SessionTest, FetchMultipartSectionsAndBinary) {
+  TestMessage m = multipart_message();
+  deliver(m);
+  auto s = selected();
+  std::string out = send(*s, "f1 FETCH 1 (BODY.PEEK[1] BODY.PEEK[2.MIME])\r\n");
+  EXPECT_TRUE(has(out, "BODY[1] {16}\r\nhello part one\r\n")) << out;
+  EXPECT_TRUE(has(out, "BODY[2.MIME] {77}\r\nContent-Type: application/octet-stream")) << out;
+  out = send(*s, "f2 FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])\r\n");
+  EXPECT_EQ(out, std::string("* 1 FETCH (BINARY[2] ~{4}\r\n\0\x01\x02\x03", 31) +
+                     " BINARY.SIZE[2] 4)\r\nf2 OK FETCH completed\r\n");
+  out = send(*s, "f3 FETCH 1 BODY.PEEK[3]\r\n");
+  EXPECT_TRUE(has(out, "BODY[3] {0}\r\n)")) << out;
+  out = send(*s, "f4 FETCH 1 BODYSTRUCTURE\r\n");
+  EXPECT_TRUE(has(out, "\"MIXED\" (\"BOUNDARY\" \"XX\") NIL NIL NIL)")) << out;
+}
+
+TEST_F(SessionTest, FetchRangesAndBadSequenceNumbers) {
+  deliver(simple_message("one", "x\r\n"));
+  deliver(simple_message("two", "y\r\n"));
+  auto s = selected();
+  std::string out = send(*s, "a FETCH 3 FLAGS\r\n");
+  EXPECT_EQ(out, "a BAD invalid message sequence number (mailbox has 2 messages)\r\n");
+  out = send(*s, "b UID FETCH 99 FLAGS\r\n");  // a UID out of range is no error
+  EXPECT_EQ(out, "b OK UID FETCH completed\r\n");
+  out = send(*s, "c FETCH 2:* UID\r\n");
+  EXPECT_EQ(out, "* 2 FETCH (UID 2)\r\nc OK FETCH completed\r\n");
+  out = send(*s, "d UID FETCH 2:* FLAGS\r\n");
+  EXPECT_EQ(out, "* 2 FETCH (UID 2 FLAGS ())\r\nd OK UID FETCH completed\r\n");
+}
+
+TEST_F(SessionTest, StoreFlags) {
+  deliver(simple_message("one", "x\r\n"));
+  deliver(simple_message("two", "y\r\n"));
+  auto s = selected();
+  std::string out = send(*s, "a STORE 1:2 +FLAGS (\\Flagged $Junk)\r\n");
+  EXPECT_EQ(out, "* 1 FETCH (FLAGS (\\Flagged $Junk))\r\n* 2 FETCH (FLAGS (\\Flagged $Junk))\r\n"
+                 "a OK STORE completed\r\n");
+  out = send(*s, "b STORE 1 -FLAGS.SILENT (\\Flagged)\r\n");
+  EXPECT_EQ(out, "b OK STORE completed\r\n");
+  out = send(*s, "c UID STORE 2 FLAGS (\\Seen)\r\n");
+  EXPECT_EQ(out, "* 2 FETCH (UID 2 FLAGS (\\Seen))\r\nc OK UID STORE completed\r\n");
+  EXPECT_TRUE(has(send(*s, "d STORE 1 +FLAGS (\\Bogus)\r\n"), "d BAD unknown system flag"));
+  out = send(*s, "e FETCH 1:2 FLAGS\r\n");
+  EXPECT_EQ(out, "* 1 FETCH (FLAGS ($Junk))\r\n* 2 FETCH (FLAGS (\\Seen))\r\ne OK FETCH completed\r\n");
+  // CONDSTORE: MODSEQ appears and UNCHANGEDSINCE fails for a newer message.
+  out = send(*s, "f FETCH 1 (MODSEQ)\r\n");
+  EXPECT_TRUE(has(out, "* 1 FETCH (MODSEQ ("));
+  out = send(*s, "g STORE 1:2 (UNCHANGEDSINCE 1) +FLAGS (\\Answered)\r\n");
+  EXPECT_TRUE(has(out, "g OK [MODIFIED 1:2]")) << out;
+  auto ex = selected("s1 EXAMINE INBOX\r\n");
+  EXPECT_TRUE(has(send(*ex, "h STORE 1 +FLAGS (\\Seen)\r\n"), "h NO [READ-ONLY]"));
+}
+
+// ---- SEARCH ----
+
+TEST_F(SessionTest, Search) {
+  deliver(simple_message("apples", "red fruit\r\n"), store::kSeen);
+  deliver(simple_message("bananas", "yellow fruit\r\n"));
+  deliver(simple_message("cherries", "red stone fruit\r\n"), store::kFlagged);
+  auto s = selected();
+  EXPECT_EQ(send(*s, "a SEARCH UNSEEN\r\n"), "* SEARCH 2 3\r\na OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "b SEARCH SUBJECT BANANA\r\n"), "* SEARCH 2\r\nb OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "c SEARCH BODY red NOT FLAGGED\r\n"), "* SEARCH 1\r\nc OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "d SEARCH OR SEEN FLAGGED\r\n"), "* SEARCH 1 3\r\nd OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "e UID SEARCH FROM bob 2:*\r\n"), "* SEARCH 2 3\r\ne OK UID SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "f SEARCH HEADER Message-ID <che\r\n"), "* SEARCH 3\r\nf OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "g SEARCH SINCE 1-Jan-2024 BEFORE 2-Jan-2024 SENTON 1-Jan-2024\r\n"),
+            "* SEARCH 1 2 3\r\ng OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "h SEARCH RETURN (MIN MAX COUNT ALL) TEXT fruit\r\n"),
+            "* ESEARCH (TAG \"h\") MIN 1 MAX 3 COUNT 3 ALL 1:3\r\nh OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "i SEARCH RETURN (COUNT) KEYWORD $Nothing\r\n"),
+            "* ESEARCH (TAG \"i\") COUNT 0\r\ni OK SEARCH completed\r\n");
+  // RFC 5182 SEARCHRES: SAVE alone answers nothing; "$" reuses the result.
+  EXPECT_EQ(send(*s, "j SEARCH RETURN (SAVE) UNSEEN\r\n"), "j OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "k FETCH $ UID\r\n"), "* 2 FETCH (UID 2)\r\n* 3 FETCH (UID 3)\r\nk OK FETCH completed\r\n");
+  EXPECT_TRUE(has(send(*s, "l SEARCH CHARSET KOI8-R ALL\r\n"), "l NO [BADCHARSET (UTF-8 US-ASCII)]"));
+  EXPECT_TRUE(has(send(*s, "m SEARCH MODSEQ 1\r\n"), "* SEARCH 1 2 3 (MODSEQ "));
+}
+
+TEST_F(SessionTest, SortAndThread) {
+  deliver(simple_message("Re: cherries", "c\r\n"));
+  deliver(simple_message("apples", "a\r\n"));
+  deliver(simple_message("bananas", "b\r\n"));
+  auto s = selected();
+  EXPECT_EQ(send(*s, "a SORT (SUBJECT) UTF-8 ALL\r\n"), "* SORT 2 3 1\r\na OK SORT completed\r\n");
+  EXPECT_EQ(send(*s, "b UID SORT (REVERSE SUBJECT) US-ASCII NOT SUBJECT apples\r\n"),
+            "* SORT 1 3\r\nb OK UID SORT completed\r\n");
+  EXPECT_EQ(send(*s, "c SORT RETURN (MIN COUNT) (SUBJECT) UTF-8 ALL\r\n"),
+            "* ESEARCH (TAG \"c\") MIN 2 COUNT 3\r\nc OK SORT completed\r\n");
+  EXPECT_TRUE(has(send(*s, "d SORT (SUBJECT) KOI8-R ALL\r\n"), "d NO [BADCHARSET"));
+  std::string out = send(*s, "e THREAD ORDEREDSUBJECT UTF-8 ALL\r\n");
+  EXPECT_EQ(out, "* THREAD (1)(2)(3)\r\ne OK THREAD completed\r\n");
+  out = send(*s, "f THREAD REFERENCES UTF-8 ALL\r\n");
+  EXPECT_TRUE(has(out, "* THREAD (")) << out;
+  EXPECT_TRUE(has(send(*s, "g THREAD BOGUS UTF-8 ALL\r\n"), "g BAD unsupported thread algorithm"));
+  EXPECT_EQ(send(*s, "h SORT (SUBJECT) UTF-8 SUBJECT nothing-matches\r\n"),
+            "* SORT\r\nh OK SORT completed\r\n");
+}
+
+// ---- COPY, MOVE, EXPUNGE, APPEND ----
+
+TEST_F(SessionTest, CopyMoveExpunge) {
+  deliver(simple_message("one", "x\r\n"));
+  deliver(simple_message("two", "y\r\n"));
+  deliver(simple_message("three", "z\r\n"));
+  auto s = selected();
+  auto archive = store_->find_mailbox(user_, "Trash");
+  ASSERT_TRUE(archive);
+  std::string v = std::to_string(archive->uidvalidity);
+  EXPECT_EQ(send(*s, "c COPY 1:2 Trash\r\n"), "c OK [COPYUID " + v + " 1:2 1:2] COPY completed\r\n");
+  EXPECT_TRUE(has(send(*s, "d COPY 1 Nowhere\r\n"), "d NO [TRYCREATE]"));
+  std::string out = send(*s, "m UID MOVE 2 Trash\r\n");
+  EXPECT_EQ(out, "* OK [COPYUID " + v + " 2 3] Moved\r\n* 2 EXPUNGE\r\nm OK UID MOVE completed\r\n");
+  EXPECT_TRUE(has(send(*s, "f STORE 1 +FLAGS.SILENT (\\Deleted)\r\n"), "f OK"));
+  out = send(*s, "e EXPUNGE\r\n");
+  EXPECT_EQ(out, "* 1 EXPUNGE\r\ne OK EXPUNGE completed\r\n");
+  EXPECT_EQ(send(*s, "g FETCH 1:* UID\r\n"), "* 1 FETCH (UID 3)\r\ng OK FETCH completed\r\n");
+  // CLOSE expunges silently; UNSELECT would not.
+  EXPECT_TRUE(has(send(*s, "h STORE 1 +FLAGS.SILENT (\\Deleted)\r\n"), "h OK"));
+  EXPECT_EQ(send(*s, "i CLOSE\r\n"), "i OK CLOSE completed\r\n");
+  EXPECT_EQ(s->state(), SessionState::kAuthenticated);
+  auto box = store_->find_mailbox(user_, "INBOX");
+  EXPECT_EQ(box->messages, 0u);
+}
+
+TEST_F(SessionTest, UidExpungeOnlyThoseGiven) {
+  deliver(simple_message("one", "x\r\n"), store::kDeleted);
+  deliver(simple_message("two", "y\r\n"), store::kDeleted);
+  auto s = selected();
+  EXPECT_EQ(send(*s, "a UID EXPUNGE 2\r\n"), "* 2 EXPUNGE\r\na OK EXPUNGE completed\r\n");
+  EXPECT_EQ(send(*s, "b FETCH 1:* UID\r\n"), "* 1 FETCH (UID 1)\r\nb OK FETCH completed\r\n");
+}
+
+TEST_F(SessionTest, AppendWithLiteralAndAppendUid) {
+  auto s = selected();
+  std::string msg = "From: a@example.com\r\nSubject: appended\r\n\r\nbody\r\n";
+  std::string out = send(*s, "a APPEND INBOX (\\Seen) \"05-Jul-2024 02:44:25 -0700\" {" +
+                                 std::to_string(msg.size()) + "}\r\n");
+  EXPECT_EQ(out, "+ Ready for literal data\r\n");
+  out = send(*s, msg + "\r\n");
+  auto box = store_->find_mailbox(user_, "INBOX");
+  EXPECT_EQ(out, "* 1 EXISTS\r\na OK [APPENDUID " + std::to_string(box->uidvalidity) +
+                     " 1] APPEND completed\r\n");
+  out = send(*s, "b FETCH 1 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)\r\n");
+  EXPECT_TRUE(has(out, "FLAGS (\\Seen) INTERNALDATE \" 5-Jul-2024 09:44:25 +0000\"")) << out;
+  EXPECT_TRUE(has(out, "Subject: appended")) << out;
+  EXPECT_TRUE(has(out, "ENVELOPE (NIL \"appended\"")) << out;
+  EXPECT_TRUE(has(send(*s, "c APPEND Nowhere {1+}\r\nx\r\n"), "c NO [TRYCREATE]"));
+}
+
+TEST_F(SessionTest, Utf8Accept) {  // RFC 6855
+  auto s = logged_in();
+  EXPECT_TRUE(has(send(*s, "a APPEND INBOX UTF8 (~{3+}\r\nabc)\r\n"),
+                  "a BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT"));
+  EXPECT_TRUE(has(send(*s, "b ENABLE UTF8=ACCEPT\r\n"), "* ENABLED UTF8=ACCEPT"));
+  EXPECT_TRUE(has(send(*s, "c APPEND INBOX UTF8 (~{3+}\r\nabc)\r\n"), "c OK [APPENDUID"));
+  EXPECT_TRUE(has(send(*s, "d CREATE \"Entw\xc3\xbcrfe\"\r\n"), "d OK"));
+  EXPECT_TRUE(has(send(*s, "e LIST \"\" Entw*\r\n"), "\"/\" \"Entw\xc3\xbcrfe\"\r\n"));
+}
+
+TEST_F(SessionTest, AppendUsesTheConfiguredSummarizer) {
+  SessionConfig c = plain_config();
+  int calls = 0;
+  c.summarize = [&](std::string_view raw) -> Result<MessageSummary> {
+    ++calls;
+    MessageSummary sum;
+    sum.envelope.subject = "from the parser";
+    sum.size = raw.size();
+    sum.body.body_end = raw.size();
+    return sum;
+  };
+  auto s = session(c);
+  send(*s, "a LOGIN alice@example.com secret\r\n");
+  EXPECT_TRUE(has(send(*s, "b APPEND INBOX {3+}\r\nabc\r\n"), "b OK [APPENDUID"));
+  EXPECT_EQ(calls, 1);
+  send(*s, "c SELECT INBOX\r\n");
+  EXPECT_TRUE(has(send(*s, "d FETCH 1 ENVELOPE\r\n"), "\"from the parser\""));
+}
+
+// ---- junk reports (issue 5 §5) ----
+
+TEST_F(SessionTest, MovingIntoAndOutOfJunkReports) {
+  deliver(simple_message("spammy", "buy now\r\n"));
+  deliver(simple_message("fine", "hello\r\n"));
+  auto s = selected();
+  store::Reports reports(*store_);
+  EXPECT_TRUE(has(send(*s, "m1 MOVE 1 Junk\r\n"), "m1 OK"));
+  auto list = reports.list();
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  auto junk = store_->find_mailbox(user_, "Junk");
+  EXPECT_EQ((*list)[0].kind, store::ReportKind::kSpam);
+  EXPECT_EQ((*list)[0].mailbox_id, junk->id);
+  EXPECT_EQ((*list)[0].reporter, user_);
+  EXPECT_EQ(store_->get_message(junk->id, 1)->reported, store::Reported::kSpam);
+  // Out of Junk to a normal folder: not spam.
+  send(*s, "s2 SELECT Junk\r\n");
+  EXPECT_TRUE(has(send(*s, "m2 MOVE 1 INBOX\r\n"), "m2 OK"));
+  list = reports.list();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].kind, store::ReportKind::kNotSpam);  // newest first
+  // Back into Junk and then to Trash: one more spam report, nothing for Trash.
+  send(*s, "s3 SELECT INBOX\r\n");
+  EXPECT_TRUE(has(send(*s, "m3 UID MOVE 3 Junk\r\n"), "m3 OK")) ;
+  send(*s, "s4 SELECT Junk\r\n");
+  EXPECT_TRUE(has(send(*s, "m4 MOVE 1 Trash\r\n"), "m4 OK"));
+  EXPECT_EQ(reports.list()->size(), 3u);
+}
+
+TEST_F(SessionTest, JunkKeywordsReportOnce) {
+  deliver(simple_message("spammy", "buy now\r\n"));
+  auto s = selected();
+  store::Reports reports(*store_);
+  EXPECT_TRUE(has(send(*s, "a STORE 1 +FLAGS ($Junk)\r\n"), "a OK"));
+  EXPECT_EQ(reports.list()->size(), 1u);
+  EXPECT_TRUE(has(send(*s, "b STORE 1 -FLAGS ($Junk)\r\n"), "b OK"));
+  EXPECT_TRUE(has(send(*s, "c STORE 1 +FLAGS ($Junk)\r\n"), "c OK"));
+  EXPECT_EQ(reports.list()->size(), 1u);  // already reported as spam: nothing new
+  EXPECT_TRUE(has(send(*s, "d STORE 1 FLAGS ($NotJunk)\r\n"), "d OK"));
+  auto list = reports.list();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].kind, store::ReportKind::kNotSpam);
+  EXPECT_EQ(store_->get_message(inbox_, 1)->reported, store::Reported::kHam);
+}
+
+// ---- concurrency: two sessions, IDLE ----
+
+TEST_F(SessionTest, OtherSessionsChangesAreReportedWhereAllowed) {
+  deliver(simple_message("one", "x\r\n"));
+  deliver(simple_message("two", "y\r\n"));
+  auto a = selected();
+  auto b = selected();
+  EXPECT_TRUE(has(send(*b, "b1 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n"), "b1 OK"));
+  EXPECT_TRUE(has(send(*b, "b2 EXPUNGE\r\n"), "* 1 EXPUNGE"));
+  deliver(simple_message("three", "z\r\n"));
+  // While answering FETCH by sequence number, no EXPUNGE (RFC 9051 §7.5.1): message 1 is
+  // gone, so it is simply not returned.
+  std::string out = send(*a, "a1 FETCH 1:2 UID\r\n");
+  EXPECT_EQ(out, "* 2 FETCH (UID 2)\r\na1 OK FETCH completed\r\n");
+  // NOOP reports the expunge, then the new message.
+  out = send(*a, "a2 NOOP\r\n");
+  EXPECT_EQ(out, "* 1 EXPUNGE\r\n* 2 EXISTS\r\na2 OK NOOP completed\r\n");
+  // A flag change by b reaches a as an untagged FETCH.
+  send(*b, "b3 STORE 1 +FLAGS (\\Flagged)\r\n");
+  out = send(*a, "a3 NOOP\r\n");
+  EXPECT_EQ(out, "* 1 FETCH (UID 2 FLAGS (\\Flagged))\r\na3 OK NOOP completed\r\n");
+  EXPECT_EQ(send(*a, "a4 FETCH 1:* UID\r\n"),
+            "* 1 FETCH (UID 2)\r\n* 2 FETCH (UID 3)\r\na4 OK FETCH completed\r\n");
+}
+
+TEST_F(SessionTest, IdleWakesOnDelivery) {
+  auto s = selected();
+  EXPECT_EQ(send(*s, "i IDLE\r\n"), "+ idling\r\n");
+  EXPECT_TRUE(s->idling());
+  std::string out;
+  s->poll(out);
+  EXPECT_EQ(out, "");
+  deliver(simple_message("new mail", "hello\r\n"));
+  s->poll(out);
+  EXPECT_EQ(out, "* 1 EXISTS\r\n");
+  EXPECT_EQ(send(*s, "DONE\r\n"), "i OK IDLE terminated\r\n");
+  EXPECT_FALSE(s->idling());
+  send(*s, "j IDLE\r\n");
+  EXPECT_TRUE(has(send(*s, "NOT-DONE\r\n"), "j BAD expected DONE"));
+}
+
+TEST_F(SessionTest, QresyncVanished) {
+  deliver(simple_message("one", "x\r\n"), store::kDeleted);
+  deliver(simple_message("two", "y\r\n"));
+  auto s = logged_in();
+  EXPECT_TRUE(has(send(*s, "q SELECT INBOX (QRESYNC (1 1))\r\n"), "q BAD"));
+  EXPECT_TRUE(has(send(*s, "e ENABLE QRESYNC\r\n"), "* ENABLED QRESYNC"));
+  auto box = store_->find_mailbox(user_, "INBOX");
+  uint64_t ms = box->highest_modseq;
+  send(*s, "s SELECT INBOX\r\n");
+  EXPECT_EQ(send(*s, "x EXPUNGE\r\n"), "* VANISHED 1\r\nx OK EXPUNGE completed\r\n");
+  std::string out = send(*s, "f UID FETCH 1:* FLAGS (CHANGEDSINCE " + std::to_string(ms) +
+                                 " VANISHED)\r\n");
+  EXPECT_EQ(out, "* VANISHED (EARLIER) 1\r\nf OK UID FETCH completed\r\n");
+  // Reselect with QRESYNC from the old state: the expunged UID comes back as VANISHED.
+  out = send(*s, "r SELECT INBOX (QRESYNC (" + std::to_string(box->uidvalidity) + " " +
+                     std::to_string(ms) + " 1:2))\r\n");
+  EXPECT_TRUE(has(out, "* VANISHED (EARLIER) 1\r\n")) << out;
+  EXPECT_TRUE(has(out, "r OK [READ-WRITE]")) << out;
+}
+
+}  // namespace
+}  // namespace tsubame::imap
