@@ -42,19 +42,47 @@ struct Context {
 // Runs `fn` as a subcommand callback; its return value becomes the process exit code.
 void set_action(CLI::App* cmd, std::function<int()> fn);
 
+// Appends an audit record for a postmaster action (actor "cli:<unix user>"). A failure to
+// audit is reported (and returned) so the caller can say the change was made but not logged.
+Status audit(store::Store& st, const std::string& action, const std::string& target,
+             const std::string& details = "");
+
 // Reads a password from standard input (one line, trailing newline removed).
 Result<std::string> read_password_stdin();
 // Hashes a password with the configured Argon2id cost.
 Result<std::string> hash_password(const Config& config, const std::string& password);
-// Checks the domain's password policy; the reason on refusal.
-Status check_password_policy(const Config& config, const std::string& address, const std::string& password);
+// Checks the password policy: the config's minimum length, then the user's domain's settings
+// (store/settings.h: password_min_length, password_min_classes, password_forbid_login);
+// InvalidArgument with the reason on refusal. With st == nullptr only the config applies.
+Status check_password_policy(const Config& config, store::Store* st, const std::string& address,
+                             const std::string& password);
+// Local parts that are guessed in attacks (admin, root, test, info, user1 ...); refused for
+// new users unless --force.
+bool guessable_local_part(const std::string& local);
 // Validates "local@domain" (RFC 5321 §4.1.2 dot-atom local part, LDH domain); lower-cases the domain.
 Result<std::string> normalize_address(const std::string& address);
 Result<std::string> normalize_domain(const std::string& domain);
+
+// The exit code of the command that ran (set_action stores it).
+int last_exit();
 
 void register_init(CLI::App& app, Context& ctx);
 void register_config(CLI::App& app, Context& ctx);
 void register_domain(CLI::App& app, Context& ctx);
 void register_user(CLI::App& app, Context& ctx);
+void register_alias(CLI::App& app, Context& ctx);
+void register_security(CLI::App& app, Context& ctx);
+void register_filter(CLI::App& app, Context& ctx);
+void register_audit(CLI::App& app, Context& ctx);
+void register_logins(CLI::App& app, Context& ctx);
+void register_lockout(CLI::App& app, Context& ctx);
+void register_backup(CLI::App& app, Context& ctx);
+void register_restore(CLI::App& app, Context& ctx);
+void register_trace(CLI::App& app, Context& ctx);
+void register_stats(CLI::App& app, Context& ctx);
+void register_queue(CLI::App& app, Context& ctx);
+void register_access(CLI::App& app, Context& ctx);
+void register_purge(CLI::App& app, Context& ctx);
+void register_quarantine(CLI::App& app, Context& ctx);
 
 }  // namespace tsubame::cli

@@ -1,8 +1,11 @@
-// tools/cmd_domain.cc: `tsubame domain add|list|remove`.
+// tools/cmd_domain.cc: `tsubame domain add|list|remove`. A domain is removed only when it
+// has no users and no aliases left; its security settings go with it.
 #include <nlohmann/json.hpp>
 
 #include <iostream>
 
+#include "store/aliases.h"
+#include "store/settings.h"
 #include "tools/cli.h"
 
 namespace tsubame::cli {
@@ -21,6 +24,7 @@ void register_domain(CLI::App& app, Context& ctx) {
     if (!st.is_ok()) return fail("store", st.status());
     auto r = (*st)->add_domain(*d);
     if (!r.is_ok()) return fail("domain add " + *d, r.status());
+    (void)audit(**st, "domain.add", r->name);
     std::cout << "added domain " << r->name << "\n";
     return int(kOk);
   });
@@ -50,8 +54,17 @@ void register_domain(CLI::App& app, Context& ctx) {
     if (!d.is_ok()) return fail("domain remove", d.status());
     auto st = ctx.store();
     if (!st.is_ok()) return fail("store", st.status());
+    auto dom = (*st)->find_domain(*d);
+    if (!dom.is_ok()) return fail("domain remove " + *d, dom.status());
+    auto aliases = store::list_aliases(**st, dom->id);
+    if (!aliases.is_ok()) return fail("domain remove " + *d, aliases.status());
+    if (!aliases->empty())
+      return fail("domain remove " + *d, Status::exists("the domain still has " + std::to_string(aliases->size()) +
+                                                        " alias(es); remove them first"));
     Status s = (*st)->remove_domain(*d);
     if (!s.is_ok()) return fail("domain remove " + *d, s);
+    (void)store::clear_domain_settings(**st, dom->id);
+    (void)audit(**st, "domain.remove", *d);
     std::cout << "removed domain " << *d << "\n";
     return int(kOk);
   });

@@ -86,6 +86,7 @@ int run_init(Context& ctx, const std::string& dir_arg, const std::string& domain
   auto u = (*st)->add_user(*address, *hash);
   if (!u.is_ok()) return fail("init: user", u.status());
 
+  (void)audit(**st, "install.init", dir.string(), "domain=" + *domain + " user=" + *address);
   if (ctx.json) {
     std::cout << "{\"dir\":\"" << dir.string() << "\",\"config\":\"" << (dir / "tsubame.conf").string()
               << "\",\"domain\":\"" << *domain << "\",\"user\":\"" << *address << "\",\"password\":\""

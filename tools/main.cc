@@ -3,10 +3,6 @@
 
 #include "tools/cli.h"
 
-namespace tsubame::cli {
-int last_exit();
-}
-
 int main(int argc, char** argv) {
   using namespace tsubame::cli;
   CLI::App app{"tsubame: postmaster tools for the Tsubame mail server"};
@@ -19,6 +15,20 @@ int main(int argc, char** argv) {
   register_config(app, ctx);
   register_domain(app, ctx);
   register_user(app, ctx);
+  register_alias(app, ctx);
+  register_security(app, ctx);
+  register_filter(app, ctx);
+  register_audit(app, ctx);
+  register_logins(app, ctx);
+  register_lockout(app, ctx);
+  register_backup(app, ctx);
+  register_restore(app, ctx);
+  register_trace(app, ctx);
+  register_stats(app, ctx);
+  register_queue(app, ctx);
+  register_access(app, ctx);
+  register_purge(app, ctx);
+  register_quarantine(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
