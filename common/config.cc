@@ -68,6 +68,8 @@ const std::vector<ConfigKey> kSchema = {
   {"smtpd.bare_lf", T::kString, "refuse", "A message with a bare LF or CR: refuse (550 5.6.0) or normalise to CRLF.", 0, 0, {"refuse", "normalize"}},
   {"smtpd.sender_must_match_login", T::kBool, "yes", "An authenticated sender's MAIL FROM must be one of their addresses."},
   {"smtpd.relay_host", T::kString, "", "Send all outbound mail through this host[:port] instead of MX lookups."},
+  {"smtpd.transport_map", T::kPath, "", "Per-domain routes: a file of 'domain host[:port]' lines ('.example.com' = subdomains, '*' = all); empty: none."},
+  {"smtpd.queue_scan_interval", T::kDuration, "1m", "How often the outbound queue runner looks for due mail.", 1, 3600},
   {"smtpd.queue_lifetime", T::kDuration, "5d", "How long outbound mail is retried before it bounces.", 60, 86400 * 30},
   // [imapd]
   {"imapd.listen_imap", T::kEndpoint, "127.0.0.1:2143", "IMAP listener with STARTTLS (143); empty disables it."},

@@ -19,6 +19,7 @@
 #include "common/tls.h"
 #include "filter/filter.h"
 #include "filter/policy.h"
+#include "smtpd/outbound/runner.h"
 #include "smtpd/server.h"
 #include "smtpd/store_backend.h"
 #include "store/accounts.h"
@@ -165,7 +166,10 @@ int run(const std::string& config_path) {
     lockout.lock_ms = cfg->integer("security.lockout_duration") * 1000;
     smtp::Server server(base, std::move(sc),
                         smtp::make_store_backend(**st, cfg->str("general.hostname"), lockout,
-                                                 mail_filter.get(), &policy));
+                                                 mail_filter.get(), &policy,
+                                                 (std::filesystem::path(cfg->str("general.run_dir")) /
+                                                  "imapd.notify")
+                                                     .string()));
     if (Status s = server.start(); !s.is_ok()) {
       std::cerr << "tsubame-smtpd: " << s.to_string() << "\n";
       rc = 1;
@@ -180,8 +184,24 @@ int run(const std::string& config_path) {
       event* sigint = evsignal_new(base, SIGINT, on_signal, nullptr);
       evsignal_add(sigterm, nullptr);
       evsignal_add(sigint, nullptr);
-      log::sys().info("smtpd: ready");
-      event_base_dispatch(base);
+      // The outbound queue runner shares this loop and the store (issue 4 item 6).
+      std::unique_ptr<smtp::outbound::Runner> runner;
+      auto ro = smtp::outbound::options_from_config(*cfg);
+      if (!ro.is_ok()) {
+        std::cerr << "tsubame-smtpd: outbound: " << ro.status().to_string() << "\n";
+        rc = 1;
+      } else {
+        ro->scan_interval_s = cfg->integer("smtpd.queue_scan_interval");
+        auto r = smtp::outbound::Runner::start(base, **st, std::move(*ro));
+        if (!r.is_ok()) {
+          std::cerr << "tsubame-smtpd: outbound: " << r.status().to_string() << "\n";
+          rc = 1;
+        } else {
+          runner = std::move(*r);
+        }
+      }
+      if (rc == 0) log::sys().info("smtpd: ready");
+      if (rc == 0) event_base_dispatch(base);
       g_server = nullptr;
       event_free(sigterm);
       event_free(sigint);

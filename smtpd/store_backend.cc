@@ -2,9 +2,15 @@
 // Failure: store errors become kTempFail answers and a log line; nothing throws.
 #include "smtpd/store_backend.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <memory>
+#include <utility>
 
 #include "common/bytes.h"
 #include "common/crypto.h"
@@ -152,10 +158,41 @@ void prepare_with_filter(const filter::Filter& f, const filter::DomainPolicy& po
   p->summary = std::move(parsed->summary);
 }
 
+// Architecture: "notify imapd (unix socket, best effort; imapd also polls MODSEQ)". One
+// datagram "deliver USER_ID MAILBOX_ID" per mailbox that received mail, sent after the
+// durable commit. Every error (no socket: imapd not running; a full queue) is ignored
+// silently: imapd's 1 s poll finds the mail anyway.
+void notify_imapd(const std::string& path, const std::vector<store::DeliveryResult>& stored) {
+  sockaddr_un sa{};
+  if (path.empty() || path.size() >= sizeof sa.sun_path) return;
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.data(), path.size());
+  std::vector<std::pair<uint64_t, uint64_t>> sent;
+  int fd = -1;
+  for (const auto& r : stored) {
+    for (const auto& c : r.copies) {
+      std::pair<uint64_t, uint64_t> key{c.user_id, c.mailbox_id};
+      if (std::find(sent.begin(), sent.end(), key) != sent.end()) continue;
+      sent.push_back(key);
+      if (fd < 0) fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) return;
+      char msg[64];
+      int n = std::snprintf(msg, sizeof msg, "deliver %llu %llu",
+                            static_cast<unsigned long long>(c.user_id),
+                            static_cast<unsigned long long>(c.mailbox_id));
+      if (::sendto(fd, msg, static_cast<size_t>(n), MSG_NOSIGNAL,
+                   reinterpret_cast<const sockaddr*>(&sa), sizeof sa) < 0)
+        break;  // no listener (ENOENT, ECONNREFUSED) or its queue is full: the poll covers it
+    }
+  }
+  if (fd >= 0) ::close(fd);
+}
+
 }  // namespace
 
 Backend make_store_backend(store::Store& st, std::string hostname, store::LockoutSettings lockout,
-                           const filter::Filter* filter, const filter::DomainPolicy* policy) {
+                           const filter::Filter* filter, const filter::DomainPolicy* policy,
+                           std::string imapd_notify_socket) {
   Backend b;
   auto host = std::make_shared<std::string>(std::move(hostname));
   if (filter && policy) {
@@ -287,7 +324,8 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
     return ok ? AuthStatus::kOk : AuthStatus::kBad;
   };
 
-  b.deliver = [&st, host](const std::vector<DeliveryJob>& batch) {
+  auto notify = std::make_shared<std::string>(std::move(imapd_notify_socket));
+  b.deliver = [&st, host, notify](const std::vector<DeliveryJob>& batch) {
     const DeliveryResult kLookupFailed{DeliveryResult::Outcome::kTempFail, "",
                                        "Error: recipient lookup failed"};
     const DeliveryResult kWriteFailed{DeliveryResult::Outcome::kTempFail, "",
@@ -392,6 +430,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
     };
     if (!messages.empty()) {
       auto stored = st.deliver(messages);  // one durable commit for the whole group
+      if (stored.is_ok()) notify_imapd(*notify, *stored);
       if (stored.is_ok() || messages.size() == 1) {
         for (size_t k = 0; k < index.size(); ++k) apply(k, stored.status());
         if (!stored.is_ok())
@@ -402,6 +441,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
                         stored.status().to_string());
         for (size_t k = 0; k < messages.size(); ++k) {
           auto one = st.deliver({messages[k]});
+          if (one.is_ok()) notify_imapd(*notify, *one);
           apply(k, one.status());
         }
       }

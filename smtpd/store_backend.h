@@ -21,6 +21,10 @@
 //   batch go into one store::deliver() call (one durable commit). A message with both is
 //   two commits: if the second fails the client gets 451 and may send again (a duplicate,
 //   never a loss).
+// - notify: after each durable local delivery, one datagram "deliver USER_ID MAILBOX_ID" per
+//   mailbox that received mail goes to imapd's unix datagram socket (`imapd_notify_socket`,
+//   general.run_dir/imapd.notify; empty: off). Best effort: a missing socket or any send
+//   error is ignored silently (imapd also polls every second).
 // - record: one message-trace record per message (store/trace.h), after the reply.
 // - queue_id: store::QueueIdGenerator (the ids the message trace and the queue use).
 // Thread-safety: as store::Store (any thread).
@@ -46,6 +50,7 @@ namespace tsubame::smtp {
 Backend make_store_backend(store::Store& store, std::string hostname,
                            store::LockoutSettings lockout = {},
                            const filter::Filter* filter = nullptr,
-                           const filter::DomainPolicy* policy = nullptr);
+                           const filter::DomainPolicy* policy = nullptr,
+                           std::string imapd_notify_socket = {});
 
 }  // namespace tsubame::smtp
