@@ -82,6 +82,7 @@ const std::vector<ConfigKey> kSchema = {
   {"httpd.listen", T::kEndpoint, "127.0.0.1:8443", "HTTPS API and web UI listener; empty disables it."},
   {"httpd.session_lifetime", T::kDuration, "8h", "Lifetime of a web session token.", 60, 86400 * 30},
   {"httpd.webhook_urls", T::kList, "", "URLs that receive signed JSON events (comma-separated)."},
+  {"httpd.webhook_ca_file", T::kPath, "", "CA file to verify https webhook receivers; empty: the system trust store."},
   {"httpd.webhook_secret_file", T::kPath, "", "File with the HMAC-SHA256 key that signs webhook events."},
   // [filter]
   {"filter.junk_threshold", T::kInt, "5", "Default score at or above which mail goes to Junk.", -1000, 1000},
