@@ -102,6 +102,7 @@ Result<Options> options_from_config(const Config& config, std::string source) {
     o.urls.push_back(u);
   }
   if (o.urls.empty()) return o;
+  o.ca_file = config.str("httpd.webhook_ca_file");
   const std::string& file = config.str("httpd.webhook_secret_file");
   if (file.empty())
     return Status::invalid("httpd.webhook_urls is set but httpd.webhook_secret_file is not: events are never sent unsigned");

@@ -80,7 +80,8 @@ struct Options {
   std::string source;      // "httpd", "smtpd", "cli": put in each event
 };
 
-// httpd.webhook_urls and the key in httpd.webhook_secret_file (trailing whitespace removed).
+// httpd.webhook_urls, httpd.webhook_ca_file and the key in httpd.webhook_secret_file
+// (trailing whitespace removed).
 // No URLs: ok, with an empty list (the sender is then disabled). URLs without a readable,
 // non-empty secret: InvalidArgument (events are never sent unsigned). Bad URL: InvalidArgument.
 Result<Options> options_from_config(const Config& config, std::string source);
