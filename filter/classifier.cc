@@ -99,7 +99,8 @@ uint64_t pair_hash(uint64_t first, uint64_t second) {
   return mix64(first * 0x9E3779B97F4A7C15ULL + second + 0x632BE59BD9B4E019ULL);
 }
 
-void tokenize_text(std::string_view text, std::string_view prefix, std::vector<uint64_t>& out) {
+void tokenize_text(std::string_view text, std::string_view prefix, std::vector<uint64_t>& out,
+                   bool pairs) {
   if (text.size() > kClassifierTextCap) text = text.substr(0, kClassifierTextCap);
   std::string word;
   uint64_t prev_word = 0;
@@ -119,7 +120,7 @@ void tokenize_text(std::string_view text, std::string_view prefix, std::vector<u
         h = token_hash(prefix, word);
       }
       out.push_back(h);
-      if (have_prev) out.push_back(pair_hash(prev_word, h));
+      if (pairs && have_prev) out.push_back(pair_hash(prev_word, h));
       prev_word = h;
       have_prev = true;
     }
@@ -170,7 +171,9 @@ std::vector<uint64_t> tokenize_message(const ClassifierInput& in) {
   for (const auto& [name, value] : in.headers) {
     std::string pre = "h:";
     for (char c : name) pre.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    tokenize_text(value, pre, out);
+    // Header values give words only: pairs of Received / list-header words multiplied the
+    // delivery-path evidence (shared by list spam and list ham) until it outvoted the body.
+    tokenize_text(value, pre, out, /*pairs=*/false);
   }
   for (std::string_view u : in.urls) tokenize_text(u, "u", out);
   for (const auto& x : in.extras) out.push_back(token_hash("x", x));
@@ -231,28 +234,46 @@ ClassifierScore combine(std::span<const TokenStat> stats, TokenStat totals,
   if (f.empty()) {
     out.probability = 0.5;
   } else {
-    double ln_spam = 0, ln_ham = 0;
-    for (double fw : f) {
-      fw = std::clamp(fw, 1e-9, 1 - 1e-9);
-      ln_ham += std::log(fw);       // small when tokens are spammy...
-      ln_spam += std::log(1 - fw);  // ...and this one small when they are hammy
+    double chi = 0.5;
+    if (p.combination != Combination::kLogOdds) {
+      double ln_spam = 0, ln_ham = 0;
+      for (double fw : f) {
+        fw = std::clamp(fw, 1e-9, 1 - 1e-9);
+        ln_ham += std::log(fw);       // small when tokens are spammy...
+        ln_spam += std::log(1 - fw);  // ...and this one small when they are hammy
+      }
+      unsigned dof = static_cast<unsigned>(2 * f.size());
+      double s = 1.0 - chi2q(-2.0 * ln_spam, dof);  // evidence for spam
+      double h = 1.0 - chi2q(-2.0 * ln_ham, dof);   // evidence for ham
+      chi = (1.0 + s - h) / 2.0;
     }
-    unsigned dof = static_cast<unsigned>(2 * f.size());
-    double s = 1.0 - chi2q(-2.0 * ln_spam, dof);  // evidence for spam
-    double h = 1.0 - chi2q(-2.0 * ln_ham, dof);   // evidence for ham
-    out.probability = (1.0 + s - h) / 2.0;
+    if (p.combination == Combination::kChiSquare ||
+        (p.combination == Combination::kChiSquareThenLogOdds &&
+         std::fabs(chi - 0.5) >= kUncertainBand)) {
+      out.probability = chi;
+    } else {
+      double l = 0;
+      for (double fw : f) {
+        fw = std::clamp(fw, 1e-6, 1 - 1e-6);
+        l += std::log(fw / (1 - fw));
+      }
+      double z = l * p.log_odds_scale / std::sqrt(static_cast<double>(f.size()));
+      out.probability = 1.0 / (1.0 + std::exp(-std::clamp(z, -700.0, 700.0)));
+    }
   }
   out.points = classifier_points(out.probability, p);
-  std::snprintf(buf, sizeof buf, "p=%.4f, %zu tokens, counts %llu spam / %llu ham", out.probability,
-                out.tokens_used, static_cast<unsigned long long>(totals.spam),
-                static_cast<unsigned long long>(totals.ham));
+  out.uncertain = std::fabs(out.probability - 0.5) < kUncertainBand;
+  std::snprintf(buf, sizeof buf, "p=%.4f, %zu tokens, counts %llu spam / %llu ham%s",
+                out.probability, out.tokens_used, static_cast<unsigned long long>(totals.spam),
+                static_cast<unsigned long long>(totals.ham),
+                out.uncertain ? ", uncertain: evidence both ways" : "");
   out.detail = buf;
   return out;
 }
 
 double classifier_points(double probability, const ClassifierParams& p) {
   double x = std::clamp(2.0 * probability - 1.0, -1.0, 1.0);
-  double c = x * x * x;
+  double c = std::copysign(std::pow(std::fabs(x), p.points_power), x);
   return c >= 0 ? c * p.spam_points : c * p.ham_points;
 }
 

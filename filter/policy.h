@@ -53,7 +53,7 @@ struct DlpOptions {
 };
 
 struct DomainPolicy {
-  double junk_threshold = 6.0;
+  double junk_threshold = 5.0;   // = the config default filter.junk_threshold (common/config.cc)
   double quarantine_threshold = std::numeric_limits<double>::infinity();  // off by default
   double reject_threshold = 15.0;
   uint64_t max_message_bytes = 50ull << 20;

@@ -133,7 +133,11 @@ TEST(ClassifierMathTest, TokenProbability) {
   EXPECT_GT(token_probability({50, 0}, totals, p), 0.95);
   EXPECT_LT(token_probability({0, 50}, totals, p), 0.05);
   // One sighting is pulled toward 0.5 by the strength s.
-  EXPECT_NEAR(token_probability({1, 0}, totals, p), (1 * 0.5 + 1 * 1.0) / 2, 1e-12);
+  EXPECT_NEAR(token_probability({1, 0}, totals, p),
+              (p.strength * 0.5 + 1 * 1.0) / (p.strength + 1), 1e-12);
+  ClassifierParams strong = p;
+  strong.strength = 3;
+  EXPECT_LT(token_probability({1, 0}, totals, strong), token_probability({1, 0}, totals, p));
   // Unequal corpora: 10 of 100 spam vs 10 of 1000 ham is spammy.
   EXPECT_GT(token_probability({10, 10}, {100, 1000}, p), 0.8);
 }
@@ -173,12 +177,76 @@ TEST(ClassifierMathTest, MaxTokensKeepsTheMostInteresting) {
   EXPECT_GT(s.probability, 0.99);
 }
 
-TEST(ClassifierMathTest, PointsAreSmallNearTheMiddle) {
-  ClassifierParams p;
+TEST(ClassifierMathTest, PointsFollowThePower) {
+  ClassifierParams p;  // default: |x|^1.5 with x = 2p - 1
+  EXPECT_DOUBLE_EQ(p.points_power, 1.5);
   EXPECT_DOUBLE_EQ(classifier_points(0.5, p), 0);
-  EXPECT_LT(classifier_points(0.6, p), 0.1);
+  EXPECT_NEAR(classifier_points(0.6, p), std::pow(0.2, 1.5) * p.spam_points, 1e-12);
+  EXPECT_NEAR(classifier_points(0.4, p), -std::pow(0.2, 1.5) * p.ham_points, 1e-12);
   EXPECT_DOUBLE_EQ(classifier_points(1.0, p), p.spam_points);
   EXPECT_DOUBLE_EQ(classifier_points(0.0, p), -p.ham_points);
+  // Defaults: the classifier alone reaches junk 5 at p ~ 0.866 and 6 at p ~ 0.913.
+  EXPECT_LT(classifier_points(0.86, p), 5.0);
+  EXPECT_GT(classifier_points(0.87, p), 5.0);
+  EXPECT_LT(classifier_points(0.91, p), 6.0);
+  EXPECT_GT(classifier_points(0.92, p), 6.0);
+  ClassifierParams linear = p;
+  linear.points_power = 1;
+  EXPECT_NEAR(classifier_points(0.6, linear), 0.2 * p.spam_points, 1e-12);
+  ClassifierParams cubic = p;
+  cubic.points_power = 3;
+  EXPECT_LT(classifier_points(0.6, cubic), 0.1);  // a cubic flattens the uncertain middle
+  EXPECT_DOUBLE_EQ(classifier_points(1.0, cubic), p.spam_points);
+  EXPECT_DOUBLE_EQ(classifier_points(0.0, cubic), -p.ham_points);
+}
+
+// Strong evidence both ways: chi-square abstains at 0.5 and says so in the detail; the
+// log-odds sum decides for the stronger side; the hybrid uses log-odds only there.
+TEST(ClassifierMathTest, CombinationsOnMixedEvidence) {
+  ClassifierParams p;
+  p.min_learned = 10;
+  TokenStat totals{100, 100};
+  std::vector<TokenStat> mixed(20, TokenStat{40, 1});
+  for (int i = 0; i < 15; ++i) mixed.push_back({1, 40});
+
+  auto chi = combine(mixed, totals, p);
+  EXPECT_NEAR(chi.probability, 0.5, kUncertainBand);
+  EXPECT_TRUE(chi.uncertain);
+  EXPECT_NE(chi.detail.find("uncertain"), std::string::npos) << chi.detail;
+
+  ClassifierParams lo = p;
+  lo.combination = Combination::kLogOdds;
+  auto l = combine(mixed, totals, lo);
+  EXPECT_GT(l.probability, 0.6) << l.detail;  // 20 spammy against 15 hammy tokens
+  EXPECT_FALSE(l.uncertain);
+
+  ClassifierParams hy = p;
+  hy.combination = Combination::kChiSquareThenLogOdds;
+  EXPECT_DOUBLE_EQ(combine(mixed, totals, hy).probability, l.probability);
+  // Where chi-square is sure, the hybrid keeps its answer.
+  std::vector<TokenStat> spammy(20, TokenStat{40, 1});
+  EXPECT_DOUBLE_EQ(combine(spammy, totals, hy).probability, combine(spammy, totals, p).probability);
+
+  // Log-odds on one-sided evidence is as sure as chi-square.
+  EXPECT_GT(combine(spammy, totals, lo).probability, 0.99);
+  std::vector<TokenStat> hammy(20, TokenStat{1, 40});
+  EXPECT_LT(combine(hammy, totals, lo).probability, 0.01);
+}
+
+TEST(TokenizerTest, HeaderValuesGiveWordsButNoPairs) {
+  ClassifierInput in;
+  in.headers = {{"received", "from relay example by mx"}};
+  in.body = "hello world";
+  auto t = tokenize_message(in);
+  uint64_t relay = token_hash("h:received", "relay"), example = token_hash("h:received", "example");
+  EXPECT_TRUE(contains(t, relay));
+  EXPECT_TRUE(contains(t, example));
+  EXPECT_FALSE(contains(t, pair_hash(relay, example)));
+  // The body keeps its pairs.
+  EXPECT_TRUE(contains(t, pair_hash(token_hash("", "hello"), token_hash("", "world"))));
+  std::vector<uint64_t> no_pairs;
+  tokenize_text("cheap pills", "", no_pairs, /*pairs=*/false);
+  EXPECT_EQ(no_pairs.size(), 2u);
 }
 
 // ---- against the real store ----
