@@ -208,8 +208,12 @@ Step Client::on_data(std::string_view bytes) {
     if (s.start_tls) {
       // RFC 3207 §4.2 / CVE-2011-0411: nothing may follow the 220 in clear text; bytes
       // that did were injected before the handshake and must not be trusted.
+      // The TLS attempt has failed either way (a server that sends text cannot have sent
+      // a handshake), so this counts as a failed handshake: the runner may retry in clear,
+      // whether the text came in the same read as the 220 or after it.
       if (!bytes.empty() || reader_.partial()) {
-        Step f = fail_host(local_reply(0, "4.7.0", "data after 220 to STARTTLS"), false);
+        tls_failed_ = true;
+        Step f = fail_host(local_reply(0, "4.7.5", "TLS handshake failed: data after 220 to STARTTLS"), false);
         return Step{std::move(f.send), false, true};
       }
       out.start_tls = true;
@@ -253,7 +257,12 @@ Step Client::handle(const Reply& r) {
       tls_note_ = "STARTTLS refused: " + r.summary();
       return begin_transaction();
     case State::kTlsHandshake:
-      return fail_host(local_reply(0, "4.7.0", "reply during the TLS handshake"), false);
+      // Text where the server's TLS handshake should be: the handshake has failed. The bytes
+      // are never acted on (RFC 3207 §4: nothing before TLS is trusted); as for any failed
+      // opportunistic handshake, the runner may retry in clear. Whether they arrive in the
+      // same read as the 220 or after it must not change the outcome.
+      tls_failed_ = true;
+      return fail_host(local_reply(0, "4.7.5", "TLS handshake failed: the server sent text instead of a TLS handshake"), false);
     case State::kTransaction:
       return handle_transaction(r);
     case State::kQuit:

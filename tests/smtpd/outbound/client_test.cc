@@ -402,6 +402,9 @@ TEST(Client, InjectedBytesAfterStartTls220AreRefused) {
   EXPECT_FALSE(d.last.start_tls);
   EXPECT_TRUE(d.last.close);
   EXPECT_TRUE(d.c.host_failed());
+  // The TLS attempt failed: same outcome as a broken handshake, whatever the read split.
+  EXPECT_TRUE(d.c.tls_failed());
+  EXPECT_TRUE(d.c.results().empty() || d.c.results()[0].outcome == Outcome::kPending);
 }
 
 TEST(Client, FailedTlsHandshakeAsksForAPlainRetry) {
