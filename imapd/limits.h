@@ -96,4 +96,13 @@ inline constexpr int kMaxBadCommands = 20;
 // with a tagged BAD.
 inline constexpr size_t kMaxSaslResponseLength = 4 * 1024;
 
+// ---- smtpd's delivery notifications (server.cc) ----
+
+// One datagram "deliver USER_ID MAILBOX_ID" (with its terminating NUL in our buffer); a
+// longer one is dropped unread.
+inline constexpr size_t kMaxNotifyDatagram = 128;
+// Datagrams read per wake-up of the loop; more stay queued for the next turn, so a flood
+// on the socket cannot starve the connections.
+inline constexpr int kMaxNotifyDatagramsPerWake = 256;
+
 }  // namespace tsubame::imap

@@ -1,6 +1,7 @@
 // imapd/main.cc: tsubame-imapd. Reads the config, opens the store, builds the TLS context,
 // starts the IMAP (STARTTLS) and IMAPS (implicit TLS) listeners and runs the event loop until
-// SIGTERM/SIGINT (graceful: every session gets "* BYE", then the loop ends).
+// SIGTERM/SIGINT (graceful: every session gets "* BYE", then the loop ends). Listens for
+// smtpd's delivery datagrams on general.run_dir/imapd.notify.
 // Failure: a bad config, an unopenable store or an unbindable listener ends the program with
 // exit status 1 and one line on stderr saying why.
 #include <event2/event.h>
@@ -18,7 +19,7 @@
 #include "imapd/server.h"
 #include "store/store.h"
 #ifdef TSUBAME_IMAPD_WITH_FILTER
-#include "filter/mime.h"
+#include "imapd/filter_glue.h"
 #endif
 
 namespace {
@@ -50,12 +51,13 @@ int run(const std::string& config_path) {
   sc.max_connections_per_ip = static_cast<unsigned>(cfg->integer("imapd.max_connections_per_ip"));
 #ifdef TSUBAME_IMAPD_WITH_FILTER
   // APPEND: the same single MIME parse as delivery (architecture: "parse once").
-  sc.summarize = [](std::string_view raw) -> Result<MessageSummary> {
-    auto p = filter::parse_message(raw);
-    if (!p.is_ok()) return p.status();
-    return std::move(p->summary);
-  };
+  sc.summarize = imap::filter_summarize;
+  // SEARCH TEXT/BODY/HEADER over decoded content (RFC 9051 §6.4.4).
+  sc.extract_text = imap::filter_extract_text;
 #endif
+  // smtpd's "new mail" datagrams (smtpd/store_backend.h); the 1 s poll stays as fallback.
+  sc.notify_socket =
+      (std::filesystem::path(cfg->str("general.run_dir")) / "imapd.notify").string();
   const std::string& cert = cfg->str("tls.cert_file");
   const std::string& key = cfg->str("tls.key_file");
   if (std::filesystem::exists(cert) && std::filesystem::exists(key)) {

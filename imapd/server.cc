@@ -13,9 +13,14 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -87,7 +92,14 @@ struct Server::Impl {
   std::unordered_map<std::string, unsigned> per_ip;
   bool stopping = false;
 
+  int notify_fd = -1;
+  event* notify_ev = nullptr;
+
   Impl(event_base* b, store::Store& s, ServerConfig c) : base(b), store(s), cfg(std::move(c)) {}
+  void open_notify_socket();
+  void close_notify_socket();
+  static void on_notify(evutil_socket_t fd, short, void* arg);
+  void wake_user(uint64_t user_id);
   void accept(evutil_socket_t fd, const sockaddr* sa, const ListenerConfig& l);
   void release(Conn* c);
 };
@@ -140,7 +152,8 @@ struct Conn {
     if (session->wants_close()) begin_close();
     if (session->idling()) {
       if (!evtimer_pending(poll, nullptr)) {
-        timeval tv{0, srv->cfg.idle_poll_ms * 1000};
+        int ms = srv->cfg.idle_poll_ms;
+        timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>(ms % 1000) * 1000};
         evtimer_add(poll, &tv);
       }
     } else if (evtimer_pending(poll, nullptr)) {
@@ -323,6 +336,7 @@ void Server::Impl::accept(evutil_socket_t fd, const sockaddr* sa, const Listener
   if (cfg.append_limit) sc.append_limit = cfg.append_limit;
   sc.source_ip = ip;
   sc.summarize = cfg.summarize;
+  sc.extract_text = cfg.extract_text;
   sc.async_password_check = true;
   c->session = std::make_unique<Session>(store, std::move(sc));
   c->timer = evtimer_new(base, &Conn::on_timer, c);
@@ -335,6 +349,94 @@ void Server::Impl::accept(evutil_socket_t fd, const sockaddr* sa, const Listener
   std::string greeting = c->session->greeting();
   bufferevent_write(c->bev, greeting.data(), greeting.size());
   c->arm_timeout();
+}
+
+// ---- smtpd's delivery notification (best effort; the 1 s poll is the fallback) ----
+
+void Server::Impl::open_notify_socket() {
+  const std::string& path = cfg.notify_socket;
+  if (path.empty()) return;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) {
+    log::sys().warn("imapd: notify socket path too long ({}): polling only", path);
+    return;
+  }
+  std::memcpy(sa.sun_path, path.data(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    log::sys().warn("imapd: notify socket: {}: polling only", std::strerror(errno));
+    return;
+  }
+  // A socket left by a previous run (or a crashed one) is replaced; anything else is not.
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    log::sys().warn("imapd: notify socket {}: {}: polling only", path, std::strerror(errno));
+    ::close(fd);
+    return;
+  }
+  notify_ev = event_new(base, fd, EV_READ | EV_PERSIST, &Impl::on_notify, this);
+  if (!notify_ev || event_add(notify_ev, nullptr) != 0) {
+    log::sys().warn("imapd: notify socket {}: cannot watch it: polling only", path);
+    if (notify_ev) event_free(notify_ev);
+    notify_ev = nullptr;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return;
+  }
+  notify_fd = fd;
+  log::sys().info("imapd: delivery notifications on {}", path);
+}
+
+void Server::Impl::close_notify_socket() {
+  if (notify_ev) event_free(notify_ev);
+  notify_ev = nullptr;
+  if (notify_fd >= 0) {
+    ::close(notify_fd);
+    ::unlink(cfg.notify_socket.c_str());
+  }
+  notify_fd = -1;
+}
+
+// Datagrams "deliver USER_ID MAILBOX_ID" (ASCII, decimal). Anything else is ignored: the
+// socket is local, but a malformed datagram must not stop the server.
+void Server::Impl::on_notify(evutil_socket_t fd, short, void* arg) {
+  auto* impl = static_cast<Impl*>(arg);
+  char buf[kMaxNotifyDatagram];
+  std::vector<uint64_t> users;
+  for (int i = 0; i < kMaxNotifyDatagramsPerWake; ++i) {
+    // MSG_TRUNC: the datagram's real length, so an overlong one is recognised and dropped.
+    ssize_t n = ::recv(fd, buf, sizeof buf - 1, MSG_TRUNC);
+    if (n < 0) break;
+    if (static_cast<size_t>(n) >= sizeof buf) continue;
+    buf[n] = '\0';
+    unsigned long long user = 0, mailbox = 0;
+    int used = 0;
+    if (std::sscanf(buf, "deliver %llu %llu%n", &user, &mailbox, &used) != 2 || used != n ||
+        user == 0)
+      continue;
+    if (std::find(users.begin(), users.end(), user) == users.end()) users.push_back(user);
+  }
+  for (uint64_t u : users) impl->wake_user(u);
+}
+
+void Server::Impl::wake_user(uint64_t user_id) {
+  std::vector<Conn*> idle;
+  for (Conn* c : conns)
+    if (!c->closing && c->session && c->session->idling() && c->session->user_id() == user_id)
+      idle.push_back(c);
+  for (Conn* c : idle) {
+    if (!conns.count(c)) continue;
+    try {
+      std::string out;
+      c->session->poll(out);
+      c->after(out);
+    } catch (const std::exception& e) {
+      log::sys().error("imapd: {}: poll failed: {}", c->ip, e.what());
+      release(c);
+    }
+  }
 }
 
 namespace {
@@ -360,6 +462,7 @@ Server::~Server() {
   impl_->cv.notify_all();
   for (auto& t : impl_->workers) t.join();
   if (impl_->wake) event_free(impl_->wake);
+  impl_->close_notify_socket();
   for (auto* l : impl_->listeners) evconnlistener_free(l);
   for (Conn* c : impl_->conns) delete c;
 }
@@ -371,8 +474,9 @@ Status Server::start() {
   for (unsigned i = 0; i < n; ++i) impl_->workers.emplace_back([this] { impl_->worker_loop(); });
   for (const auto& l : impl_->cfg.listeners) {
     if (l.implicit_tls && !impl_->cfg.tls) continue;
+    // Port 0 (any free port): libevent refuses ":0", so the address is given without one.
     std::string addr = (l.host.find(':') != std::string::npos ? "[" + l.host + "]" : l.host) +
-                       ":" + std::to_string(l.port);
+                       (l.port ? ":" + std::to_string(l.port) : std::string());
     sockaddr_storage ss{};
     int len = sizeof ss;
     if (evutil_parse_sockaddr_port(addr.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
@@ -393,6 +497,7 @@ Status Server::start() {
     log::sys().info("imapd: listening on {}:{}{}", l.host, port, l.implicit_tls ? " (TLS)" : "");
   }
   if (impl_->listeners.empty()) return Status::invalid("imapd: no listener enabled");
+  impl_->open_notify_socket();
   return Status::ok();
 }
 

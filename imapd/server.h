@@ -4,7 +4,7 @@
 // implicit TLS), a Session, an autologout timer (RFC 9051 §5.4: pre-auth 60 s, then
 // imapd.idle_timeout) and, while the client is in IDLE, a poll timer that asks the session
 // for mailbox changes every second (so a delivery by smtpd reaches an idling client within
-// one second). STARTTLS wraps the socket's bufferevent in an OpenSSL filter after the
+// one second; smtpd's datagram on ServerConfig::notify_socket wakes it at once). STARTTLS wraps the socket's bufferevent in an OpenSSL filter after the
 // tagged OK has been queued. Argon2id password checks run on a small worker pool so that a
 // login never stalls the loop; their results come back through one libevent event.
 //
@@ -22,6 +22,7 @@
 
 #include "common/message_summary.h"
 #include "common/result.h"
+#include "imapd/search_text.h"
 #include "store/store.h"
 
 struct event_base;
@@ -48,6 +49,12 @@ struct ServerConfig {
   unsigned max_connections_per_ip = 50;
   int idle_poll_ms = 1000;
   std::function<Result<MessageSummary>(std::string_view raw)> summarize;
+  TextExtractor extract_text;  // SEARCH over decoded content (imapd/search_text.h)
+  // A unix datagram socket smtpd writes to after a durable delivery (architecture: "notify
+  // imapd"; the datagram is "deliver USER_ID MAILBOX_ID"). The sessions of that user that
+  // are in IDLE are polled at once; NOOP reads the store anyway. Empty: off. A socket that
+  // cannot be bound is logged and skipped: the 1 s poll remains.
+  std::string notify_socket;
 };
 
 class Server {

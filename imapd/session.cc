@@ -6,6 +6,8 @@
 // logins end the connection with an untagged BYE. No exception leaves this file.
 #include "imapd/session.h"
 
+#include <iconv.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -69,13 +71,6 @@ std::optional<std::string> split_flags(const std::vector<std::string>& in, uint3
 }
 
 // ---- strings ----
-
-std::string lower_ascii(std::string_view s) { return to_lower(s); }
-
-bool icontains(std::string_view hay, std::string_view needle) {
-  if (needle.empty()) return true;
-  return lower_ascii(hay).find(lower_ascii(needle)) != std::string::npos;
-}
 
 std::string_view clamp(std::string_view raw, uint64_t from, uint64_t to) {
   from = std::min<uint64_t>(from, raw.size());
@@ -289,17 +284,25 @@ struct SearchCtx {
   const std::vector<uint32_t>* saved = nullptr;
   std::function<const std::string*()> raw;
   std::function<const MessageSummary*()> summary;
+  std::function<const SearchText*()> text;  // decoded view; nullptr: search the raw octets
   int64_t now = 0;
 };
 
 bool search_match(const SearchKey& k, SearchCtx& c) {
   using K = SearchKey::Kind;
   const store::Message& m = *c.m;
+  // RFC 9051 §6.4.4: header keys match the field's value; with the decoded view, after
+  // RFC 2047 decoding and charset conversion. An empty value matches any such field.
   auto header_has = [&](std::string_view field, std::string_view value) {
+    if (const SearchText* t = c.text()) {
+      for (const auto& [name, v] : t->headers)
+        if (iequals(name, field) && text_contains(v, value)) return true;
+      return false;
+    }
     const std::string* raw = c.raw();
     if (!raw) return false;
     for (const auto& v : field_values(header_block(*raw), field))
-      if (icontains(v, value)) return true;
+      if (text_contains(v, value)) return true;
     return false;
   };
   auto saved_has = [&](uint32_t uid) {
@@ -345,21 +348,20 @@ bool search_match(const SearchKey& k, SearchCtx& c) {
     case K::kFrom: return header_has("From", k.str);
     case K::kTo: return header_has("To", k.str);
     case K::kSubject: return header_has("Subject", k.str);
-    case K::kHeader: {
-      const std::string* raw = c.raw();
-      if (!raw) return false;
-      auto vals = field_values(header_block(*raw), k.str);
-      // RFC 9051 §6.4.4: an empty string matches every message that has the field.
-      return std::any_of(vals.begin(), vals.end(),
-                         [&](const std::string& v) { return icontains(v, k.str2); });
-    }
+    case K::kHeader: return header_has(k.str, k.str2);
     case K::kBody: {
+      if (const SearchText* t = c.text()) return text_contains(t->body, k.str);
       const std::string* raw = c.raw();
-      return raw && icontains(std::string_view(*raw).substr(header_block(*raw).size()), k.str);
+      return raw && text_contains(std::string_view(*raw).substr(header_block(*raw).size()), k.str);
     }
-    case K::kText: {
+    case K::kText: {  // header (names and decoded values) or body
+      if (const SearchText* t = c.text()) {
+        for (const auto& [name, v] : t->headers)
+          if (text_contains(name + ": " + v, k.str)) return true;
+        return text_contains(t->body, k.str);
+      }
       const std::string* raw = c.raw();
-      return raw && icontains(*raw, k.str);
+      return raw && text_contains(*raw, k.str);
     }
     case K::kUid:
       return k.set.saved ? saved_has(m.uid) : k.set.contains(m.uid, c.max_uid);
@@ -373,6 +375,63 @@ bool search_match(const SearchKey& k, SearchCtx& c) {
       return true;
   }
   return false;
+}
+
+// RFC 9051 §6.4.4: "CHARSET specifies the charset of the strings in the search criteria".
+// UTF-8 and US-ASCII are used as they are; any other charset iconv knows is converted to
+// UTF-8 (what the decoded messages are in).
+struct CharsetResult {
+  bool known = true;   // false: iconv does not know the charset (NO [BADCHARSET])
+  std::string error;   // a search string is not valid in the charset (tagged NO)
+};
+
+std::optional<std::string> iconv_to_utf8(iconv_t cd, const std::string& in) {
+  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // reset the shift state
+  std::string out(in.size() * 4 + 16, '\0');     // worst case: 1 octet -> 3, plus a reset
+  char* src = const_cast<char*>(in.data());
+  size_t left = in.size();
+  char* dst = out.data();
+  size_t room = out.size();
+  if (iconv(cd, &src, &left, &dst, &room) == static_cast<size_t>(-1)) return std::nullopt;
+  if (iconv(cd, nullptr, nullptr, &dst, &room) == static_cast<size_t>(-1)) return std::nullopt;
+  out.resize(out.size() - room);
+  return out;
+}
+
+bool convert_key(SearchKey& k, iconv_t cd) {
+  using K = SearchKey::Kind;
+  switch (k.kind) {
+    case K::kBcc: case K::kBody: case K::kCc: case K::kFrom: case K::kSubject: case K::kText:
+    case K::kTo: case K::kHeader: {
+      auto a = iconv_to_utf8(cd, k.str);
+      if (!a) return false;
+      k.str = std::move(*a);
+      if (k.kind == K::kHeader) {
+        auto b = iconv_to_utf8(cd, k.str2);
+        if (!b) return false;
+        k.str2 = std::move(*b);
+      }
+      break;
+    }
+    default: break;
+  }
+  for (auto& ch : k.children)
+    if (!convert_key(ch, cd)) return false;
+  return true;
+}
+
+// Converts `key` in place; known=false for a charset iconv does not have.
+CharsetResult apply_charset(const std::string& charset, SearchKey& key) {
+  CharsetResult r;
+  if (charset.empty() || charset == "UTF-8" || charset == "US-ASCII") return r;
+  iconv_t cd = iconv_open("UTF-8", charset.c_str());
+  if (cd == reinterpret_cast<iconv_t>(-1)) {
+    r.known = false;
+    return r;
+  }
+  if (!convert_key(key, cd)) r.error = "a search string is not valid " + charset;
+  iconv_close(cd);
+  return r;
 }
 
 bool uses_modseq(const SearchKey& k) {
@@ -1367,6 +1426,17 @@ Result<std::vector<Session::Hit>> Session::search_hits(const SearchKey& key,
       }
       return sum ? &*sum : nullptr;
     };
+    std::optional<SearchText> text;
+    bool text_failed = !cfg_.extract_text;
+    ctx.text = [&]() -> const SearchText* {
+      if (!text && !text_failed) {
+        const std::string* r = ctx.raw();
+        auto t = r ? cfg_.extract_text(*r) : Result<SearchText>(Status::not_found("message"));
+        if (t) text = std::move(*t);
+        else text_failed = true;
+      }
+      return text ? &*text : nullptr;
+    };
     if (!search_match(key, ctx)) continue;
     if (load_summaries) ctx.summary();
     hits.push_back(Hit{ctx.seq, std::move(m), std::move(sum)});
@@ -1376,13 +1446,19 @@ Result<std::vector<Session::Hit>> Session::search_hits(const SearchKey& key,
 
 void Session::cmd_search(const Command& c, std::string& out) {
   const auto& a = c.as<SearchArgs>();
-  if (a.charset && *a.charset != "UTF-8" && *a.charset != "US-ASCII") {
+  SearchKey key = a.key;
+  CharsetResult cs = apply_charset(a.charset.value_or(""), key);
+  if (!cs.known) {
     out += tagged(c.tag, "NO", "BADCHARSET (UTF-8 US-ASCII)", "unsupported charset");
     return;
   }
-  bool want_modseq = uses_modseq(a.key);
+  if (!cs.error.empty()) {
+    out += tagged(c.tag, "NO", "", cs.error);
+    return;
+  }
+  bool want_modseq = uses_modseq(key);
   if (want_modseq) condstore_ = true;
-  auto found = search_hits(a.key, false);
+  auto found = search_hits(key, false);
   if (!found) {
     out += tagged(c.tag, "NO", "SERVERBUG", found.status().message());
     return;
@@ -1428,15 +1504,20 @@ void Session::cmd_search(const Command& c, std::string& out) {
 void Session::cmd_sort(const Command& c, std::string& out) {
   bool thread = c.kind == CommandKind::kThread;
   const std::string& charset = thread ? c.as<ThreadArgs>().charset : c.as<SortArgs>().charset;
-  const SearchKey& key = thread ? c.as<ThreadArgs>().key : c.as<SortArgs>().key;
+  SearchKey key = thread ? c.as<ThreadArgs>().key : c.as<SortArgs>().key;
   std::string name = std::string(c.uid ? "UID " : "") + (thread ? "THREAD" : "SORT");
   if (thread && c.as<ThreadArgs>().algorithm != "REFERENCES" &&
       c.as<ThreadArgs>().algorithm != "ORDEREDSUBJECT") {
     bad(c.tag, "unsupported thread algorithm " + c.as<ThreadArgs>().algorithm, out);
     return;
   }
-  if (charset != "UTF-8" && charset != "US-ASCII") {
+  CharsetResult cs = apply_charset(charset, key);
+  if (!cs.known) {
     out += tagged(c.tag, "NO", "BADCHARSET (UTF-8 US-ASCII)", "unsupported charset");
+    return;
+  }
+  if (!cs.error.empty()) {
+    out += tagged(c.tag, "NO", "", cs.error);
     return;
   }
   auto found = search_hits(key, true);

@@ -33,6 +33,7 @@
 #include "imapd/limits.h"
 #include "imapd/parser.h"
 #include "imapd/response.h"
+#include "imapd/search_text.h"
 #include "store/accounts.h"
 #include "store/reports.h"
 #include "store/store.h"
@@ -56,6 +57,10 @@ struct SessionConfig {
   // that imapd's library depends on common and store only. Unset: a minimal single-part
   // summary is built from the top-level header.
   std::function<Result<MessageSummary>(std::string_view raw)> summarize;
+  // SEARCH TEXT / BODY / HEADER / FROM / SUBJECT ... (RFC 9051 §6.4.4) compare against the
+  // decoded message (imapd/search_text.h); the daemon wires the filter's MIME parse
+  // (imapd/filter_glue.h). Unset, or failing for a message: the raw octets are searched.
+  TextExtractor extract_text;
   // Argon2id verification costs tens of milliseconds and tens of MiB: the daemon runs it on
   // a worker (take_password_check / password_checked) instead of the event loop. false:
   // verified inline (unit tests).

@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""tests/imapd/imapd_smtpd_idle_test.py: IDLE woken by a real smtpd delivery (issue 5 §4, §7).
+
+One `tsubame init` installation; the real tsubame-smtpd and tsubame-imapd run on free
+loopback ports over it. An IMAPS session IDLEs on INBOX, smtplib sends a message to the demo
+user through smtpd's MX listener, and the untagged EXISTS must arrive within one second of
+smtpd's final 250 (issue 5: "a session in IDLE learns of mail that smtpd delivered within
+one second"). smtpd's datagram on general.run_dir/imapd.notify wakes the session at once;
+the 1 s MODSEQ poll is only the fallback.
+Environment: TSUBAME_BIN (the build's bin directory), set by tsubame_pytest().
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+from imapd_integration_test import Raw, free_port
+
+BIN = os.environ.get("TSUBAME_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin"))
+
+
+def start(name, conf, ports, log):
+    proc = subprocess.Popen([os.path.join(BIN, name), "--config", conf], stdout=log, stderr=log)
+    deadline = time.monotonic() + 120  # smtpd compiles the rule set at start
+    while True:
+        try:
+            for port in ports:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"{name} did not start; see {log.name}")
+            time.sleep(0.1)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class ImapdSmtpdIdle(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="tsubame-idle-")
+        cls.dir = os.path.join(cls.tmp, "inst")
+        out = subprocess.run([os.path.join(BIN, "tsubame"), "init", cls.dir, "--json"],
+                             check=True, capture_output=True, text=True).stdout
+        info = json.loads(out.strip().splitlines()[-1])
+        cls.user, cls.password = info["user"], info["password"]
+        cls.mx, cls.sub, cls.subs = free_port(), free_port(), free_port()
+        cls.imap, cls.imaps = free_port(), free_port()
+        conf = os.path.join(cls.dir, "tsubame.conf")
+        with open(conf) as f:
+            text = f.read()
+        ports = {"listen_mx": cls.mx, "listen_submission": cls.sub,
+                 "listen_submissions": cls.subs, "listen_imap": cls.imap,
+                 "listen_imaps": cls.imaps}
+        for key, port in ports.items():
+            text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = 127.0.0.1:{port}", text)
+            assert n == 1, key
+        with open(conf, "w") as f:
+            f.write(text)
+        cls.logs = [open(os.path.join(cls.tmp, n), "w") for n in ("imapd.log", "smtpd.log")]
+        cls.procs = []
+        cls.procs.append(start("tsubame-imapd", conf, (cls.imap, cls.imaps), cls.logs[0]))
+        try:
+            cls.procs.append(start("tsubame-smtpd", conf, (cls.mx,), cls.logs[1]))
+        except Exception:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in cls.procs:
+            stop(p)
+        for f in cls.logs:
+            f.close()
+        if os.environ.get("TSUBAME_KEEP_TMP"):
+            print("kept", cls.tmp)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_idle_sees_smtpd_delivery_within_one_second(self):
+        # imapd listens for smtpd's notifications in the installation's run_dir.
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "run", "imapd.notify")))
+        r = Raw(self.imaps, tls=True)
+        self.addCleanup(r.close)
+        _, ok = r.cmd("L", f'LOGIN "{self.user}" "{self.password}"')
+        self.assertTrue(ok.startswith("L OK"), ok)
+        lines, ok = r.cmd("s", "SELECT INBOX")
+        self.assertTrue(ok.startswith("s OK"), ok)
+        n = int(next(l.split()[1] for l in lines if l.endswith(" EXISTS")))
+        r.send("i IDLE\r\n")
+        self.assertEqual(r.line(), "+ idling")
+
+        msg = (f"From: Bob <bob@example.org>\r\nTo: <{self.user}>\r\n"
+               "Subject: Lunch on Friday\r\n"
+               "Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+               "Message-ID: <idle-test-1@example.org>\r\n\r\n"
+               "Shall we meet at noon by the station?\r\n")
+        with smtplib.SMTP("127.0.0.1", self.mx, local_hostname="client.example.org",
+                          timeout=30) as s:
+            refused = s.sendmail("bob@example.org", [self.user], msg)
+            self.assertEqual(refused, {})
+            accepted = time.monotonic()  # the final 250: the message is durably stored
+        # Raw's socket timeout (10 s) bounds the wait if nothing comes at all.
+        self.assertEqual(r.line(), f"* {n + 1} EXISTS")
+        waited = time.monotonic() - accepted
+        print(f"EXISTS {waited * 1000:.1f} ms after smtpd's 250", file=sys.stderr)
+        self.assertLess(waited, 1.0, f"EXISTS came {waited:.3f} s after the delivery")
+        r.send("DONE\r\n")
+        _, t = r.until("i")
+        self.assertEqual(t, "i OK IDLE terminated")
+        lines, t = r.cmd("f", f"FETCH {n + 1} BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
+        self.assertTrue(t.startswith("f OK"), t)
+        self.assertIn("Subject: Lunch on Friday", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,219 @@
+// tests/imapd/server_notify_test.cc: smtpd's delivery datagram wakes an IDLE session of the
+// delivered user at once (imapd/server.h ServerConfig::notify_socket). The real Server on a
+// loopback port and a libevent loop in a thread; the IDLE poll is set to one hour, so the
+// untagged EXISTS can only come from the notification. No timing assertions: a missing
+// wake-up is a read timeout (10 s), which fails the test.
+#include "imapd/server.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/crypto.h"
+#include "imapd/limits.h"
+#include "store/store.h"
+
+namespace tsubame::imap {
+namespace {
+
+class Client {
+ public:
+  explicit Client(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{10, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  }
+  ~Client() { ::close(fd_); }
+  bool ok() const { return ok_; }
+  void send(const std::string& s) { (void)!::send(fd_, s.data(), s.size(), MSG_NOSIGNAL); }
+  // One line without CRLF; "" on timeout or EOF.
+  std::string line() {
+    while (buf_.find("\r\n") == std::string::npos) {
+      char tmp[4096];
+      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+      if (n <= 0) return "";
+      buf_.append(tmp, static_cast<size_t>(n));
+    }
+    size_t p = buf_.find("\r\n");
+    std::string l = buf_.substr(0, p);
+    buf_.erase(0, p + 2);
+    return l;
+  }
+  // Lines up to and including the tagged one.
+  std::string until(const std::string& tag) {
+    std::string all;
+    while (true) {
+      std::string l = line();
+      all += l + "\n";
+      if (l.empty() || l.rfind(tag + " ", 0) == 0) return all;
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  bool ok_ = false;
+  std::string buf_;
+};
+
+void send_datagram(const std::string& path, const std::string& msg) {
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.data(), path.size());
+  (void)!::sendto(fd, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ::close(fd);
+}
+
+class ServerNotifyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/tsubame-imapd-notify-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    store::Options o;
+    o.data_dir = dir_ + "/data";
+    o.key_file = dir_ + "/master.key";
+    o.create = true;
+    auto s = store::Store::open(o);
+    ASSERT_TRUE(s) << s.status().to_string();
+    store_ = std::move(s.value());
+    ASSERT_TRUE(store_->add_domain("example.com"));
+    auto hash = crypto::hash_password("secret", crypto::PasswordParams{1, 1024, 1});
+    ASSERT_TRUE(hash);
+    auto alice = store_->add_user("alice@example.com", *hash);
+    auto bob = store_->add_user("bob@example.com", *hash);
+    ASSERT_TRUE(alice && bob);
+    alice_ = alice->id;
+    bob_ = bob->id;
+
+    evthread_use_pthreads();
+    base_ = event_base_new();
+    ServerConfig sc;
+    sc.listeners.push_back({"127.0.0.1", 0, false});
+    sc.allow_plaintext_auth = true;
+    sc.idle_poll_ms = 3600 * 1000;  // the poll must not be what wakes the session
+    sc.notify_socket = dir_ + "/imapd.notify";
+    server_ = std::make_unique<Server>(base_, *store_, std::move(sc));
+    Status st = server_->start();
+    ASSERT_TRUE(st.is_ok()) << st.to_string();
+    // Stopping: an event made active from the test thread (a loopbreak issued before the
+    // loop runs would be lost).
+    stop_ = event_new(base_, -1, 0, [](evutil_socket_t, short, void* b) {
+      event_base_loopbreak(static_cast<event_base*>(b));
+    }, base_);
+    loop_ = std::thread([this] { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); });
+  }
+  void stop_loop() {
+    if (!loop_.joinable()) return;
+    event_active(stop_, EV_READ, 0);
+    loop_.join();
+  }
+  void TearDown() override {
+    stop_loop();
+    if (stop_) event_free(stop_);
+    server_.reset();
+    if (base_) event_base_free(base_);
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  uint64_t deliver(uint64_t user) {
+    store::IncomingMessage in;
+    in.raw = "From: bob@example.org\r\nSubject: hi\r\n\r\nhello\r\n";
+    in.summary.size = in.raw.size();
+    in.summary.body.body_offset = 38;
+    in.summary.body.body_end = in.raw.size();
+    store::DeliveryTarget t;
+    t.user_id = user;
+    in.targets.push_back(t);
+    auto r = store_->deliver({in});
+    EXPECT_TRUE(r) << r.status().to_string();
+    return r ? (*r)[0].copies[0].mailbox_id : 0;
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::Store> store_;
+  uint64_t alice_ = 0, bob_ = 0;
+  event_base* base_ = nullptr;
+  std::unique_ptr<Server> server_;
+  event* stop_ = nullptr;
+  std::thread loop_;
+};
+
+TEST_F(ServerNotifyTest, DatagramWakesIdleSessionOfThatUserOnly) {
+  struct stat st{};
+  ASSERT_EQ(::stat((dir_ + "/imapd.notify").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  Client c(server_->bound_ports().at(0));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c.line().rfind("* OK", 0), 0u);
+  c.send("a LOGIN alice@example.com secret\r\n");
+  EXPECT_NE(c.until("a").find("a OK"), std::string::npos);
+  c.send("b SELECT INBOX\r\n");
+  std::string sel = c.until("b");
+  ASSERT_NE(sel.find("* 0 EXISTS"), std::string::npos) << sel;
+  c.send("i IDLE\r\n");
+  ASSERT_EQ(c.line(), "+ idling");
+
+  // Junk, an overlong datagram and another user's delivery do not disturb the session;
+  // alice's wakes it, and only her EXISTS arrives.
+  send_datagram(dir_ + "/imapd.notify", "garbage");
+  send_datagram(dir_ + "/imapd.notify", "deliver x y");
+  // Longer than kMaxNotifyDatagram: dropped; the server goes on.
+  send_datagram(dir_ + "/imapd.notify",
+                "deliver " + std::to_string(bob_) + " 1" + std::string(kMaxNotifyDatagram, ' ') + "x");
+  uint64_t bob_box = deliver(bob_);
+  send_datagram(dir_ + "/imapd.notify", "deliver " + std::to_string(bob_) + " " +
+                                            std::to_string(bob_box));
+  uint64_t box = deliver(alice_);
+  send_datagram(dir_ + "/imapd.notify", "deliver " + std::to_string(alice_) + " " +
+                                            std::to_string(box));
+  EXPECT_EQ(c.line(), "* 1 EXISTS");
+  c.send("DONE\r\n");
+  EXPECT_EQ(c.line(), "i OK IDLE terminated");
+}
+
+TEST_F(ServerNotifyTest, StaleSocketIsReplacedAndRemovedAtShutdown) {
+  std::string path = dir_ + "/imapd.notify";
+  // Destroying the server removes its socket; a new server binds over a stale one.
+  stop_loop();
+  server_.reset();
+  EXPECT_FALSE(std::filesystem::exists(path));
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.data(), path.size());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ::close(fd);  // a socket file left behind, as after a crash
+  ServerConfig sc;
+  sc.listeners.push_back({"127.0.0.1", 0, false});
+  sc.notify_socket = path;
+  server_ = std::make_unique<Server>(base_, *store_, std::move(sc));
+  ASSERT_TRUE(server_->start().is_ok());
+  // The path is a live socket again: a datagram to it is accepted (to a dead one: refused).
+  int cfd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  EXPECT_EQ(::sendto(cfd, "deliver 1 1", 11, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 11)
+      << std::strerror(errno);
+  ::close(cfd);
+}
+
+}  // namespace
+}  // namespace tsubame::imap
