@@ -5,10 +5,41 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
+#include <iostream>
 #include <vector>
 
+#include <event2/event.h>
+
+#include "common/log.h"
+
 namespace tsubame {
+
+Result<Config> load_daemon_config(const std::string& program, const std::string& config_path) {
+  auto cfg = Config::load(config_path);
+  if (!cfg.is_ok()) {
+    std::cerr << program << ": " << cfg.status().to_string() << "\n";
+    return cfg.status();
+  }
+  if (Status s = log::init_from_config(program, *cfg); !s.is_ok()) {
+    std::cerr << program << ": " << s.to_string() << "\n";
+    return s;
+  }
+  return cfg;
+}
+
+void run_until_signal(event_base* base, const std::function<void()>& on_stop) {
+  auto cb = [](evutil_socket_t, short, void* arg) { (*static_cast<const std::function<void()>*>(arg))(); };
+  void* arg = const_cast<std::function<void()>*>(&on_stop);
+  event* sigterm = evsignal_new(base, SIGTERM, cb, arg);
+  event* sigint = evsignal_new(base, SIGINT, cb, arg);
+  evsignal_add(sigterm, nullptr);
+  evsignal_add(sigint, nullptr);
+  event_base_dispatch(base);
+  event_free(sigterm);
+  event_free(sigint);
+}
 
 Status drop_privileges(const std::string& user) {
   if (user.empty()) return Status::ok();
@@ -18,8 +49,9 @@ Status drop_privileges(const std::string& user) {
   if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found)
     return Status::not_found("general.user: no such user '" + user + "'");
   if (geteuid() != 0) {
-    if (geteuid() == pw.pw_uid) return Status::ok();
-    return Status::denied("cannot switch to user '" + user + "': not started as root");
+    if (geteuid() != pw.pw_uid)
+      log::sys().warn("general.user is {} but the process was not started as root: staying uid {}", user, getuid());
+    return Status::ok();
   }
   if (initgroups(pw.pw_name, pw.pw_gid) != 0)
     return Status::io_error(std::string("initgroups: ") + strerror(errno));

@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "imapd/limits.h"
@@ -28,21 +29,14 @@ using namespace tsubame;
 
 imap::Server* g_server = nullptr;
 
-void on_signal(evutil_socket_t, short, void*) {
+void on_signal() {
   log::sys().info("imapd: shutting down");
   if (g_server) g_server->shutdown();
 }
 
 int run(const std::string& config_path) {
-  auto cfg = Config::load(config_path);
-  if (!cfg.is_ok()) {
-    std::cerr << "tsubame-imapd: " << cfg.status().to_string() << "\n";
-    return 1;
-  }
-  if (Status s = log::init_from_config("tsubame-imapd", *cfg); !s.is_ok()) {
-    std::cerr << "tsubame-imapd: " << s.to_string() << "\n";
-    return 1;
-  }
+  auto cfg = load_daemon_config("tsubame-imapd", config_path);
+  if (!cfg.is_ok()) return 1;
   imap::ServerConfig sc;
   sc.allow_plaintext_auth = cfg->boolean("security.allow_plaintext_auth");
   sc.append_limit = static_cast<uint64_t>(cfg->integer("imapd.max_literal_size"));
@@ -99,17 +93,15 @@ int run(const std::string& config_path) {
     if (Status s = server.start(); !s.is_ok()) {
       std::cerr << "tsubame-imapd: " << s.to_string() << "\n";
       rc = 1;
+    } else if (Status d = drop_privileges(cfg->str("general.user")); !d.is_ok()) {
+      // Listeners are bound and the store and keys are open: nothing else needs root.
+      std::cerr << "tsubame-imapd: " << d.to_string() << "\n";
+      rc = 1;
     } else {
       g_server = &server;
-      event* sigterm = evsignal_new(base, SIGTERM, on_signal, nullptr);
-      event* sigint = evsignal_new(base, SIGINT, on_signal, nullptr);
-      evsignal_add(sigterm, nullptr);
-      evsignal_add(sigint, nullptr);
       log::sys().info("imapd: ready");
-      event_base_dispatch(base);
+      run_until_signal(base, [] { on_signal(); });
       g_server = nullptr;
-      event_free(sigterm);
-      event_free(sigint);
     }
   }
   event_base_free(base);

@@ -68,21 +68,14 @@ smtp::Options options_from(const Config& c) {
 
 smtp::Server* g_server = nullptr;
 
-void on_signal(evutil_socket_t, short, void*) {
+void on_signal() {
   log::sys().info("smtpd: shutting down");
   if (g_server) g_server->shutdown();
 }
 
 int run(const std::string& config_path) {
-  auto cfg = Config::load(config_path);
-  if (!cfg.is_ok()) {
-    std::cerr << "tsubame-smtpd: " << cfg.status().to_string() << "\n";
-    return 1;
-  }
-  if (Status s = log::init_from_config("tsubame-smtpd", *cfg); !s.is_ok()) {
-    std::cerr << "tsubame-smtpd: " << s.to_string() << "\n";
-    return 1;
-  }
+  auto cfg = load_daemon_config("tsubame-smtpd", config_path);
+  if (!cfg.is_ok()) return 1;
   smtp::ServerConfig sc;
   sc.options = options_from(*cfg);
   // The store refuses larger messages; leave room for the headers we add.
@@ -180,10 +173,6 @@ int run(const std::string& config_path) {
     } else {
       if (geteuid() == 0) log::sys().warn("smtpd: running as root: set general.user");
       g_server = &server;
-      event* sigterm = evsignal_new(base, SIGTERM, on_signal, nullptr);
-      event* sigint = evsignal_new(base, SIGINT, on_signal, nullptr);
-      evsignal_add(sigterm, nullptr);
-      evsignal_add(sigint, nullptr);
       // The outbound queue runner shares this loop and the store (issue 4 item 6).
       std::unique_ptr<smtp::outbound::Runner> runner;
       auto ro = smtp::outbound::options_from_config(*cfg);
@@ -201,10 +190,8 @@ int run(const std::string& config_path) {
         }
       }
       if (rc == 0) log::sys().info("smtpd: ready");
-      if (rc == 0) event_base_dispatch(base);
+      if (rc == 0) run_until_signal(base, [] { on_signal(); });
       g_server = nullptr;
-      event_free(sigterm);
-      event_free(sigint);
     }
   }
   event_base_free(base);

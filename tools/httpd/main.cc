@@ -17,6 +17,7 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/daemon.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "store/store.h"
@@ -34,7 +35,7 @@ using namespace tsubame;
 
 httpd::Server* g_server = nullptr;
 
-void on_signal(evutil_socket_t, short, void*) {
+void on_signal() {
   log::sys().info("httpd: shutting down");
   if (g_server) g_server->shutdown();
 }
@@ -44,26 +45,10 @@ int fail(const std::string& what) {
   return 1;
 }
 
-// Switches to `user` (and its groups) for good. Only meaningful when started as root.
-Status drop_privileges(const std::string& user) {
-  if (user.empty()) return Status::ok();
-  if (geteuid() != 0) {
-    log::sys().warn("httpd: general.user is {} but not started as root: staying uid {}", user, getuid());
-    return Status::ok();
-  }
-  passwd* pw = getpwnam(user.c_str());
-  if (!pw) return Status::not_found("general.user " + user + " does not exist");
-  if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-    return Status::denied(std::string("cannot switch to ") + user + ": " + strerror(errno));
-  if (setuid(0) == 0) return Status::internal("could regain root after dropping it");
-  log::sys().info("httpd: running as {} (uid {})", user, pw->pw_uid);
-  return Status::ok();
-}
 
 int run(const std::string& config_path, const std::string& www_dir, int64_t session_lifetime) {
-  auto cfg = Config::load(config_path);
-  if (!cfg.is_ok()) return fail(cfg.status().to_string());
-  if (Status s = log::init_from_config("tsubame-httpd", *cfg); !s.is_ok()) return fail(s.to_string());
+  auto cfg = load_daemon_config("tsubame-httpd", config_path);
+  if (!cfg.is_ok()) return 1;
   Endpoint ep = cfg->endpoint("httpd.listen");
   if (!ep.enabled()) return fail("httpd.listen is empty: nothing to do");
 
@@ -133,15 +118,9 @@ int run(const std::string& config_path, const std::string& www_dir, int64_t sess
       hooks = std::move(*sender);
       api->set_webhooks(hooks.get());
       g_server = server.get();
-      event* sigterm = evsignal_new(base, SIGTERM, on_signal, nullptr);
-      event* sigint = evsignal_new(base, SIGINT, on_signal, nullptr);
-      evsignal_add(sigterm, nullptr);
-      evsignal_add(sigint, nullptr);
       log::sys().info("httpd: ready ({} webhook URL(s))", nurls);
-      event_base_dispatch(base);
+      run_until_signal(base, [] { on_signal(); });
       g_server = nullptr;
-      event_free(sigterm);
-      event_free(sigint);
     } while (false);
     server.reset();
     api.reset();
