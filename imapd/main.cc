@@ -16,6 +16,7 @@
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/tls.h"
+#include "common/webhook.h"
 #include "imapd/limits.h"
 #include "imapd/server.h"
 #include "store/store.h"
@@ -78,6 +79,38 @@ int run(const std::string& config_path) {
   if (!st.is_ok()) {
     std::cerr << "tsubame-imapd: store: " << st.status().to_string() << "\n";
     return 1;
+  }
+
+  // Failed-login lockout, shared with smtpd through the store (store/accounts.h).
+  sc.lockout.max_failures = static_cast<uint32_t>(cfg->integer("security.lockout_failures"));
+  sc.lockout.window_ms = cfg->integer("security.lockout_window") * 1000;
+  sc.lockout.lock_ms = cfg->integer("security.lockout_duration") * 1000;
+
+  // Groupware webhooks (httpd.webhook_*; none configured: no sender thread). A bad setting
+  // stops the start: events are never sent unsigned. Only "account.locked" comes from here.
+  auto wo = webhook::options_from_config(*cfg, "imapd");
+  if (!wo.is_ok()) {
+    std::cerr << "tsubame-imapd: webhooks: " << wo.status().to_string() << "\n";
+    return 1;
+  }
+  auto hooks = webhook::Sender::start(std::move(*wo));
+  if (!hooks.is_ok()) {
+    std::cerr << "tsubame-imapd: webhooks: " << hooks.status().to_string() << "\n";
+    return 1;
+  }
+  std::unique_ptr<webhook::Sender> webhooks = std::move(*hooks);
+  if (webhooks->enabled()) {
+    log::sys().info("imapd: webhooks on");
+    webhook::Sender* sender = webhooks.get();  // outlives the server (declared before it)
+    sc.on_account_locked = [sender](const store::User& user, const store::LoginOutcome& outcome,
+                                    const std::string& source_ip) {
+      sender->publish(webhook::EventType::kAccountLocked,
+                      {{"user", user.address},
+                       {"locked_until_ms", outcome.locked_until_ms},
+                       {"failures", outcome.failures},
+                       {"protocol", "imap"},
+                       {"source_ip", source_ip}});
+    };
   }
 
   evthread_use_pthreads();

@@ -338,6 +338,8 @@ void Server::Impl::accept(evutil_socket_t fd, const sockaddr* sa, const Listener
   sc.summarize = cfg.summarize;
   sc.extract_text = cfg.extract_text;
   sc.async_password_check = true;
+  sc.lockout = cfg.lockout;
+  sc.on_account_locked = cfg.on_account_locked;
   c->session = std::make_unique<Session>(store, std::move(sc));
   c->timer = evtimer_new(base, &Conn::on_timer, c);
   c->poll = evtimer_new(base, &Conn::on_poll, c);

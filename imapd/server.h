@@ -23,6 +23,7 @@
 #include "common/message_summary.h"
 #include "common/result.h"
 #include "imapd/search_text.h"
+#include "store/accounts.h"
 #include "store/store.h"
 
 struct event_base;
@@ -55,6 +56,11 @@ struct ServerConfig {
   // are in IDLE are polled at once; NOOP reads the store anyway. Empty: off. A socket that
   // cannot be bound is logged and skipped: the 1 s poll remains.
   std::string notify_socket;
+  // Passed to every session (imapd/session.h SessionConfig).
+  store::LockoutSettings lockout;
+  std::function<void(const store::User& user, const store::LoginOutcome& outcome,
+                     const std::string& source_ip)>
+      on_account_locked;
 };
 
 class Server {

@@ -845,7 +845,7 @@ void Session::login(std::string_view tag, const std::string& user, const std::st
   } else {
     p.event.user_id = u->id;
     p.user = *u;
-    store::Accounts accounts(store_);
+    store::Accounts accounts(store_, cfg_.lockout);
     auto locked = accounts.is_locked(u->id);
     if (u->disabled || u->deleted_at != 0) refused = store::LoginResult::kDisabled;
     else if (!locked || *locked) refused = store::LoginResult::kLocked;
@@ -869,11 +869,13 @@ void Session::login(std::string_view tag, const std::string& user, const std::st
 void Session::finish_login(bool password_ok, std::string& out) {
   PendingLogin p = std::move(*pending_login_);
   pending_login_.reset();
-  store::Accounts accounts(store_);
+  store::Accounts accounts(store_, cfg_.lockout);
   if (!p.refused)
     p.event.result = password_ok ? store::LoginResult::kSuccess : store::LoginResult::kBadPassword;
   if (p.event.result != store::LoginResult::kSuccess) {
-    (void)accounts.record_login(p.event);  // best effort: the refusal stands either way
+    auto failed = accounts.record_login(p.event);  // best effort: the refusal stands either way
+    if (failed && failed->newly_locked && cfg_.on_account_locked)
+      cfg_.on_account_locked(p.user, *failed, cfg_.source_ip);
     out += tagged(p.tag, "NO", "AUTHENTICATIONFAILED", "Authentication failed");
     if (++failed_logins_ >= kMaxFailedLogins) {
       out += untagged("BYE Too many failed logins");

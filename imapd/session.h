@@ -65,6 +65,14 @@ struct SessionConfig {
   // a worker (take_password_check / password_checked) instead of the event loop. false:
   // verified inline (unit tests).
   bool async_password_check = false;
+  // Failed-login lockout (store/accounts.h; the daemon passes security.lockout_*).
+  store::LockoutSettings lockout;
+  // Called (on the loop thread) when this session's failed login locked the account: the
+  // daemon publishes the "account.locked" webhook (common/webhook.h). Must not block.
+  // Unset: nothing is told.
+  std::function<void(const store::User& user, const store::LoginOutcome& outcome,
+                     const std::string& source_ip)>
+      on_account_locked;
 };
 
 // A password verification the adapter runs off the event loop.

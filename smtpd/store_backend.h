@@ -25,6 +25,11 @@
 //   mailbox that received mail goes to imapd's unix datagram socket (`imapd_notify_socket`,
 //   general.run_dir/imapd.notify; empty: off). Best effort: a missing socket or any send
 //   error is ignored silently (imapd also polls every second).
+// - webhooks (optional, common/webhook.h): after each durable local commit, one
+//   "message.delivered" event per delivered copy (queue id, recipient address, mailbox, uid,
+//   size, verdict action and score, time: metadata only, never a header or the body); when
+//   an SMTP AUTH failure locks an account, one "account.locked" event. publish() only
+//   queues (never blocks, never fails the delivery); a full queue drops the event (logged).
 // - record: one message-trace record per message (store/trace.h), after the reply.
 // - queue_id: store::QueueIdGenerator (the ids the message trace and the queue use).
 // Thread-safety: as store::Store (any thread).
@@ -39,6 +44,9 @@
 namespace tsubame::store {
 class Store;
 }
+namespace tsubame::webhook {
+class Sender;
+}
 namespace tsubame::filter {
 class Filter;
 struct DomainPolicy;
@@ -46,11 +54,13 @@ struct DomainPolicy;
 
 namespace tsubame::smtp {
 
-// `filter` (may be null: no scan, empty summaries) and `policy` must outlive the Backend.
+// `filter` (may be null: no scan, empty summaries), `policy` and `webhooks` (may be null: no
+// events) must outlive the Backend.
 Backend make_store_backend(store::Store& store, std::string hostname,
                            store::LockoutSettings lockout = {},
                            const filter::Filter* filter = nullptr,
                            const filter::DomainPolicy* policy = nullptr,
-                           std::string imapd_notify_socket = {});
+                           std::string imapd_notify_socket = {},
+                           webhook::Sender* webhooks = nullptr);
 
 }  // namespace tsubame::smtp

@@ -27,7 +27,7 @@
 #include "tools/cli.h"
 #include "tools/util.h"
 #ifdef TSUBAME_CLI_WEBHOOKS
-#include "tools/httpd/webhook.h"
+#include "common/webhook.h"
 #endif
 
 namespace tsubame::cli {

@@ -1,7 +1,7 @@
 // tests/httpd/deliver_helper.cc: httpd_test_deliver, a test helper that delivers one .eml to
 // one local user through the real store (with the filter's MIME parse for the summary, as
-// smtpd does) and publishes the "message.delivered" webhook through tsubame_webhook, as
-// smtpd will. Prints {"uid":N,"mailbox":"INBOX"} on success.
+// smtpd does) and publishes the "message.delivered" webhook through common/webhook.h, as
+// smtpd does. Prints {"uid":N,"mailbox":"INBOX"} on success.
 // Usage: httpd_test_deliver --config FILE --to ADDRESS [--mailbox NAME] MESSAGE.eml
 // Failure: exit 1 with one line on stderr (unknown user, unreadable file, store error, a
 // webhook not delivered within 30 s).
@@ -13,7 +13,7 @@
 #include "common/config.h"
 #include "filter/mime.h"
 #include "store/store.h"
-#include "tools/httpd/webhook.h"
+#include "common/webhook.h"
 
 using namespace tsubame;
 

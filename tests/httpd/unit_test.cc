@@ -18,7 +18,7 @@
 #include "tools/httpd/limits.h"
 #include "tools/httpd/metrics.h"
 #include "tools/httpd/sessions.h"
-#include "tools/httpd/webhook.h"
+#include "common/webhook.h"
 
 namespace tsubame::httpd {
 namespace {

@@ -21,7 +21,7 @@
 #include "store/tokens.h"
 #include "store/trace.h"
 #include "tools/httpd/limits.h"
-#include "tools/httpd/webhook.h"
+#include "common/webhook.h"
 
 namespace tsubame::httpd {
 

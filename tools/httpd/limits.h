@@ -32,13 +32,6 @@ inline constexpr size_t kMaxPendingLogins = 256;          // queued slow request
 inline constexpr int64_t kStoreStatsCacheMs = 10 * 1000;  // /metrics store counts cache
 inline constexpr size_t kMaxTextfileMetricsBytes = 1 << 20;  // run_dir/metrics/*.prom, each
 
-// ---- webhooks ----
-inline constexpr size_t kWebhookQueueCapacity = 1024;     // deliveries waiting (incl. retries)
-inline constexpr int kWebhookMaxAttempts = 6;             // first try + 5 retries
-inline constexpr int64_t kWebhookBackoffBaseMs = 1000;    // 1s, 2s, 4s, 8s, 16s ...
-inline constexpr int64_t kWebhookBackoffMaxMs = 5 * 60 * 1000;
-inline constexpr int kWebhookTimeoutSeconds = 10;         // connect, send, receive each
-inline constexpr size_t kWebhookMaxBodyBytes = 64 * 1024;
-inline constexpr size_t kWebhookMaxResponseBytes = 16 * 1024;  // read and discarded
+// Webhook limits: common/webhook.h (kWebhook*).
 
 }  // namespace tsubame::httpd

@@ -23,7 +23,7 @@
 #include "store/store.h"
 #include "tools/httpd/api.h"
 #include "tools/httpd/server.h"
-#include "tools/httpd/webhook.h"
+#include "common/webhook.h"
 
 #ifndef TSUBAME_HTTPD_WWW_DIR
 #define TSUBAME_HTTPD_WWW_DIR "/usr/share/tsubame/www"

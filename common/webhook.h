@@ -1,4 +1,5 @@
-// tools/httpd/webhook.h: signed groupware webhooks (library tsubame_webhook).
+// common/webhook.h: signed groupware webhooks (in tsubame_common, so smtpd, imapd, httpd and
+// the CLI can all publish events).
 //
 //   caller (smtpd delivery, httpd report/decision, lockout) ── publish(type, metadata) ──┐
 //        never blocks: one mutex, a bounded queue; full queue -> dropped, logged, counted │
@@ -41,7 +42,6 @@
 #include <vector>
 
 #include "common/result.h"
-#include "tools/httpd/limits.h"
 
 namespace tsubame {
 class Config;
@@ -51,6 +51,15 @@ class Context;
 }
 
 namespace tsubame::webhook {
+
+// ---- limits ----
+inline constexpr size_t kWebhookQueueCapacity = 1024;     // deliveries waiting (incl. retries)
+inline constexpr int kWebhookMaxAttempts = 6;             // first try + 5 retries
+inline constexpr int64_t kWebhookBackoffBaseMs = 1000;    // 1s, 2s, 4s, 8s, 16s ...
+inline constexpr int64_t kWebhookBackoffMaxMs = 5 * 60 * 1000;
+inline constexpr int kWebhookTimeoutSeconds = 10;         // connect, send, receive each
+inline constexpr size_t kWebhookMaxBodyBytes = 64 * 1024;
+inline constexpr size_t kWebhookMaxResponseBytes = 16 * 1024;  // read and discarded
 
 enum class EventType { kMessageDelivered, kSpamReported, kQuarantineDecided, kAccountLocked };
 // "message.delivered", "spam.reported", "quarantine.decided", "account.locked"
@@ -71,11 +80,11 @@ std::string signature(std::string_view secret, int64_t timestamp, std::string_vi
 struct Options {
   std::vector<std::string> urls;
   std::string secret;
-  size_t queue_capacity = httpd::kWebhookQueueCapacity;
-  int max_attempts = httpd::kWebhookMaxAttempts;
-  int64_t backoff_base_ms = httpd::kWebhookBackoffBaseMs;
-  int64_t backoff_max_ms = httpd::kWebhookBackoffMaxMs;
-  int timeout_seconds = httpd::kWebhookTimeoutSeconds;
+  size_t queue_capacity = kWebhookQueueCapacity;
+  int max_attempts = kWebhookMaxAttempts;
+  int64_t backoff_base_ms = kWebhookBackoffBaseMs;
+  int64_t backoff_max_ms = kWebhookBackoffMaxMs;
+  int timeout_seconds = kWebhookTimeoutSeconds;
   std::string ca_file;     // https: trust these CAs instead of the system store ("" = system)
   std::string source;      // "httpd", "smtpd", "cli": put in each event
 };

@@ -1,7 +1,7 @@
-// tools/httpd/webhook.cc: the webhook sender thread and its small blocking HTTP/1.1 client.
+// common/webhook.cc: the webhook sender thread and its small blocking HTTP/1.1 client.
 // See webhook.h for the flow. Failure: every network, TLS or HTTP error of an attempt becomes
 // a retry or a give-up with one log line; nothing here throws to a caller or aborts.
-#include "tools/httpd/webhook.h"
+#include "common/webhook.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -165,9 +165,9 @@ bool Sender::publish(EventType type, nlohmann::json data) {
   if (!options_.source.empty()) event["source"] = options_.source;
   event["data"] = std::move(data);
   std::string body = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (body.size() > httpd::kWebhookMaxBodyBytes) {
+  if (body.size() > kWebhookMaxBodyBytes) {
     log::sys().warn("webhook: {} event {} is larger than {} bytes: dropped", event_type_name(type),
-                    event["id"].get<std::string>(), httpd::kWebhookMaxBodyBytes);
+                    event["id"].get<std::string>(), kWebhookMaxBodyBytes);
     std::lock_guard lock(mu_);
     stats_.dropped++;
     return false;
@@ -358,7 +358,7 @@ int Sender::post(const Url& url, const Delivery& d, std::string& error) {
   // Only the status line matters (RFC 9112 §4): "HTTP/1.1 200 OK".
   std::string resp;
   char buf[2048];
-  while (resp.find("\r\n") == std::string::npos && resp.size() < httpd::kWebhookMaxResponseBytes) {
+  while (resp.find("\r\n") == std::string::npos && resp.size() < kWebhookMaxResponseBytes) {
     ssize_t n = ssl ? SSL_read(ssl, buf, sizeof buf) : recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
     resp.append(buf, static_cast<size_t>(n));
