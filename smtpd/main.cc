@@ -17,9 +17,11 @@
 #include <unistd.h>
 #include "common/log.h"
 #include "common/tls.h"
+#include "common/webhook.h"
 #include "filter/filter.h"
 #include "filter/policy.h"
 #include "smtpd/outbound/runner.h"
+#include "smtpd/metrics.h"
 #include "smtpd/server.h"
 #include "smtpd/store_backend.h"
 #include "store/accounts.h"
@@ -144,6 +146,21 @@ int run(const std::string& config_path) {
     log::sys().warn("smtpd: no rules at {}: mail is stored without a filter scan", rules);
   }
 
+  // Groupware webhooks (httpd.webhook_*; none configured: no sender thread). A bad setting
+  // (URLs without a secret, a malformed URL) stops the start: events are never sent unsigned.
+  auto wo = webhook::options_from_config(*cfg, "smtpd");
+  if (!wo.is_ok()) {
+    std::cerr << "tsubame-smtpd: webhooks: " << wo.status().to_string() << "\n";
+    return 1;
+  }
+  auto hooks = webhook::Sender::start(std::move(*wo));
+  if (!hooks.is_ok()) {
+    std::cerr << "tsubame-smtpd: webhooks: " << hooks.status().to_string() << "\n";
+    return 1;
+  }
+  std::unique_ptr<webhook::Sender> webhooks = std::move(*hooks);
+  if (webhooks->enabled()) log::sys().info("smtpd: webhooks on");
+
   evthread_use_pthreads();
   event_base* base = event_base_new();
   if (!base) {
@@ -162,7 +179,8 @@ int run(const std::string& config_path) {
                                                  mail_filter.get(), &policy,
                                                  (std::filesystem::path(cfg->str("general.run_dir")) /
                                                   "imapd.notify")
-                                                     .string()));
+                                                     .string(),
+                                                 webhooks.get()));
     if (Status s = server.start(); !s.is_ok()) {
       std::cerr << "tsubame-smtpd: " << s.to_string() << "\n";
       rc = 1;
@@ -190,7 +208,23 @@ int run(const std::string& config_path) {
         }
       }
       if (rc == 0) log::sys().info("smtpd: ready");
+      // Metrics for tsubame-httpd's /metrics: rewritten every 10 s (smtpd/metrics.h).
+      struct MetricsTick {
+        std::string path;
+        smtp::Server* server;
+      } tick{(std::filesystem::path(cfg->str("general.run_dir")) / "metrics" / "smtpd.prom").string(), &server};
+      auto write_metrics = [](evutil_socket_t, short, void* arg) {
+        auto* t = static_cast<MetricsTick*>(arg);
+        if (Status ms = smtp::write_metrics_file(t->path, smtp::Metrics::get().render(t->server->connections()));
+            !ms.is_ok())
+          log::sys().warn("smtpd: metrics: {}", ms.to_string());
+      };
+      event* metrics_timer = event_new(base, -1, EV_PERSIST, write_metrics, &tick);
+      timeval every{10, 0};
+      event_add(metrics_timer, &every);
+      write_metrics(-1, 0, &tick);
       if (rc == 0) run_until_signal(base, [] { on_signal(); });
+      event_free(metrics_timer);
       g_server = nullptr;
     }
   }

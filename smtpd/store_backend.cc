@@ -15,9 +15,11 @@
 #include "common/bytes.h"
 #include "common/crypto.h"
 #include "common/log.h"
+#include "common/webhook.h"
 #include "filter/filter.h"
 #include "filter/mime.h"
 #include "filter/policy.h"
+#include "smtpd/metrics.h"
 #include "store/accounts.h"
 #include "store/aliases.h"
 #include "store/queue.h"
@@ -94,9 +96,11 @@ std::string header_safe(std::string_view s) {
 void prepare_with_filter(const filter::Filter& f, const filter::DomainPolicy& policy, DeliveryJob& job) {
   auto p = std::make_shared<Prepared>();
   job.prepared = p;
+  const uint64_t scan_start = monotonic_ns();
   auto parsed = filter::parse_message(job.data);
   if (!parsed.is_ok()) {
     log::mail(job.queue_id, "filter fault: parse: " + parsed.status().to_string() + "; delivered unscanned");
+    Metrics::get().count_verdict("unscanned");
     return;
   }
   filter::SmtpEnvelope fe;
@@ -116,6 +120,8 @@ void prepare_with_filter(const filter::Filter& f, const filter::DomainPolicy& po
     v.fault = true;
     v.fault_note = e.what();
   }
+  Metrics::get().observe_scan(double(monotonic_ns() - scan_start) / 1e9);
+  Metrics::get().count_verdict(v.fault ? std::string_view("unscanned") : filter::action_name(v.action));
   if (v.fault) log::mail(job.queue_id, "filter fault: " + v.fault_note + "; delivered unscanned");
   std::string rules = rule_list(v);
   p->action = std::string(filter::action_name(v.action));
@@ -188,11 +194,34 @@ void notify_imapd(const std::string& path, const std::vector<store::DeliveryResu
   if (fd >= 0) ::close(fd);
 }
 
+// One "message.delivered" event per copy of a durably committed message (metadata only:
+// never a header or the body). `addresses[k]` is the address of messages[k].targets[j],
+// i.e. of copy j. publish() only queues; a full queue drops the event with a log line.
+void publish_delivered(webhook::Sender* hooks, const DeliveryJob& job,
+                       const std::vector<std::string>& addresses,
+                       const store::IncomingMessage& m, const store::DeliveryResult& stored) {
+  if (!hooks || !hooks->enabled()) return;
+  const auto* p = static_cast<const Prepared*>(job.prepared.get());
+  int64_t now = unix_now_ms();
+  for (size_t j = 0; j < stored.copies.size() && j < m.targets.size(); ++j) {
+    nlohmann::json data = {{"queue_id", job.queue_id},
+                           {"user", j < addresses.size() ? addresses[j] : std::string()},
+                           {"mailbox", m.targets[j].mailbox},
+                           {"uid", stored.copies[j].uid},
+                           {"size", job.data.size()},
+                           {"action", p ? p->action : std::string()},
+                           {"score", p ? p->score : 0.0},
+                           {"time_ms", now}};
+    if (!hooks->publish(webhook::EventType::kMessageDelivered, std::move(data)))
+      log::mail(job.queue_id, "webhook message.delivered dropped (queue full)");
+  }
+}
+
 }  // namespace
 
 Backend make_store_backend(store::Store& st, std::string hostname, store::LockoutSettings lockout,
                            const filter::Filter* filter, const filter::DomainPolicy* policy,
-                           std::string imapd_notify_socket) {
+                           std::string imapd_notify_socket, webhook::Sender* webhooks) {
   Backend b;
   auto host = std::make_shared<std::string>(std::move(hostname));
   if (filter && policy) {
@@ -285,7 +314,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
                        [&](const std::string& t) { return normalise_address(t) == u; });
   };
 
-  b.authenticate = [&st, lockout](const Authenticate& req, const std::string& ip,
+  b.authenticate = [&st, lockout, webhooks](const Authenticate& req, const std::string& ip,
                          const std::string& helo) -> AuthStatus {
     store::Accounts accounts(st, lockout);
     store::LoginEvent ev;
@@ -321,11 +350,20 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
       log::sys().warn("smtpd: login record failed: {}", rec.status().to_string());
       return AuthStatus::kTempFail;
     }
+    if (!ok && rec->newly_locked && webhooks && webhooks->enabled()) {
+      // This failure reached the lockout threshold (store/accounts.h): tell the groupware.
+      webhooks->publish(webhook::EventType::kAccountLocked,
+                        {{"user", user->address},
+                         {"locked_until_ms", rec->locked_until_ms},
+                         {"failures", rec->failures},
+                         {"protocol", "smtp"},
+                         {"source_ip", ip}});
+    }
     return ok ? AuthStatus::kOk : AuthStatus::kBad;
   };
 
   auto notify = std::make_shared<std::string>(std::move(imapd_notify_socket));
-  b.deliver = [&st, host, notify](const std::vector<DeliveryJob>& batch) {
+  b.deliver = [&st, host, notify, webhooks](const std::vector<DeliveryJob>& batch) {
     const DeliveryResult kLookupFailed{DeliveryResult::Outcome::kTempFail, "",
                                        "Error: recipient lookup failed"};
     const DeliveryResult kWriteFailed{DeliveryResult::Outcome::kTempFail, "",
@@ -333,6 +371,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
     std::vector<DeliveryResult> results(batch.size());
     std::vector<store::IncomingMessage> messages;
     std::vector<size_t> index;  // batch position of each message in `messages`
+    std::vector<std::vector<std::string>> addresses;  // per message, per target (webhooks)
     store::OutboundQueue queue(st);
     for (size_t i = 0; i < batch.size(); ++i) {
       const DeliveryJob& job = batch[i];
@@ -341,9 +380,11 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
       store::QueueEntry out;
       bool ok = true;
       std::vector<uint64_t> seen;  // a user reached twice (directly and by alias) gets one copy
-      auto add_local = [&](uint64_t user_id) {
+      std::vector<std::string> local_addresses;
+      auto add_local = [&](uint64_t user_id, const std::string& address) {
         if (std::find(seen.begin(), seen.end(), user_id) != seen.end()) return;
         seen.push_back(user_id);
+        local_addresses.push_back(address);
         store::DeliveryTarget t;
         t.user_id = user_id;
         if (p) t.mailbox = p->mailbox;
@@ -364,7 +405,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
         std::string address = r.address == "postmaster" ? "postmaster@" + *host : normalise_address(r.address);
         auto user = st.find_user(address);
         if (user.is_ok()) {
-          add_local(user->id);
+          add_local(user->id, user->address);
           continue;
         }
         // An alias: each target is a local user or a remote address (forwarding).
@@ -376,7 +417,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
         for (const std::string& target : alias->targets) {
           auto tu = st.find_user(normalise_address(target));
           if (tu.is_ok()) {
-            add_local(tu->id);
+            add_local(tu->id, tu->address);
           } else if (!domain_is_local(st, target)) {
             add_remote(target, r);
           } else {
@@ -420,6 +461,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
       if (p) m.summary = p->summary;
       messages.push_back(std::move(m));
       index.push_back(i);
+      addresses.push_back(std::move(local_addresses));
     }
     auto apply = [&](size_t k, const Status& s) {
       if (s.is_ok()) {
@@ -430,7 +472,11 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
     };
     if (!messages.empty()) {
       auto stored = st.deliver(messages);  // one durable commit for the whole group
-      if (stored.is_ok()) notify_imapd(*notify, *stored);
+      if (stored.is_ok()) {
+        notify_imapd(*notify, *stored);
+        for (size_t k = 0; k < messages.size() && k < stored->size(); ++k)
+          publish_delivered(webhooks, batch[index[k]], addresses[k], messages[k], (*stored)[k]);
+      }
       if (stored.is_ok() || messages.size() == 1) {
         for (size_t k = 0; k < index.size(); ++k) apply(k, stored.status());
         if (!stored.is_ok())
@@ -441,7 +487,10 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
                         stored.status().to_string());
         for (size_t k = 0; k < messages.size(); ++k) {
           auto one = st.deliver({messages[k]});
-          if (one.is_ok()) notify_imapd(*notify, *one);
+          if (one.is_ok()) {
+            notify_imapd(*notify, *one);
+            if (!one->empty()) publish_delivered(webhooks, batch[index[k]], addresses[k], messages[k], (*one)[0]);
+          }
           apply(k, one.status());
         }
       }
