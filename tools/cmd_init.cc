@@ -20,12 +20,24 @@ namespace fs = std::filesystem;
 namespace tsubame::cli {
 namespace {
 
-// A readable random password: 20 characters from a 32-letter alphabet (100 bits).
+// A readable random password: 20 characters from a 55-letter alphabet (about 115 bits).
+// Drawn again until it has a lower-case letter, a capital and a digit, so that it passes any
+// password policy of character classes (at most a few draws: each misses with p < 0.01).
 std::string demo_password() {
-  static const char alphabet[] = "abcdefghjkmnpqrstuvwxyz23456789AB";
-  std::string bytes = random_bytes(20), out;
-  for (unsigned char c : bytes) out.push_back(alphabet[c % 32]);
-  return out;
+  static const char alphabet[] = "abcdefghjkmnpqrstuvwxyz23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+  for (;;) {
+    std::string out;
+    while (out.size() < 20)  // rejection sampling: bytes >= 220 (4 * 55) would bias the draw
+      for (unsigned char c : random_bytes(32))
+        if (c < 220 && out.size() < 20) out.push_back(alphabet[c % 55]);
+    bool lower = false, upper = false, digit = false;
+    for (char c : out) {
+      lower |= c >= 'a' && c <= 'z';
+      upper |= c >= 'A' && c <= 'Z';
+      digit |= c >= '0' && c <= '9';
+    }
+    if (lower && upper && digit) return out;
+  }
 }
 
 int run_init(Context& ctx, const std::string& dir_arg, const std::string& domain_arg,
