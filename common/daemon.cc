@@ -12,6 +12,8 @@
 
 #include <event2/event.h>
 
+#include <CLI/CLI.hpp>
+
 #include "common/log.h"
 
 namespace tsubame {
@@ -27,6 +29,22 @@ Result<Config> load_daemon_config(const std::string& program, const std::string&
     return s;
   }
   return cfg;
+}
+
+int daemon_main(int argc, char** argv, const std::string& program, const std::string& description,
+                const std::function<int(const std::string&)>& run,
+                const std::function<void(CLI::App&)>& add_options) {
+  CLI::App app{program + ": " + description};
+  std::string config_path;
+  app.add_option("--config", config_path, "Configuration file")->required();
+  if (add_options) add_options(app);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return run(config_path);
+  } catch (const std::exception& e) {
+    std::cerr << program << ": fatal: " << e.what() << "\n";
+    return 1;
+  }
 }
 
 void run_until_signal(event_base* base, const std::function<void()>& on_stop) {

@@ -13,6 +13,9 @@
 #include "common/result.h"
 
 struct event_base;
+namespace CLI {
+class App;
+}
 
 namespace tsubame {
 
@@ -23,6 +26,13 @@ Result<Config> load_daemon_config(const std::string& program, const std::string&
 // Runs `base` until SIGTERM or SIGINT arrives; then calls `on_stop` (on the loop), which must
 // make the loop end (e.g. a graceful server shutdown). Returns when the loop has ended.
 void run_until_signal(event_base* base, const std::function<void()>& on_stop);
+
+// main() of a daemon: parses --config FILE (and whatever `add_options` registers), calls
+// run(config_path), and turns an exception escaping it into "<program>: fatal: ..." and
+// exit code 1. Usage errors print CLI11's message and its exit code.
+int daemon_main(int argc, char** argv, const std::string& program, const std::string& description,
+                const std::function<int(const std::string& config_path)>& run,
+                const std::function<void(CLI::App&)>& add_options = {});
 
 // Switches the process to `user` (its primary group and supplementary groups) and verifies
 // that root cannot be regained. An empty user is a no-op. Not started as root: there is no

@@ -145,14 +145,5 @@ int run(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tsubame-imapd: the Tsubame IMAP server"};
-  std::string config_path;
-  app.add_option("--config", config_path, "Configuration file")->required();
-  CLI11_PARSE(app, argc, argv);
-  try {
-    return run(config_path);
-  } catch (const std::exception& e) {
-    std::cerr << "tsubame-imapd: fatal: " << e.what() << "\n";
-    return 1;
-  }
+  return tsubame::daemon_main(argc, argv, "tsubame-imapd", "the Tsubame IMAP server", run);
 }

@@ -236,14 +236,5 @@ int run(const std::string& config_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tsubame-smtpd: the Tsubame SMTP server"};
-  std::string config_path;
-  app.add_option("--config", config_path, "Configuration file")->required();
-  CLI11_PARSE(app, argc, argv);
-  try {
-    return run(config_path);
-  } catch (const std::exception& e) {
-    std::cerr << "tsubame-smtpd: fatal: " << e.what() << "\n";
-    return 1;
-  }
+  return tsubame::daemon_main(argc, argv, "tsubame-smtpd", "the Tsubame SMTP server", run);
 }

@@ -135,20 +135,16 @@ int run(const std::string& config_path, const std::string& www_dir, int64_t sess
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"tsubame-httpd: the Tsubame web API, web page, health and metrics"};
-  std::string config_path, www_dir = TSUBAME_HTTPD_WWW_DIR;
+  std::string www_dir = TSUBAME_HTTPD_WWW_DIR;
   int64_t session_lifetime = 0;
-  app.add_option("--config", config_path, "Configuration file")->required();
-  app.add_option("--www-dir", www_dir, "Directory of the web page (index.html, app.js, style.css)")
-      ->capture_default_str();
-  app.add_option("--session-lifetime", session_lifetime,
-                 "Seconds a session token lives, overriding httpd.session_lifetime (tests use a short one)")
-      ->check(CLI::Range(int64_t{1}, int64_t{86400} * 30));
-  CLI11_PARSE(app, argc, argv);
-  try {
-    return run(config_path, www_dir, session_lifetime);
-  } catch (const std::exception& e) {
-    std::cerr << "tsubame-httpd: fatal: " << e.what() << "\n";
-    return 1;
-  }
+  return tsubame::daemon_main(
+      argc, argv, "tsubame-httpd", "the Tsubame web API, web page, health and metrics",
+      [&](const std::string& config_path) { return run(config_path, www_dir, session_lifetime); },
+      [&](CLI::App& app) {
+        app.add_option("--www-dir", www_dir, "Directory of the web page (index.html, app.js, style.css)")
+            ->capture_default_str();
+        app.add_option("--session-lifetime", session_lifetime,
+                       "Seconds a session token lives, overriding httpd.session_lifetime (tests use a short one)")
+            ->check(CLI::Range(int64_t{1}, int64_t{86400} * 30));
+      });
 }
