@@ -28,18 +28,29 @@ BIN = os.environ.get("TSUBAME_BIN", os.path.join(os.path.dirname(__file__), "../
 
 
 def start(name, conf, ports, log):
+    """Starts a daemon and waits until IT is serving: its own "ready" log line while it is
+    alive, and the ports answering. A port that merely answers may belong to another test's
+    daemon (free_port() is only a probe), so connecting alone proves nothing. Returns None
+    when the daemon exits before it is ready (e.g. a port was taken meanwhile)."""
     proc = subprocess.Popen([os.path.join(BIN, name), "--config", conf], stdout=log, stderr=log)
     deadline = time.monotonic() + 120  # smtpd compiles the rule set at start
+    short = name.replace("tsubame-", "")
     while True:
-        try:
-            for port in ports:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"{name} did not start; see {log.name}")
-            time.sleep(0.1)
+        if proc.poll() is not None:
+            return None
+        with open(log.name) as f:
+            ready = f"{short}: ready" in f.read()
+        if ready:
+            try:
+                for port in ports:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return proc
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"{name} did not start; see {log.name}")
+        time.sleep(0.1)
 
 
 def stop(proc):
@@ -60,34 +71,53 @@ class ImapdSmtpdIdle(unittest.TestCase):
                              check=True, capture_output=True, text=True).stdout
         info = json.loads(out.strip().splitlines()[-1])
         cls.user, cls.password = info["user"], info["password"]
-        cls.mx, cls.sub, cls.subs = free_port(), free_port(), free_port()
-        cls.imap, cls.imaps = free_port(), free_port()
         conf = os.path.join(cls.dir, "tsubame.conf")
         with open(conf) as f:
-            text = f.read()
-        ports = {"listen_mx": cls.mx, "listen_submission": cls.sub,
-                 "listen_submissions": cls.subs, "listen_imap": cls.imap,
-                 "listen_imaps": cls.imaps}
-        for key, port in ports.items():
-            text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = 127.0.0.1:{port}", text)
-            assert n == 1, key
-        with open(conf, "w") as f:
-            f.write(text)
-        cls.logs = [open(os.path.join(cls.tmp, n), "w") for n in ("imapd.log", "smtpd.log")]
+            template = f.read()
+        cls.procs, cls.logs = [], []
+        # Ports are probed free, but another test may take one before our daemon binds it:
+        # then that daemon exits and we try again with fresh ports.
+        for attempt in range(5):
+            cls.mx, cls.sub, cls.subs = free_port(), free_port(), free_port()
+            cls.imap, cls.imaps = free_port(), free_port()
+            text = template
+            ports = {"listen_mx": cls.mx, "listen_submission": cls.sub,
+                     "listen_submissions": cls.subs, "listen_imap": cls.imap,
+                     "listen_imaps": cls.imaps}
+            for key, port in ports.items():
+                text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = 127.0.0.1:{port}", text)
+                assert n == 1, key
+            with open(conf, "w") as f:
+                f.write(text)
+            cls.tearDownProcs()
+            cls.logs = [open(os.path.join(cls.tmp, f"{n}.{attempt}.log"), "w") for n in ("imapd", "smtpd")]
+            try:
+                for name, ports_, log in (("tsubame-imapd", (cls.imap, cls.imaps), cls.logs[0]),
+                                          ("tsubame-smtpd", (cls.mx,), cls.logs[1])):
+                    p = start(name, conf, ports_, log)
+                    if p is None:
+                        break
+                    cls.procs.append(p)
+                else:
+                    return
+            except Exception:
+                cls.tearDownClass()
+                raise
+        cls.tearDownClass()
+        raise RuntimeError("daemons did not start after 5 port choices; see " + cls.tmp)
+
+    @classmethod
+    def tearDownProcs(cls):
+        for p in cls.procs:
+            stop(p)
         cls.procs = []
-        cls.procs.append(start("tsubame-imapd", conf, (cls.imap, cls.imaps), cls.logs[0]))
-        try:
-            cls.procs.append(start("tsubame-smtpd", conf, (cls.mx,), cls.logs[1]))
-        except Exception:
-            cls.tearDownClass()
-            raise
+        for f in cls.logs:
+            f.close()
+        cls.logs = []
 
     @classmethod
     def tearDownClass(cls):
-        for p in cls.procs:
-            stop(p)
-        for f in cls.logs:
-            f.close()
+        cls.tearDownProcs()
         if os.environ.get("TSUBAME_KEEP_TMP"):
             print("kept", cls.tmp)
         else:
