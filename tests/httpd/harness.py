@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -28,10 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PASSWORD = "Correct-Horse-42-battery"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tsubame_test import free_port, start_daemon, stop_daemon  # noqa: E402,F401  (tests/ on PYTHONPATH)
 
 
 def set_key(text, section, key, value):
@@ -196,22 +192,23 @@ class Daemon:
 
     def __init__(self, inst, *extra):
         self.inst = inst
-        self.log = open(os.path.join(inst.tmp, "httpd-%d.log" % inst.port), "w")
-        self.proc = subprocess.Popen([HTTPD, "--config", inst.conf] + list(extra),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
         self.ctx = ssl.create_default_context(cafile=inst.cert)
-        deadline = time.time() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("tsubame-httpd exited with %d: %s" % (self.proc.returncode, self.log_text()))
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise RuntimeError("tsubame-httpd did not come up: " + self.log_text())
-            time.sleep(0.1)
+        self.log = open(os.path.join(inst.tmp, "httpd-%s.log" % secrets.token_hex(4)), "w")
+        # start_daemon waits for "httpd: ready" from THIS process (a port that answers may be
+        # another test's daemon); if the probed port was taken meanwhile, pick another one.
+        for _ in range(5):
+            self.proc = start_daemon("tsubame-httpd", inst.conf, [inst.port], self.log,
+                                     timeout=60, extra_args=extra)
+            if self.proc is not None:
+                break
+            inst.port = free_port()
+            with open(inst.conf) as f:
+                inst.write_conf(set_key(f.read(), "httpd", "listen", "127.0.0.1:%d" % inst.port))
+        else:
+            raise RuntimeError("tsubame-httpd did not start: " + self.log_text())
+        status = self.request("GET", "/healthz")[0]
+        if status != 200:
+            raise RuntimeError("tsubame-httpd /healthz answered %d: %s" % (status, self.log_text()))
 
     def log_text(self):
         self.log.flush()
@@ -248,12 +245,6 @@ class Daemon:
         return body["token"]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        rc = stop_daemon(self.proc)
         self.log.close()
-        return self.proc.returncode
+        return rc
