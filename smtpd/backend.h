@@ -38,7 +38,10 @@ struct Backend {
   std::function<RecipientStatus(const std::string& address)> check_recipient;
   // Loop thread. Is `address` one of the addresses of authenticated `user`?
   std::function<bool(const std::string& user, const std::string& address)> sender_owned;
-  // Worker thread. Verify the password, record the login (lockout), answer.
+  // Worker thread. Verify the password, record the login (lockout), answer; refuse by the
+  // login's domain policy (kEncryptionRequired, kMechanismTooWeak). With
+  // request.policy_only (AUTH LOGIN in clear, no password yet) only the domain policy is
+  // checked: kOk means "ask for the password".
   std::function<AuthStatus(const Authenticate& request, const std::string& client_ip,
                            const std::string& helo)>
       authenticate;

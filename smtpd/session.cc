@@ -1119,19 +1119,29 @@ void Session::auth_line(std::string_view line) {
       }
       pending_auth_user_ = req.user;
       pending_ = Pending::kAuth;
+      req.tls = tls_;
       actions_.push_back(std::move(req));
       return;
     }
     case AuthStep::kLoginUser:
       auth_login_user_ = std::move(*decoded);
       auth_step_ = AuthStep::kLoginPassword;
+      if (!tls_) {
+        // In clear (allow_plaintext_auth): the user's domain may require TLS or forbid
+        // LOGIN (store/settings.h); ask before the password crosses the wire.
+        pending_auth_user_ = auth_login_user_;
+        pending_ = Pending::kAuth;
+        auth_policy_check_ = true;
+        actions_.push_back(Authenticate{"LOGIN", "", auth_login_user_, "", false, true});
+        return;
+      }
       mode_ = Mode::kAuthLine;
       send("334 UGFzc3dvcmQ6\r\n");  // "Password:"
       return;
     case AuthStep::kLoginPassword: {
       pending_auth_user_ = auth_login_user_;
       pending_ = Pending::kAuth;
-      actions_.push_back(Authenticate{"LOGIN", "", std::move(auth_login_user_), std::move(*decoded)});
+      actions_.push_back(Authenticate{"LOGIN", "", std::move(auth_login_user_), std::move(*decoded), tls_});
       auth_login_user_.clear();
       return;
     }
@@ -1144,6 +1154,16 @@ void Session::on_auth_result(AuthStatus status) {
     pending_ = Pending::kNone;
     std::string user = std::move(pending_auth_user_);
     pending_auth_user_.clear();
+    if (auth_policy_check_) {
+      auth_policy_check_ = false;
+      if (status == AuthStatus::kOk) {  // the domain accepts LOGIN here: ask for the password
+        mode_ = Mode::kAuthLine;
+        send("334 UGFzc3dvcmQ6\r\n");  // "Password:"
+        process();
+        return;
+      }
+      auth_login_user_.clear();  // refused: the exchange ends here (reply below)
+    }
     switch (status) {
       case AuthStatus::kOk:
         auth_user_ = std::move(user);
@@ -1151,12 +1171,22 @@ void Session::on_auth_result(AuthStatus status) {
         break;
       case AuthStatus::kBad:
       case AuthStatus::kLocked:
-        // Slow down guessing; a locked account answers exactly like a bad password.
+      case AuthStatus::kEncryptionRequired:
+      case AuthStatus::kMechanismTooWeak:
+        // Slow down guessing; a locked account answers exactly like a bad password. A
+        // domain-policy refusal is a failure like any other (same delay, same limit); it
+        // depends on the login's domain only, so it does not tell whether the user exists.
         ++auth_failures_;
         next_delay_ = options_.auth_failure_delay;
         if (auth_failures_ >= options_.max_auth_failures) {
           ++errors_;
           close_with(421, "4.7.0", options_.hostname + " Error: too many authentication failures");
+        } else if (status == AuthStatus::kEncryptionRequired) {
+          // RFC 4954 §6: the mechanism (any, for this domain) needs an encrypted connection.
+          reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
+        } else if (status == AuthStatus::kMechanismTooWeak) {
+          // RFC 4954 §6: the domain's policy requires a stronger mechanism than this one.
+          reply(534, "5.7.9", "Authentication mechanism is too weak");
         } else {
           reply(535, "5.7.8", "Authentication credentials invalid");
         }

@@ -108,11 +108,19 @@ struct CheckSender {
   std::string address;
 };
 // Verify a password (a KDF: do it on a worker); answer with on_auth_result().
+// `tls` says whether the credentials came over TLS: the backend applies the user's domain
+// policy (store/settings.h tls_required, auth_mechanisms), which needs the identity the
+// SASL exchange decoded and so cannot be checked before it.
+// policy_only: AUTH LOGIN in clear asks for the domain's verdict right after the user name,
+// so that a domain requiring TLS (or not allowing LOGIN) is refused before the password is
+// sent; password is empty and kOk means "ask for the password" (nothing is logged in).
 struct Authenticate {
   std::string mechanism;   // "PLAIN" or "LOGIN"
   std::string authzid;     // PLAIN only; empty or equal to user
   std::string user;
   std::string password;
+  bool tls = false;
+  bool policy_only = false;
 };
 // Run filter + store for this message; answer with on_delivered() only after the store
 // commit is durable (the 250 acknowledges it).
@@ -139,6 +147,10 @@ enum class AuthStatus {
   kBad,         // 535 5.7.8 (counts toward the lockout in the store)
   kLocked,      // 535 5.7.8 too: never tell the client the account is locked
   kTempFail,    // 454 4.7.0
+  // The login's domain requires TLS and the exchange was in clear: 538 5.7.11 (RFC 4954 §6).
+  kEncryptionRequired,
+  // The login's domain does not allow this mechanism: 534 5.7.9 (RFC 4954 §6).
+  kMechanismTooWeak,
 };
 
 struct DeliveryResult {
@@ -313,6 +325,7 @@ class Session {
   // AUTH exchange in progress.
   AuthStep auth_step_ = AuthStep::kPlain;
   std::string auth_login_user_;
+  bool auth_policy_check_ = false;  // the pending Authenticate is a policy_only one
 
   // Transaction.
   bool in_transaction_ = false;

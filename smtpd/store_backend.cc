@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -23,6 +24,7 @@
 #include "store/accounts.h"
 #include "store/aliases.h"
 #include "store/queue.h"
+#include "store/settings.h"
 #include "store/store.h"
 #include "store/trace.h"
 
@@ -64,15 +66,30 @@ std::string notify_text(const Recipient& r) {
   return out;
 }
 
-// What prepare() learnt about one message, for deliver().
-struct Prepared {
-  MessageSummary summary;
+// One stored form of the message for the local copies of one or more recipient domains:
+// the mailbox and the header lines that explain a junk verdict (empty: as received).
+struct Variant {
   std::string mailbox = "INBOX";
+  std::string headers;
+  std::string action = "deliver";
+};
+
+// What prepare() learnt about one message, for deliver() and record().
+struct Prepared {
+  MessageSummary summary;           // of the message as received (job.data)
+  // The transaction's verdict for the trace, metrics and log: the most severe one among
+  // the recipient domains (and the global policy, for remote recipients).
+  std::string mailbox = "INBOX";    // "Junk" when any local copy goes to Junk
   std::string action = "deliver";   // the verdict's action name ("" when not scanned)
   double score = 0;
   std::vector<std::string> rules;
   bool hold = false;                // data-loss hit: remote copies are held in the queue
   std::string hold_reason;
+  std::string remote_headers;       // prepended (after Return-Path) to queued remote copies
+  // Local copies: [0] is the message as received in INBOX; a recipient domain (lower case)
+  // maps to the variant its policy chose; a domain not in the map gets variants[0].
+  std::vector<Variant> variants = {Variant{}};
+  std::map<std::string, size_t> by_domain;
 };
 
 std::string rule_list(const filter::Verdict& v) {
@@ -93,7 +110,79 @@ std::string header_safe(std::string_view s) {
   return out.substr(0, 900);
 }
 
-void prepare_with_filter(const filter::Filter& f, const filter::DomainPolicy& policy, DeliveryJob& job) {
+std::string score_text(double score) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", score);
+  return buf;
+}
+
+// How severe an action is, for the one verdict a transaction is traced with.
+int severity(filter::Action a) {
+  switch (a) {
+    case filter::Action::kDeliver: return 0;
+    case filter::Action::kHold: return 1;
+    case filter::Action::kJunk: return 2;
+    case filter::Action::kQuarantine: return 3;
+    case filter::Action::kReject: return 4;
+  }
+  return 0;
+}
+
+// Where the verdict-explaining headers go: after the Return-Path line the glue prepended.
+size_t header_insert_point(std::string_view data) {
+  size_t eol = data.find("\r\n");
+  return eol == std::string_view::npos ? 0 : eol + 2;
+}
+
+// The summary of the same message with `delta` octets inserted at `at` (inside the top
+// header, before every body): every offset at or after it moves, no part's size changes.
+// This is what lets the Junk copy keep the first parse (architecture: parse once).
+void shift_part(BodyPart& part, uint64_t at, uint64_t delta) {
+  if (part.header_offset > at) part.header_offset += delta;  // the root's 0 stays
+  if (part.body_offset >= at) part.body_offset += delta;
+  if (part.body_end >= at) part.body_end += delta;
+  for (BodyPart& c : part.children) shift_part(c, at, delta);
+}
+
+// The domain's spam policy: the [filter] configuration (`base`) refined by what the domain
+// set with `tsubame security set` (store/settings.h junk_threshold, reject_threshold,
+// blocked_extensions; an empty extension list keeps the filter's built-in one). Read per
+// message (one LMDB read; no cache), so a change applies to the next message. An unreadable
+// setting logs and keeps the base policy: a settings fault never blocks mail.
+filter::DomainPolicy domain_policy(store::Store& st, const filter::DomainPolicy& base, uint32_t domain_id) {
+  filter::DomainPolicy p = base;
+  auto o = store::domain_overrides(st, domain_id);
+  if (!o.is_ok()) {
+    log::sys().warn("smtpd: domain {} settings unreadable: {}; using [filter] defaults", domain_id,
+                    o.status().to_string());
+    return p;
+  }
+  if (auto it = o->find("junk_threshold"); it != o->end()) p.junk_threshold = std::strtod(it->second.c_str(), nullptr);
+  if (auto it = o->find("reject_threshold"); it != o->end())
+    p.reject_threshold = std::strtod(it->second.c_str(), nullptr);
+  if (auto it = o->find("blocked_extensions"); it != o->end() && !it->second.empty()) {
+    p.blocked_extensions.clear();
+    for (auto e : split(it->second, ','))
+      if (!e.empty()) p.blocked_extensions.emplace_back(e);
+  }
+  return p;
+}
+
+std::string domain_of(std::string_view address) {
+  size_t at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : to_lower(address.substr(at + 1));
+}
+
+// One analysis (parse, rules, classifier) per message; filter::decide() per recipient
+// domain (its thresholds and blocked extensions) and once with the [filter] policy for
+// remote recipients. SMTP has one reply per message (RFC 5321 §4.2.5 is per DATA), so:
+//   every verdict reject ............ 550, nothing stored
+//   some reject, some not ........... the rejecting domains' copies go to Junk (their
+//                                     verdict named in X-Tsubame-Verdict), remote copies
+//                                     rejected by the global policy are held in the queue
+//   otherwise ....................... each domain's copies to INBOX or Junk by its verdict
+void prepare_with_filter(store::Store& st, const std::string& host, const filter::Filter& f,
+                         const filter::DomainPolicy& base, DeliveryJob& job) {
   auto p = std::make_shared<Prepared>();
   job.prepared = p;
   const uint64_t scan_start = monotonic_ns();
@@ -110,58 +199,145 @@ void prepare_with_filter(const filter::Filter& f, const filter::DomainPolicy& po
   fe.helo = job.envelope.helo;
   fe.authenticated = !job.envelope.auth_user.empty();
   fe.auth_user = job.envelope.auth_user;
-  filter::Verdict v;
-  try {
-    filter::Policy pol;
-    pol.domain = policy;
-    v = filter::decide(f.analyse_parsed(*parsed, fe), pol);
-  } catch (const std::exception& e) {
-    v = filter::Verdict{};
-    v.fault = true;
-    v.fault_note = e.what();
-  }
-  Metrics::get().observe_scan(double(monotonic_ns() - scan_start) / 1e9);
-  Metrics::get().count_verdict(v.fault ? std::string_view("unscanned") : filter::action_name(v.action));
-  if (v.fault) log::mail(job.queue_id, "filter fault: " + v.fault_note + "; delivered unscanned");
-  std::string rules = rule_list(v);
-  p->action = std::string(filter::action_name(v.action));
-  p->score = v.score;
-  for (const filter::Contribution& c : v.contributions)
-    if (!(c.kind == filter::ContributionKind::kClassifier && c.score == 0)) p->rules.push_back(c.id);
-  char score[32];
-  std::snprintf(score, sizeof score, "%.2f", v.score);
-  switch (v.action) {
-    case filter::Action::kReject:
-      log::mail(job.queue_id, std::string("filter: reject, score=") + score + ", rules=" + rules);
-      job.decided = DeliveryResult{DeliveryResult::Outcome::kRejected, "",
-                                   "Message rejected as spam (" + header_safe(rules) + ")"};
-      return;
-    case filter::Action::kHold:
-      // Outbound data-loss hit: the remote copies wait in the queue, held for the domain
-      // admin (`tsubame queue release|delete`); the log names the rules, never the content.
-      log::mail(job.queue_id, "filter: hold (data-loss), rules=" + rules);
-      p->hold = true;
-      p->hold_reason = v.reason;
-      break;
-    case filter::Action::kJunk:
-    case filter::Action::kQuarantine: {
-      log::mail(job.queue_id, std::string("filter: ") + std::string(filter::action_name(v.action)) +
-                                  ", score=" + score + ", rules=" + rules);
-      // Explain the verdict in the message itself (after the Return-Path line).
-      std::string headers = "X-Tsubame-Verdict: " + std::string(filter::action_name(v.action)) +
-                            "; score=" + score + "\r\nX-Tsubame-Rules: " + header_safe(rules) + "\r\n";
-      size_t eol = job.data.find("\r\n");
-      job.data.insert(eol == std::string::npos ? 0 : eol + 2, headers);
-      p->mailbox = "Junk";
-      // The headers moved every offset: parse the final bytes for the stored summary.
-      auto again = filter::parse_message(job.data);
-      if (again.is_ok()) p->summary = std::move(again->summary);
-      return;
+
+  // The recipient domains (local recipients; "postmaster" is postmaster@<hostname>).
+  std::vector<std::pair<std::string, uint32_t>> domains;  // name, id (0: not ours)
+  bool remote = false;
+  for (const Recipient& r : job.envelope.recipients) {
+    if (!r.local) {
+      remote = true;
+      continue;
     }
-    case filter::Action::kDeliver:
-      break;
+    std::string d = domain_of(r.address == "postmaster" ? "postmaster@" + host : r.address);
+    if (std::any_of(domains.begin(), domains.end(), [&](const auto& x) { return x.first == d; })) continue;
+    auto dom = st.find_domain(d);
+    domains.emplace_back(d, dom.is_ok() ? dom->id : 0);
+  }
+
+  struct Decision {
+    std::string domain;  // "" = the global policy (remote recipients)
+    filter::Verdict verdict;
+  };
+  std::vector<Decision> decisions;
+  bool fault = false;
+  std::string fault_note;
+  try {
+    filter::Analysis analysis = f.analyse_parsed(*parsed, fe);
+    fault = analysis.verdict.fault;
+    fault_note = analysis.verdict.fault_note;
+    auto decide = [&](const filter::DomainPolicy& dp) {
+      filter::Policy pol;
+      pol.domain = dp;
+      return filter::decide(analysis, pol);
+    };
+    for (const auto& [name, id] : domains)
+      decisions.push_back({name, id ? decide(domain_policy(st, base, id)) : decide(base)});
+    if (remote || domains.empty()) decisions.push_back({"", decide(base)});
+  } catch (const std::exception& e) {
+    fault = true;
+    fault_note = e.what();
+  }
+  for (const Decision& d : decisions) fault |= d.verdict.fault;
+  Metrics::get().observe_scan(double(monotonic_ns() - scan_start) / 1e9);
+  if (fault || decisions.empty()) {
+    if (fault_note.empty())
+      for (const Decision& d : decisions) if (fault_note.empty()) fault_note = d.verdict.fault_note;
+    Metrics::get().count_verdict("unscanned");
+    log::mail(job.queue_id, "filter fault: " + fault_note + "; delivered unscanned");
+    p->summary = std::move(parsed->summary);
+    return;
+  }
+
+  // The transaction's verdict: the most severe one.
+  const Decision* worst = &decisions[0];
+  bool all_reject = true;
+  for (const Decision& d : decisions) {
+    if (severity(d.verdict.action) > severity(worst->verdict.action)) worst = &d;
+    all_reject &= d.verdict.action == filter::Action::kReject;
+  }
+  const filter::Verdict& wv = worst->verdict;
+  Metrics::get().count_verdict(filter::action_name(wv.action));
+  p->action = std::string(filter::action_name(wv.action));
+  p->score = wv.score;
+  for (const filter::Contribution& c : wv.contributions)
+    if (!(c.kind == filter::ContributionKind::kClassifier && c.score == 0)) p->rules.push_back(c.id);
+  const std::string score = score_text(wv.score);
+  if (all_reject) {
+    std::string rules = rule_list(wv);
+    log::mail(job.queue_id, "filter: reject, score=" + score + ", rules=" + rules);
+    job.decided = DeliveryResult{DeliveryResult::Outcome::kRejected, "",
+                                 "Message rejected as spam (" + header_safe(rules) + ")"};
+    return;
+  }
+
+  for (const Decision& d : decisions) {
+    const filter::Verdict& v = d.verdict;
+    std::string rules = rule_list(v);
+    std::string who = d.domain.empty() ? std::string("remote recipients") : d.domain;
+    std::string headers;
+    switch (v.action) {
+      case filter::Action::kHold:
+        // Outbound data-loss hit: the remote copies wait in the queue, held for the domain
+        // admin (`tsubame queue release|delete`); the log names the rules, never the content.
+        log::mail(job.queue_id, "filter: hold (data-loss) for " + who + ", rules=" + rules);
+        if (d.domain.empty()) {
+          p->hold = true;
+          p->hold_reason = v.reason;
+        }
+        break;
+      case filter::Action::kReject:
+        if (d.domain.empty()) {
+          // Other recipients accept the message: the remote copies are not sent on but held
+          // for the admin, like a data-loss hit.
+          log::mail(job.queue_id, "filter: reject for remote recipients, score=" + score_text(v.score) +
+                                      ", rules=" + rules + "; held (other recipients accept)");
+          p->hold = true;
+          p->hold_reason = v.reason;
+          break;
+        }
+        log::mail(job.queue_id, "filter: reject for " + who + ", score=" + score_text(v.score) +
+                                    ", rules=" + rules + "; to Junk (other recipients accept)");
+        [[fallthrough]];
+      case filter::Action::kJunk:
+      case filter::Action::kQuarantine:
+        if (v.action != filter::Action::kReject)
+          log::mail(job.queue_id, "filter: " + std::string(filter::action_name(v.action)) + " for " + who +
+                                      ", score=" + score_text(v.score) + ", rules=" + rules);
+        // Explain the verdict in the message itself (after the Return-Path line).
+        headers = "X-Tsubame-Verdict: " + std::string(filter::action_name(v.action)) +
+                  "; score=" + score_text(v.score) + "\r\nX-Tsubame-Rules: " + header_safe(rules) + "\r\n";
+        break;
+      case filter::Action::kDeliver:
+        break;
+    }
+    if (d.domain.empty()) {
+      if (v.action != filter::Action::kReject) p->remote_headers = headers;
+      continue;
+    }
+    if (headers.empty()) {
+      p->by_domain[d.domain] = 0;
+      continue;
+    }
+    size_t k = 1;
+    while (k < p->variants.size() && p->variants[k].headers != headers) ++k;
+    if (k == p->variants.size())
+      p->variants.push_back(Variant{"Junk", headers, std::string(filter::action_name(v.action))});
+    p->by_domain[d.domain] = k;
+    p->mailbox = "Junk";
   }
   p->summary = std::move(parsed->summary);
+}
+
+// The stored bytes and summary of variant `v` of a prepared message.
+std::pair<std::string, MessageSummary> variant_content(const DeliveryJob& job, const Prepared& p, const Variant& v) {
+  if (v.headers.empty()) return {job.data, p.summary};
+  size_t at = header_insert_point(job.data);
+  std::string raw = job.data;
+  raw.insert(at, v.headers);
+  MessageSummary s = p.summary;
+  shift_part(s.body, at, v.headers.size());
+  s.size += v.headers.size();
+  return {std::move(raw), std::move(s)};
 }
 
 // Architecture: "notify imapd (unix socket, best effort; imapd also polls MODSEQ)". One
@@ -198,7 +374,7 @@ void notify_imapd(const std::string& path, const std::vector<store::DeliveryResu
 // never a header or the body). `addresses[k]` is the address of messages[k].targets[j],
 // i.e. of copy j. publish() only queues; a full queue drops the event with a log line.
 void publish_delivered(webhook::Sender* hooks, const DeliveryJob& job,
-                       const std::vector<std::string>& addresses,
+                       const std::vector<std::string>& addresses, const std::string& action,
                        const store::IncomingMessage& m, const store::DeliveryResult& stored) {
   if (!hooks || !hooks->enabled()) return;
   const auto* p = static_cast<const Prepared*>(job.prepared.get());
@@ -209,7 +385,7 @@ void publish_delivered(webhook::Sender* hooks, const DeliveryJob& job,
                            {"mailbox", m.targets[j].mailbox},
                            {"uid", stored.copies[j].uid},
                            {"size", job.data.size()},
-                           {"action", p ? p->action : std::string()},
+                           {"action", action},
                            {"score", p ? p->score : 0.0},
                            {"time_ms", now}};
     if (!hooks->publish(webhook::EventType::kMessageDelivered, std::move(data)))
@@ -225,7 +401,9 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
   Backend b;
   auto host = std::make_shared<std::string>(std::move(hostname));
   if (filter && policy) {
-    b.prepare = [filter, policy](DeliveryJob& job) { prepare_with_filter(*filter, *policy, job); };
+    b.prepare = [&st, host, filter, policy](DeliveryJob& job) {
+      prepare_with_filter(st, *host, *filter, *policy, job);
+    };
   }
   // Message trace: one record per message, metadata only (store/trace.h).
   b.record = [&st](const std::vector<DeliveryJob>& jobs, const std::vector<DeliveryResult>& results) {
@@ -316,15 +494,37 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
 
   b.authenticate = [&st, lockout, webhooks](const Authenticate& req, const std::string& ip,
                          const std::string& helo) -> AuthStatus {
-    store::Accounts accounts(st, lockout);
     store::LoginEvent ev;
     ev.login = req.user.substr(0, store::kMaxLoginField);
     ev.source_ip = ip;
     ev.client_id = helo.substr(0, store::kMaxLoginField);
     ev.protocol = store::LoginProtocol::kSmtp;
+    // The domain's policy (store/settings.h), read fresh: `tsubame security set` applies
+    // to the next AUTH. It depends on the login's domain part only (defaults for a domain
+    // that is not ours), so its answers never tell whether the user exists.
+    auto auth = store::auth_policy_for_login(st, normalise_address(req.user), lockout);
+    if (!auth.is_ok()) {
+      log::sys().warn("smtpd: domain settings unreadable: {}", auth.status().to_string());
+      return AuthStatus::kTempFail;
+    }
+    store::Accounts accounts(st, auth->lockout);
     auto user = st.find_user(normalise_address(req.user));
+    if (!user.is_ok() && user.status().code() != Code::kNotFound) return AuthStatus::kTempFail;
+    std::optional<AuthStatus> refused;
+    if (!req.tls && auth->tls_required) refused = AuthStatus::kEncryptionRequired;
+    else if (!auth->allows(req.mechanism)) refused = AuthStatus::kMechanismTooWeak;
+    if (!refused && req.policy_only) return AuthStatus::kOk;  // AUTH LOGIN may go on
+    if (refused) {
+      // Refused before the password is looked at: recorded in the login history (as
+      // "disabled" for a known user: login not permitted this way; store::LoginResult has
+      // no policy value), never counted toward the lockout (nothing was guessed).
+      if (user.is_ok()) ev.user_id = user->id;
+      ev.result = user.is_ok() ? store::LoginResult::kDisabled : store::LoginResult::kUnknownUser;
+      if (auto rec = accounts.record_login(ev); !rec.is_ok())
+        log::sys().warn("smtpd: login record failed: {}", rec.status().to_string());
+      return *refused;
+    }
     if (!user.is_ok()) {
-      if (user.status().code() != Code::kNotFound) return AuthStatus::kTempFail;
       (void)crypto::verify_password(req.password, dummy_hash());
       ev.result = store::LoginResult::kUnknownUser;
       (void)accounts.record_login(ev);
@@ -369,26 +569,37 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
     const DeliveryResult kWriteFailed{DeliveryResult::Outcome::kTempFail, "",
                                       "Error: queue file write error"};
     std::vector<DeliveryResult> results(batch.size());
+    // Local copies of the whole batch; a job has one message per stored variant (INBOX as
+    // received, Junk with the explaining headers) that has targets.
     std::vector<store::IncomingMessage> messages;
     std::vector<size_t> index;  // batch position of each message in `messages`
     std::vector<std::vector<std::string>> addresses;  // per message, per target (webhooks)
+    std::vector<std::string> actions;                 // per message: its verdict (webhooks)
     store::OutboundQueue queue(st);
     for (size_t i = 0; i < batch.size(); ++i) {
       const DeliveryJob& job = batch[i];
       const auto* p = static_cast<const Prepared*>(job.prepared.get());
-      store::IncomingMessage m;
+      const size_t nvariants = p ? p->variants.size() : 1;
+      std::vector<store::IncomingMessage> ms(nvariants);
+      std::vector<std::vector<std::string>> local_addresses(nvariants);
       store::QueueEntry out;
       bool ok = true;
       std::vector<uint64_t> seen;  // a user reached twice (directly and by alias) gets one copy
-      std::vector<std::string> local_addresses;
-      auto add_local = [&](uint64_t user_id, const std::string& address) {
+      // The copy's variant is the one the policy of the RCPT address's domain chose (an
+      // alias's targets follow the alias's domain: the address the sender used).
+      auto add_local = [&](uint64_t user_id, const std::string& address, const std::string& rcpt) {
         if (std::find(seen.begin(), seen.end(), user_id) != seen.end()) return;
         seen.push_back(user_id);
-        local_addresses.push_back(address);
+        size_t v = 0;
+        if (p) {
+          auto it = p->by_domain.find(domain_of(rcpt));
+          if (it != p->by_domain.end()) v = it->second;
+        }
+        local_addresses[v].push_back(address);
         store::DeliveryTarget t;
         t.user_id = user_id;
-        if (p) t.mailbox = p->mailbox;
-        m.targets.push_back(std::move(t));
+        if (p) t.mailbox = p->variants[v].mailbox;
+        ms[v].targets.push_back(std::move(t));
       };
       auto add_remote = [&](const std::string& address, const Recipient& r) {
         store::QueueRecipient q;
@@ -405,7 +616,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
         std::string address = r.address == "postmaster" ? "postmaster@" + *host : normalise_address(r.address);
         auto user = st.find_user(address);
         if (user.is_ok()) {
-          add_local(user->id, user->address);
+          add_local(user->id, user->address, address);
           continue;
         }
         // An alias: each target is a local user or a remote address (forwarding).
@@ -417,7 +628,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
         for (const std::string& target : alias->targets) {
           auto tu = st.find_user(normalise_address(target));
           if (tu.is_ok()) {
-            add_local(tu->id, tu->address);
+            add_local(tu->id, tu->address, address);
           } else if (!domain_is_local(st, target)) {
             add_remote(target, r);
           } else {
@@ -440,6 +651,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
         out.content = job.data.rfind("Return-Path:", 0) == 0 && eol != std::string::npos
                           ? job.data.substr(eol + 2)
                           : job.data;
+        if (p && !p->remote_headers.empty()) out.content.insert(0, p->remote_headers);
         if (p && p->hold) {
           out.held = true;
           out.hold_reason = p->hold_reason;
@@ -453,46 +665,60 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
         log::mail(job.queue_id, std::string(out.held ? "held" : "queued") + " for " +
                                     std::to_string(out.recipients.size()) + " remote recipient(s)");
       }
-      if (m.targets.empty()) {
-        results[i].outcome = DeliveryResult::Outcome::kAccepted;  // all remote: queued
-        continue;
+      bool any_local = false;
+      for (size_t v = 0; v < nvariants; ++v) {
+        if (ms[v].targets.empty()) continue;
+        any_local = true;
+        if (p) {
+          auto content = variant_content(job, *p, p->variants[v]);
+          ms[v].raw = std::move(content.first);
+          ms[v].summary = std::move(content.second);
+        } else {
+          ms[v].raw = job.data;
+        }
+        messages.push_back(std::move(ms[v]));
+        index.push_back(i);
+        addresses.push_back(std::move(local_addresses[v]));
+        actions.push_back(p ? p->variants[v].action : std::string());
       }
-      m.raw = job.data;
-      if (p) m.summary = p->summary;
-      messages.push_back(std::move(m));
-      index.push_back(i);
-      addresses.push_back(std::move(local_addresses));
+      if (!any_local) results[i].outcome = DeliveryResult::Outcome::kAccepted;  // all remote: queued
     }
-    auto apply = [&](size_t k, const Status& s) {
-      if (s.is_ok()) {
-        results[index[k]].outcome = DeliveryResult::Outcome::kAccepted;
-      } else {
-        results[index[k]] = kWriteFailed;
-      }
-    };
+    // A job's answer: accepted only if every one of its messages was stored.
+    std::vector<bool> failed(batch.size(), false);
     if (!messages.empty()) {
       auto stored = st.deliver(messages);  // one durable commit for the whole group
       if (stored.is_ok()) {
         notify_imapd(*notify, *stored);
         for (size_t k = 0; k < messages.size() && k < stored->size(); ++k)
-          publish_delivered(webhooks, batch[index[k]], addresses[k], messages[k], (*stored)[k]);
+          publish_delivered(webhooks, batch[index[k]], addresses[k], actions[k], messages[k], (*stored)[k]);
       }
-      if (stored.is_ok() || messages.size() == 1) {
-        for (size_t k = 0; k < index.size(); ++k) apply(k, stored.status());
+      bool single_job = std::all_of(index.begin(), index.end(), [&](size_t i) { return i == index[0]; });
+      if (stored.is_ok() || single_job) {
+        for (size_t k = 0; k < index.size(); ++k) failed[index[k]] = !stored.is_ok();
         if (!stored.is_ok())
           log::sys().error("smtpd: store deliver failed: {}", stored.status().to_string());
       } else {
-        // One bad message must not fail its neighbours: retry each alone.
+        // One bad message must not fail its neighbours: retry each job alone (its variants
+        // together, one commit).
         log::sys().warn("smtpd: group commit failed ({}); retrying one by one",
                         stored.status().to_string());
-        for (size_t k = 0; k < messages.size(); ++k) {
-          auto one = st.deliver({messages[k]});
+        for (size_t k0 = 0; k0 < messages.size();) {
+          size_t k1 = k0;
+          while (k1 < messages.size() && index[k1] == index[k0]) ++k1;
+          std::vector<store::IncomingMessage> group(messages.begin() + long(k0), messages.begin() + long(k1));
+          auto one = st.deliver(group);
           if (one.is_ok()) {
             notify_imapd(*notify, *one);
-            if (!one->empty()) publish_delivered(webhooks, batch[index[k]], addresses[k], messages[k], (*one)[0]);
+            for (size_t k = k0; k < k1 && k - k0 < one->size(); ++k)
+              publish_delivered(webhooks, batch[index[k]], addresses[k], actions[k], messages[k], (*one)[k - k0]);
           }
-          apply(k, one.status());
+          failed[index[k0]] = !one.is_ok();
+          k0 = k1;
         }
+      }
+      for (size_t k = 0; k < index.size(); ++k) {
+        if (failed[index[k]]) results[index[k]] = kWriteFailed;
+        else results[index[k]].outcome = DeliveryResult::Outcome::kAccepted;
       }
     }
     return results;

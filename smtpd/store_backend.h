@@ -6,15 +6,30 @@
 //   means postmaster@<hostname>.
 // - sender_owned: the user's login address, or an alias whose targets include the user
 //   (domain parts compared case-insensitively).
-// - authenticate: a locked account is refused without checking the password; the Argon2id
-//   verification runs for unknown users too (against a fixed dummy hash) so that timing
-//   does not reveal which logins exist; every attempt is recorded in the login history,
-//   failures count toward the lockout (store/accounts.h).
+// - authenticate: first the policy of the login's domain (store/settings.h
+//   auth_policy_for_login, read fresh per AUTH): credentials sent in clear for a domain with
+//   tls_required get kEncryptionRequired (538 5.7.11), a mechanism outside its
+//   auth_mechanisms kMechanismTooWeak (534 5.7.9); both depend on the domain part only (the
+//   defaults for a domain that is not ours), are recorded in the login history (a known
+//   user as "disabled", an unknown one as "unknown-user") and do not count toward the
+//   lockout. A policy_only request (AUTH LOGIN in clear, before the password) stops here:
+//   kOk when the domain accepts it. Then: a locked account is refused without checking the
+//   password; the Argon2id verification runs for unknown users too (against a fixed dummy
+//   hash) so that timing does not reveal which logins exist; every attempt is recorded in
+//   the login history,
+//   failures count toward the lockout (store/accounts.h) with the domain's lockout_*
+//   thresholds, `lockout` (security.lockout_*) where the domain set none.
 // - prepare (when a filter is given; worker thread): one MIME parse gives the
-//   MessageSummary stored beside the message and the filter's analysis; the verdict picks
-//   INBOX (deliver), Junk (junk, quarantine; with X-Tsubame-Verdict / X-Tsubame-Rules
-//   headers explaining it), "550 5.7.1 <rules>" (reject), or, for an outbound data-loss
-//   hit (hold), remote copies held in the outbound queue for the domain admin.
+//   MessageSummary stored beside the message and the filter's analysis (once);
+//   filter::decide() then runs per recipient domain with `policy` ([filter] thresholds)
+//   refined by the domain's junk_threshold, reject_threshold and blocked_extensions (read
+//   per message), and once with `policy` itself for remote recipients. Each domain's
+//   verdict picks INBOX (deliver) or Junk (junk, quarantine; with X-Tsubame-Verdict /
+//   X-Tsubame-Rules headers explaining it; the Junk copy's summary is the first parse with
+//   shifted offsets). Only when every verdict is reject is the message refused
+//   ("550 5.7.1 <rules>"); otherwise a rejecting domain's copies go to Junk and remote
+//   copies the global policy rejects are held. An outbound data-loss hit (hold) holds the
+//   remote copies in the outbound queue for the domain admin.
 //   A filter fault lets the mail through to INBOX and is logged.
 // - deliver: remote recipients (and remote alias targets) go to the durable outbound
 //   queue (store/queue.h, without the Return-Path line), then the local copies of the whole
@@ -54,8 +69,10 @@ struct DomainPolicy;
 
 namespace tsubame::smtp {
 
-// `filter` (may be null: no scan, empty summaries), `policy` and `webhooks` (may be null: no
-// events) must outlive the Backend.
+// `filter` (may be null: no scan, empty summaries), `policy` (the [filter] policy: the
+// base every recipient domain's settings refine) and `webhooks` (may be null: no events)
+// must outlive the Backend. `lockout` is the site-wide security.lockout_* (the fallback of
+// each domain's lockout_* settings).
 Backend make_store_backend(store::Store& store, std::string hostname,
                            store::LockoutSettings lockout = {},
                            const filter::Filter* filter = nullptr,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 
 #include "common/bytes.h"
 #include "common/config.h"
@@ -236,6 +237,64 @@ Status set_domain_setting(Store& store, uint32_t domain_id, std::string_view key
     auto a = AuditLog(store).append(t, e);
     return a.status();
   });
+}
+
+namespace {
+
+void apply_lockout_overrides(const std::map<std::string, std::string>& o, LockoutSettings& l) {
+  auto num = [&](const char* key) -> std::optional<int64_t> {
+    auto it = o.find(key);
+    if (it == o.end()) return std::nullopt;
+    return int64_t(std::strtoll(it->second.c_str(), nullptr, 10));
+  };
+  if (auto v = num("lockout_failures")) l.max_failures = uint32_t(*v);
+  if (auto v = num("lockout_window")) l.window_ms = *v * 1000;
+  if (auto v = num("lockout_duration")) l.lock_ms = *v * 1000;
+}
+
+}  // namespace
+
+bool AuthPolicy::allows(std::string_view mechanism) const {
+  for (const std::string& m : mechanisms)
+    if (iequals(m, mechanism)) return true;
+  return false;
+}
+
+Result<AuthPolicy> auth_policy_for_login(Store& store, std::string_view login,
+                                         const LockoutSettings& fallback) {
+  AuthPolicy p;
+  p.lockout = fallback;
+  std::map<std::string, std::string> o;
+  size_t at = login.rfind('@');
+  if (at != std::string_view::npos) {
+    auto dom = store.find_domain(to_lower(login.substr(at + 1)));
+    if (dom.is_ok()) {
+      auto ov = domain_overrides(store, dom->id);
+      if (!ov.is_ok()) return ov.status();
+      p.domain_id = dom->id;
+      o = std::move(*ov);
+    } else if (dom.status().code() != Code::kNotFound) {
+      return dom.status();
+    }
+  }
+  auto value = [&](const char* key) {
+    auto it = o.find(key);
+    return it != o.end() ? it->second : std::string(find_setting_def(key)->default_value);
+  };
+  p.tls_required = value("tls_required") == "yes";
+  for (auto m : split(value("auth_mechanisms"), ','))
+    if (!m.empty()) p.mechanisms.emplace_back(m);
+  apply_lockout_overrides(o, p.lockout);
+  return p;
+}
+
+Result<LockoutSettings> domain_lockout(Store& store, uint32_t domain_id,
+                                       const LockoutSettings& fallback) {
+  auto o = domain_overrides(store, domain_id);
+  if (!o.is_ok()) return o.status();
+  LockoutSettings l = fallback;
+  apply_lockout_overrides(*o, l);
+  return l;
 }
 
 Status clear_domain_settings(Store& store, uint32_t domain_id) {

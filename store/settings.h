@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "store/accounts.h"
 
 namespace tsubame::store {
 
@@ -62,5 +63,28 @@ Status set_domain_setting(Store& store, uint32_t domain_id, std::string_view key
 
 // Drops every setting of a domain (when the domain is removed). Not audit-logged by itself.
 Status clear_domain_settings(Store& store, uint32_t domain_id);
+
+// ---- read helpers for the daemons (smtpd and imapd enforce the same rule) ----
+
+// The authentication policy for one login id: the settings of the domain after its last
+// '@' (tls_required, auth_mechanisms, lockout_*). A login whose domain is not ours, or that
+// has no '@', gets the table's defaults, so the answer depends on the domain part only and
+// never on whether the user exists. The lockout_* keys a domain did not set come from
+// `fallback` (the daemon's security.lockout_* configuration): a domain override refines
+// the site-wide value. Read fresh on every call (one LMDB read transaction; no cache), so
+// `tsubame security set` takes effect at the next login.
+struct AuthPolicy {
+  uint32_t domain_id = 0;                // 0: not one of our domains (defaults apply)
+  bool tls_required = true;
+  std::vector<std::string> mechanisms;   // upper case (settings' normalised form)
+  LockoutSettings lockout;
+  // Is this SASL mechanism (any case) allowed? (RFC 4422 §3.1 mechanism names)
+  bool allows(std::string_view mechanism) const;
+};
+Result<AuthPolicy> auth_policy_for_login(Store& store, std::string_view login,
+                                         const LockoutSettings& fallback);
+// Only the lockout part, for a known domain id (overrides, else `fallback`).
+Result<LockoutSettings> domain_lockout(Store& store, uint32_t domain_id,
+                                       const LockoutSettings& fallback);
 
 }  // namespace tsubame::store

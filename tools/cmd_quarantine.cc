@@ -9,6 +9,10 @@
 //                                                             (+ "report.attachment.save")
 //   quarantine decide ID spam|ham ── view ─▶ classifier learn (unlearn a previous decision's
 //        training first) ─▶ Reports::decide ─────────────── audit "report.decide" (store)
+//     [--add-rule sender|url-host|subject]: before the training, a rule derived from the
+//        report is appended to rules_dir/80-reported.rules and the whole set compiled (else
+//        the file is put back, exit 1); a failed decision also puts it back ── audit
+//        "filter.rule.add" (cmd_quarantine_rule.h)
 //   quarantine export ID FILE ── view ─▶ ARF (RFC 5965) file ─ audit "report.export"
 //
 // Every command takes a REPORT id and reads content only through Reports::view(): there is no
@@ -19,12 +23,14 @@
 
 #include <ctime>
 #include <iostream>
+#include <optional>
 
 #include "common/bytes.h"
 #include "filter/filter.h"
 #include "filter/mime.h"
 #include "store/reports.h"
 #include "tools/cli.h"
+#include "tools/cmd_quarantine_rule.h"
 #include "tools/util.h"
 #ifdef TSUBAME_CLI_WEBHOOKS
 #include "common/webhook.h"
@@ -125,9 +131,10 @@ std::string build_arf(const store::Report& r, const std::string& hostname, const
 }
 
 struct Opts {
-  std::string id, status, verdict, file, save_file, analyst;
+  std::string id, status, verdict, file, save_file, analyst, add_rule;
   int save_index = 0;
   bool raw = false;
+  double rule_score = kDefaultReportedRuleScore;
 };
 
 // Publishes "quarantine.decided" to the configured webhooks (metadata only) and waits a
@@ -307,7 +314,16 @@ void register_quarantine(CLI::App& app, Context& ctx) {
   auto* decide = cmd->add_subcommand("decide", "Decide a report: spam or ham; trains the classifier accordingly");
   decide->add_option("ID", d->id, "Report id")->required();
   decide->add_option("VERDICT", d->verdict, "spam or ham")->required()->check(CLI::IsMember({"spam", "ham"}));
+  decide->add_option("--add-rule", d->add_rule,
+                     "With spam: also add a filter rule derived from the message (sender: its From address, "
+                     "url-host: its link hosts, subject: its Subject) to rules_dir/80-reported.rules")
+      ->check(CLI::IsMember({"sender", "url-host", "subject"}));
+  decide->add_option("--rule-score", d->rule_score, "Score of the added rule")
+      ->check(CLI::Range(-100.0, 100.0))
+      ->capture_default_str();
   set_action(decide, [&ctx, d] {
+    if (!d->add_rule.empty() && d->verdict != "spam")
+      return fail("quarantine decide", Status::invalid("--add-rule goes with a spam decision"));
     auto st = ctx.store();
     if (!st.is_ok()) return fail("store", st.status());
     auto cfg = ctx.config();
@@ -315,6 +331,22 @@ void register_quarantine(CLI::App& app, Context& ctx) {
     auto r = view_report(**st, d->id, "");
     if (!r.is_ok()) return fail("quarantine decide " + d->id, r.status());
     bool spam = d->verdict == "spam";
+    // --add-rule: derived and compiled before anything else changes (cmd_quarantine_rule.h).
+    RuleFileChange rule_change;
+    std::optional<ReportedRule> rule;
+    if (!d->add_rule.empty()) {
+      auto msg = filter::parse_message(r->content);
+      if (!msg.is_ok()) return fail("quarantine decide: parse", msg.status());
+      auto derived = derive_reported_rule(*msg, r->id, d->add_rule, d->rule_score, cli_actor(),
+                                          format_time_ms(unix_now_ms()));
+      if (!derived.is_ok()) return fail("quarantine decide --add-rule " + d->add_rule, derived.status());
+      rule = std::move(*derived);
+      Status a = rule_change.apply((*cfg)->str("general.rules_dir"), *rule);
+      if (!a.is_ok()) {
+        std::cerr << "tsubame: quarantine decide --add-rule: " << a.message() << "\n";
+        return int(kFailed);
+      }
+    }
     bool agrees = spam == (r->kind == store::ReportKind::kSpam);
     store::ReportStatus status = agrees ? store::ReportStatus::kConfirmed : store::ReportStatus::kFalseReport;
     Trained before = trained_as(r->kind, r->status), after = spam ? Trained::kSpam : Trained::kHam;
@@ -327,14 +359,23 @@ void register_quarantine(CLI::App& app, Context& ctx) {
       o.cache_dir = (*cfg)->str("general.cache_dir");
       o.store = *st;
       auto fo = filter::Filter::open(std::move(o));
-      if (!fo.is_ok()) return fail("quarantine decide: filter", fo.status());
+      if (!fo.is_ok()) {
+        (void)rule_change.rollback();
+        return fail("quarantine decide: filter", fo.status());
+      }
       f = std::move(*fo);
       if (before != Trained::kNone) {
         Status u = f->learn(r->content, before == Trained::kSpam, domain_id, -1);
-        if (!u.is_ok()) return fail("quarantine decide: unlearn", u);
+        if (!u.is_ok()) {
+          (void)rule_change.rollback();
+          return fail("quarantine decide: unlearn", u);
+        }
       }
       Status l = f->learn(r->content, spam, domain_id, +1);
-      if (!l.is_ok()) return fail("quarantine decide: learn", l);
+      if (!l.is_ok()) {
+        (void)rule_change.rollback();
+        return fail("quarantine decide: learn", l);
+      }
     }
     Status s = store::Reports(**st).decide(r->id, status, cli_actor());
     if (!s.is_ok()) {
@@ -342,13 +383,33 @@ void register_quarantine(CLI::App& app, Context& ctx) {
         (void)f->learn(r->content, spam, domain_id, -1);
         if (before != Trained::kNone) (void)f->learn(r->content, before == Trained::kSpam, domain_id, +1);
       }
+      (void)rule_change.rollback();
       return fail("quarantine decide", s);
+    }
+    if (rule_change.added()) {
+      // No rule change without its audit record: a failed audit puts the file back.
+      Status au = audit(**st, "filter.rule.add", "report:" + std::to_string(r->id),
+                        "rule=" + rule->id + " kind=" + rule->kind + " file=" + rule_change.path().string());
+      if (!au.is_ok()) {
+        (void)rule_change.rollback();
+        return fail("quarantine decide --add-rule: audit (rule not added; the decision stands)", au);
+      }
     }
     publish_decision(**cfg, **st, *r, status, d->verdict);
     std::cout << "report " << r->id << ": " << store::report_status_name(status) << "; "
               << (before == after ? "classifier already trained as " + d->verdict
                                   : "classifier trained as " + d->verdict)
               << "\n";
+    if (rule) {
+      std::cout << "rule " << rule->id << " (" << rule->kind << ": ";
+      for (size_t i = 0; i < rule->values.size(); ++i) std::cout << (i ? ", " : "") << rule->values[i];
+      if (rule_change.added())
+        std::cout << ") added to " << rule_change.path().string()
+                  << "; the rule set compiles. tsubame-smtpd uses it after a SIGHUP (kill -HUP "
+                     "<tsubame-smtpd pid>) or a restart\n";
+      else
+        std::cout << ") is already in " << rule_change.path().string() << "\n";
+    }
     return int(kOk);
   });
 

@@ -88,6 +88,13 @@ class Harness {
       auths.push_back(*au);
       if (!auto_answer) return;
       if (au->user == "locked@example.com") return session.on_auth_result(AuthStatus::kLocked);
+      // Domain policies as store_backend.cc applies them (store/settings.h): users of
+      // tls.example need TLS; plain.example allows only PLAIN.
+      if (au->user.ends_with("@tls.example") && !au->tls)
+        return session.on_auth_result(AuthStatus::kEncryptionRequired);
+      if (au->user.ends_with("@plain.example") && au->mechanism != "PLAIN")
+        return session.on_auth_result(AuthStatus::kMechanismTooWeak);
+      if (au->policy_only) return session.on_auth_result(AuthStatus::kOk);  // go on: password
       bool ok = au->user == "alice@example.com" && au->password == "secret";
       session.on_auth_result(ok ? AuthStatus::kOk : AuthStatus::kBad);
     } else if (auto* d = std::get_if<DeliverMessage>(&a)) {

@@ -915,6 +915,98 @@ TEST(Session, AuthFailuresAreDelayedAndLimited) {
   EXPECT_EQ(h.auths.size(), static_cast<size_t>(kDefaultMaxAuthFailures));
 }
 
+// Per-domain policy (store/settings.h tls_required, auth_mechanisms): the backend decides
+// after the exchange (the identity is only known then); the session maps its answer.
+TEST(Session, AuthCarriesWhetherTlsIsActive) {
+  Options o = test_options();
+  o.allow_plaintext_auth = true;
+  Harness clear(ListenerPolicy::mx(true), o);
+  clear.ready(false);
+  clear.talk("AUTH PLAIN " + plain("alice@example.com", "secret") + "\r\n");
+  Harness tls(ListenerPolicy::mx(true), o);
+  tls.ready(true);
+  tls.talk("AUTH LOGIN " + base64_encode("alice@example.com") + "\r\n");
+  tls.talk(base64_encode("secret") + "\r\n");
+  ASSERT_EQ(clear.auths.size(), 1u);
+  ASSERT_EQ(tls.auths.size(), 1u);
+  EXPECT_FALSE(clear.auths[0].tls);
+  EXPECT_TRUE(tls.auths[0].tls);
+}
+
+TEST(Session, DomainRequiringTlsGets538AfterTheExchange) {
+  Options o = test_options();
+  o.allow_plaintext_auth = true;  // the global config allows clear text; the domain does not
+  o.auth_failure_delay = std::chrono::milliseconds(700);
+  Harness h(ListenerPolicy::mx(true), o);
+  h.ready(false);
+  h.delays.clear();
+  // RFC 4954 §6: 538 5.7.11, delayed like any failure.
+  EXPECT_EQ(h.talk("AUTH PLAIN " + plain("bob@tls.example", "secret") + "\r\n"),
+            "538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+  EXPECT_EQ(h.delays.back(), std::chrono::milliseconds(700));
+  EXPECT_TRUE(h.session.auth_user().empty());
+  // Another domain's user still logs in in clear.
+  EXPECT_EQ(h.talk("AUTH PLAIN " + plain("alice@example.com", "secret") + "\r\n"),
+            "235 2.7.0 Authentication successful\r\n");
+}
+
+TEST(Session, AuthLoginInClearAsksTheDomainBeforeThePassword) {
+  Options o = test_options();
+  o.allow_plaintext_auth = true;
+  Harness h(ListenerPolicy::mx(true), o);
+  h.ready(false);
+  // A domain requiring TLS: refused right after the user name; no "Password:" prompt, so
+  // the password is never sent in clear.
+  EXPECT_EQ(h.talk("AUTH LOGIN " + base64_encode("bob@tls.example") + "\r\n"),
+            "538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+  ASSERT_EQ(h.auths.size(), 1u);
+  EXPECT_TRUE(h.auths[0].policy_only);
+  EXPECT_TRUE(h.auths[0].password.empty());
+  // Back in command mode: the next line is a command, not a password.
+  EXPECT_EQ(h.talk("NOOP\r\n"), "250 2.0.0 Ok\r\n");
+  h.talk("AUTH LOGIN\r\n");
+  EXPECT_EQ(h.talk(base64_encode("carol@plain.example") + "\r\n"),
+            "534 5.7.9 Authentication mechanism is too weak\r\n");
+  // A domain that accepts it: the policy check, then the password as usual.
+  h.auths.clear();
+  EXPECT_EQ(h.talk("AUTH LOGIN " + base64_encode("alice@example.com") + "\r\n"), "334 UGFzc3dvcmQ6\r\n");
+  EXPECT_EQ(h.talk(base64_encode("secret") + "\r\n"), "235 2.7.0 Authentication successful\r\n");
+  ASSERT_EQ(h.auths.size(), 2u);
+  EXPECT_TRUE(h.auths[0].policy_only);
+  EXPECT_FALSE(h.auths[1].policy_only);
+  EXPECT_EQ(h.auths[1].password, "secret");
+}
+
+TEST(Session, AuthLoginUnderTlsAsksNoPolicyFirst) {
+  Harness h;
+  h.ready(true);
+  EXPECT_EQ(h.talk("AUTH LOGIN " + base64_encode("alice@example.com") + "\r\n"), "334 UGFzc3dvcmQ6\r\n");
+  EXPECT_TRUE(h.auths.empty());
+}
+
+TEST(Session, MechanismTheDomainForbidsGets534) {
+  Harness h;
+  h.ready(true);
+  h.talk("AUTH LOGIN\r\n");
+  h.talk(base64_encode("carol@plain.example") + "\r\n");
+  // RFC 4954 §6: 534 5.7.9.
+  EXPECT_EQ(h.talk(base64_encode("secret") + "\r\n"), "534 5.7.9 Authentication mechanism is too weak\r\n");
+  EXPECT_TRUE(h.session.auth_user().empty());
+  EXPECT_EQ(h.talk("AUTH PLAIN " + plain("carol@plain.example", "x") + "\r\n"),
+            "535 5.7.8 Authentication credentials invalid\r\n");
+}
+
+TEST(Session, PolicyRefusalsCountTowardTheAuthFailureLimit) {
+  Options o = test_options();
+  o.allow_plaintext_auth = true;
+  Harness h(ListenerPolicy::mx(true), o);
+  h.ready(false);
+  for (unsigned i = 1; i < kDefaultMaxAuthFailures; ++i)
+    EXPECT_TRUE(starts_with(h.talk("AUTH PLAIN " + plain("bob@tls.example", "secret") + "\r\n"), "538"));
+  EXPECT_TRUE(starts_with(h.talk("AUTH PLAIN " + plain("bob@tls.example", "secret") + "\r\n"), "421 4.7.0"));
+  EXPECT_TRUE(h.closed);
+}
+
 TEST(Session, AuthzidMustMatch) {
   Harness h;
   h.ready(true);

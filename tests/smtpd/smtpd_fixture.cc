@@ -9,6 +9,10 @@
 //   smtpd_fixture trace DIR QUEUE_ID
 //                                the message trace of one message, a line per record:
 //                                "<status> <action> <score> <rules,...> <sender> <size>"
+//   smtpd_fixture summaries DIR ADDR MAILBOX
+//                                checks every stored summary (ENVELOPE, BODYSTRUCTURE,
+//                                offsets) against a fresh parse of the stored bytes: a
+//                                line "ok <uid>" or "mismatch <uid>" per message
 //   smtpd_fixture queue DIR      the outbound queue, a line per entry:
 //                                "<id> <held|ready> <sender> <rcpt,...> <rules,...>"
 // Exit status 1 with a reason on stderr when anything fails.
@@ -18,6 +22,7 @@
 
 #include "common/crypto.h"
 #include "common/tls.h"
+#include "filter/mime.h"
 #include "store/store.h"
 #include "store/queue.h"
 #include "store/trace.h"
@@ -67,6 +72,24 @@ int main(int argc, char** argv) {
       auto raw = (*st)->read_message(user->id, inbox->id, m.uid);
       if (!raw.is_ok()) return fail(raw.status());
       std::cout << raw->size() << "\n" << *raw;
+    }
+    return 0;
+  }
+  if (cmd == "summaries" && argc == 5) {
+    auto user = (*st)->find_user(argv[3]);
+    if (!user.is_ok()) return fail(user.status());
+    auto box = (*st)->find_mailbox(user->id, argv[4]);
+    if (!box.is_ok()) return fail(box.status());
+    auto msgs = (*st)->list_messages(box->id);
+    if (!msgs.is_ok()) return fail(msgs.status());
+    for (const auto& m : *msgs) {
+      auto raw = (*st)->read_message(user->id, box->id, m.uid);
+      if (!raw.is_ok()) return fail(raw.status());
+      auto stored = (*st)->read_summary(user->id, box->id, m.uid);
+      if (!stored.is_ok()) return fail(stored.status());
+      auto fresh = filter::parse_message(*raw);
+      if (!fresh.is_ok()) return fail(fresh.status());
+      std::cout << (*stored == fresh->summary ? "ok " : "mismatch ") << m.uid << "\n";
     }
     return 0;
   }
