@@ -38,6 +38,8 @@ class HttpdTest(unittest.TestCase):
         cls.inst.add_user("dave@tsubame.test")
         cls.inst.add_domain("other.test")
         cls.inst.add_user("postmaster@other.test")
+        cls.inst.add_user("erin@other.test")
+        cls.inst.add_user("frank@tsubame.test")
         cls.demo = cls.inst.demo
         cls.secret_body = "BODY-SECRET-" + secrets.token_hex(8)
         cls.uid = cls.inst.deliver(cls.demo, message("Cheap watches", cls.secret_body))
@@ -137,6 +139,22 @@ class HttpdTest(unittest.TestCase):
         r = self.inst.cli("lockout", "reset", "carol@tsubame.test")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.d.request("POST", "/api/login", {"address": "carol@tsubame.test", "password": PASSWORD})[0], 200)
+
+    def test_domain_lockout_setting_applies_to_web_logins(self):
+        # other.test locks after 2 failures (the config says 3): the domain's setting wins,
+        # read at each login, so no restart is needed.
+        r = self.inst.cli("security", "set", "other.test", "lockout_failures", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for _ in range(2):
+            status, _, _ = self.d.request("POST", "/api/login", {"address": "erin@other.test", "password": "nope-nope-nope"})
+            self.assertEqual(status, 401)
+        status, _, body = self.d.request("POST", "/api/login", {"address": "erin@other.test", "password": PASSWORD})
+        self.assertEqual(status, 423, body)
+        # A user of tsubame.test still has the config's 3 attempts: 2 failures do not lock.
+        for _ in range(2):
+            status, _, _ = self.d.request("POST", "/api/login", {"address": "frank@tsubame.test", "password": "nope-nope-nope"})
+            self.assertEqual(status, 401)
+        self.assertEqual(self.d.request("POST", "/api/login", {"address": "frank@tsubame.test", "password": PASSWORD})[0], 200)
 
     def test_login_bad_json_is_400(self):
         for raw in [b"not json", b"[1,2]", b"{\"address\": 5, \"password\": \"x\"}", b"{\"address\": \"a@b\"}", b""]:
@@ -342,6 +360,12 @@ class HttpdTest(unittest.TestCase):
         return int(spam.group(1)), int(ham.group(1))
 
     # ---- metrics ----
+    def user_count(self):
+        r = self.inst.cli("user", "list", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        users = json.loads(r.stdout)
+        return len(users["users"] if isinstance(users, dict) else users)
+
     def test_metrics(self):
         os.makedirs(os.path.join(self.inst.run_dir, "metrics"), exist_ok=True)
         with open(os.path.join(self.inst.run_dir, "metrics", "smtpd.prom"), "w") as f:
@@ -351,7 +375,7 @@ class HttpdTest(unittest.TestCase):
         self.assertTrue(h["content-type"].startswith("text/plain; version=0.0.4"))
         for needle in ['tsubame_httpd_requests_total{code="2xx"}', "tsubame_httpd_connections_open ",
                        'tsubame_httpd_request_duration_seconds_bucket{le="+Inf"}',
-                       'tsubame_store_objects{kind="users"} 6', "tsubame_queue_size", "tsubame_quarantine_reports",
+                       'tsubame_store_objects{kind="users"} %d' % self.user_count(), "tsubame_queue_size", "tsubame_quarantine_reports",
                        "tsubame_webhook_events_total", "tsubame_store_stats_ok 1",
                        'tsubame_filter_scan_seconds_bucket{le="0.01"} 7']:
             self.assertIn(needle, text)

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/bytes.h"
@@ -17,6 +18,7 @@
 #include "store/audit.h"
 #include "store/queue.h"
 #include "store/reports.h"
+#include "store/settings.h"
 #include "store/store.h"
 #include "store/tokens.h"
 #include "store/trace.h"
@@ -169,6 +171,7 @@ Api::Api(store::Store& store, ApiOptions options, webhook::Sender* webhooks, Met
   ls.max_failures = options_.lockout_failures;
   ls.window_ms = options_.lockout_window_ms;
   ls.lock_ms = options_.lockout_duration_ms;
+  fallback_lockout_ = ls;
   accounts_ = std::make_unique<store::Accounts>(store_, ls);
   reports_ = std::make_unique<store::Reports>(store_);
 }
@@ -269,9 +272,13 @@ Response Api::login(const Request& req) {
   ev.source_ip = req.peer_ip;
   ev.client_id = req.user_agent.substr(0, 200);
   ev.protocol = store::LoginProtocol::kHttp;
+  // The lockout thresholds of the user's domain (tsubame security set), else the config's;
+  // the lockout record itself is shared with smtpd and imapd (store/accounts.h).
+  store::Accounts* accounts = accounts_.get();
+  std::optional<store::Accounts> domain_accounts;
   auto record = [&](store::LoginResult result) -> Result<store::LoginOutcome> {
     ev.result = result;
-    auto o = accounts_->record_login(ev);
+    auto o = accounts->record_login(ev);
     if (!o.is_ok()) log::sys().error("httpd: login history: {}", o.status().to_string());
     return o;
   };
@@ -288,7 +295,11 @@ Response Api::login(const Request& req) {
     return denied;
   }
   ev.user_id = user->id;
-  auto locked = accounts_->is_locked(user->id);
+  auto lockout = store::domain_lockout(store_, user->domain_id, fallback_lockout_);
+  if (!lockout.is_ok()) return from_status(lockout.status(), "lockout settings");
+  domain_accounts.emplace(store_, *lockout);
+  accounts = &*domain_accounts;
+  auto locked = accounts->is_locked(user->id);
   if (!locked.is_ok()) return from_status(locked.status(), "lockout state");
   if (*locked) {
     // No password check while locked: guesses during the lock teach nothing.

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "store/accounts.h"
 #include "tools/httpd/metrics.h"
 #include "tools/httpd/sessions.h"
 
@@ -119,7 +120,8 @@ class Api {
   webhook::Sender* webhooks_;
   Metrics& metrics_;
   SessionTable sessions_;
-  std::unique_ptr<store::Accounts> accounts_;
+  std::unique_ptr<store::Accounts> accounts_;  // config lockout values (unknown logins)
+  store::LockoutSettings fallback_lockout_;
   std::unique_ptr<store::Reports> reports_;
   Result<filter::Filter*> filter();
   std::string dummy_hash_;
