@@ -515,11 +515,11 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
     else if (!auth->allows(req.mechanism)) refused = AuthStatus::kMechanismTooWeak;
     if (!refused && req.policy_only) return AuthStatus::kOk;  // AUTH LOGIN may go on
     if (refused) {
-      // Refused before the password is looked at: recorded in the login history (as
-      // "disabled" for a known user: login not permitted this way; store::LoginResult has
-      // no policy value), never counted toward the lockout (nothing was guessed).
+      // Refused before the password is looked at: recorded in the login history
+      // ("refused-by-policy" for a known user), never counted toward the lockout (nothing
+      // was guessed).
       if (user.is_ok()) ev.user_id = user->id;
-      ev.result = user.is_ok() ? store::LoginResult::kDisabled : store::LoginResult::kUnknownUser;
+      ev.result = user.is_ok() ? store::LoginResult::kPolicy : store::LoginResult::kUnknownUser;
       if (auto rec = accounts.record_login(ev); !rec.is_ok())
         log::sys().warn("smtpd: login record failed: {}", rec.status().to_string());
       return *refused;

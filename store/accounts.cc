@@ -110,6 +110,7 @@ const char* login_result_name(LoginResult r) {
     case LoginResult::kUnknownUser: return "unknown-user";
     case LoginResult::kLocked: return "locked";
     case LoginResult::kDisabled: return "disabled";
+    case LoginResult::kPolicy: return "refused-by-policy";
   }
   return "unknown";
 }

@@ -34,6 +34,7 @@ enum class LoginResult : uint8_t {
   kUnknownUser = 3,
   kLocked = 4,        // refused because the account was locked (does not extend the lock)
   kDisabled = 5,
+  kPolicy = 6,        // refused by the domain's settings (TLS required, mechanism not allowed)
 };
 const char* login_protocol_name(LoginProtocol p);  // "smtp", "imap", "http"
 const char* login_result_name(LoginResult r);      // "success", "bad-password", ...

@@ -313,7 +313,7 @@ class SmtpdDomainSecurity(unittest.TestCase):
         # The refusals are in the login history, and did not count toward the lockout.
         history = self.inst.logins(strict)
         results = [(e["protocol"], e["result"]) for e in history["logins"]]
-        self.assertIn(("smtp", "disabled"), results)
+        self.assertIn(("smtp", "refused-by-policy"), results)
         self.assertEqual(results[0], ("smtp", "success"))
         self.assertFalse(history["lockout"]["locked"])
         # Changed while the daemon runs: the next AUTH in clear works.
