@@ -27,6 +27,7 @@ Environment: TSUBAME_BIN (the build's bin directory), set by tsubame_pytest().
 import base64
 import json
 import os
+import sys
 import re
 import shutil
 import signal
@@ -43,10 +44,8 @@ SITE_LOCKOUT_FAILURES = 4
 START_SECONDS = 180  # smtpd compiles the rule set at start
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tsubame_test import free_port, start_daemon  # noqa: E402  (shared: ports below the ephemeral range)
 
 
 def tls_client_context():

@@ -16,6 +16,7 @@ Environment: TSUBAME_BIN (the build's bin directory), set by tsubame_pytest().
 """
 import json
 import os
+import sys
 import shutil
 import signal
 import smtplib
@@ -32,10 +33,8 @@ CLOSE_WAIT_S = 10      # upper bound for the server to drop a stalled TLS handsh
 PASSWORD = "Lunch at noon 2026"  # meets the default password policy (length, character classes)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tsubame_test import free_port, start_daemon  # noqa: E402  (shared: ports below the ephemeral range)
 
 
 def tls_client_context():
@@ -129,18 +128,9 @@ class Installation:
 
     def start(self, ports):
         self.stderr = open(os.path.join(self.dir, "smtpd.stderr"), "w")
-        self.proc = subprocess.Popen([os.path.join(BIN, "tsubame-smtpd"), "--config", self.conf],
-                                     stdout=self.stderr, stderr=self.stderr)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                for port in ports:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("tsubame-smtpd did not start; see " + self.stderr.name)
-                time.sleep(0.1)
+        self.proc = start_daemon("tsubame-smtpd", self.conf, ports, self.stderr, timeout=60)
+        if self.proc is None:
+            raise RuntimeError("tsubame-smtpd exited at start; see " + self.stderr.name)
 
     def stop(self):
         if self.proc is None:

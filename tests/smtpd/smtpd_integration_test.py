@@ -8,6 +8,7 @@ Environment: TSUBAME_BIN (the build's bin directory), set by tsubame_pytest().
 """
 import base64
 import os
+import sys
 import shutil
 import signal
 import smtplib
@@ -23,10 +24,8 @@ BIN = os.environ.get("TSUBAME_BIN", os.path.join(os.path.dirname(__file__), "../
 PASSWORD = "correct horse"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tsubame_test import free_port, start_daemon  # noqa: E402  (shared: ports below the ephemeral range)
 
 
 def tls_client_context():
@@ -115,23 +114,20 @@ rule TEST_REJECT_MARKER
   describe smtpd integration test: reject
 """)
         cls.stderr = open(os.path.join(cls.dir, "smtpd.stderr"), "w")
-        cls.proc = subprocess.Popen([os.path.join(BIN, "tsubame-smtpd"), "--config", conf],
-                                    stderr=cls.stderr, stdout=cls.stderr)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                for port in (cls.mx, cls.sub, cls.subs):
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if cls.proc.poll() is not None or time.monotonic() > deadline:
-                    cls.tearDownClass()
-                    raise RuntimeError("tsubame-smtpd did not start; see " + cls.stderr.name)
-                time.sleep(0.1)
+        # Started when THIS daemon logged "smtpd: ready" and its ports answer (a port that
+        # merely answers may be a parallel test's daemon).
+        cls.proc = None
+        try:
+            cls.proc = start_daemon("tsubame-smtpd", conf, (cls.mx, cls.sub, cls.subs), cls.stderr, timeout=60)
+        except RuntimeError:
+            pass
+        if cls.proc is None:
+            cls.tearDownClass()
+            raise RuntimeError("tsubame-smtpd did not start; see " + cls.stderr.name)
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc.poll() is None:
+        if cls.proc is not None and cls.proc.poll() is None:
             cls.proc.send_signal(signal.SIGTERM)
             try:
                 cls.rc = cls.proc.wait(timeout=20)

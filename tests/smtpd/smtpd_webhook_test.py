@@ -18,6 +18,7 @@ import hmac
 import http.server
 import json
 import os
+import sys
 import re
 import shutil
 import signal
@@ -35,10 +36,8 @@ LOCKOUT_FAILURES = 3
 EVENT_WAIT_SECONDS = 30  # the sender retries with backoff; a missing event fails after this
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tsubame_test import free_port, start_daemon  # noqa: E402  (shared: ports below the ephemeral range)
 
 
 class Receiver:
@@ -147,19 +146,11 @@ class Installation:
     def start(self, name, ports):
         log = open(os.path.join(self.tmp, name + ".log"), "w")
         self.logs.append(log)
-        proc = subprocess.Popen([os.path.join(BIN, name), "--config", self.conf],
-                                stdout=log, stderr=log)
+        proc = start_daemon(name, self.conf, ports, log)  # smtpd compiles the rule set at start
+        if proc is None:
+            raise RuntimeError(f"{name} exited at start; see {log.name}")
         self.procs.append(proc)
-        deadline = time.monotonic() + 120  # smtpd compiles the rule set at start
-        while True:
-            try:
-                for port in ports:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return proc
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not start; see {log.name}")
-                time.sleep(0.1)
+        return proc
 
     def close(self):
         for p in self.procs:

@@ -11,6 +11,7 @@ per-domain transport map; opportunistic STARTTLS.
 """
 import asyncio
 import os
+import sys
 import shutil
 import socket
 import ssl
@@ -162,12 +163,8 @@ def parse_stats(out):
     return dict(zip(keys, map(int, out.split())))
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
+from tsubame_test import free_port, start_daemon  # noqa: E402  (shared: ports below the ephemeral range)
 
 
 class OutboundTest(unittest.TestCase):
