@@ -310,6 +310,43 @@ Status OutboundQueue::release(std::string_view id, std::string_view actor) {
   });
 }
 
+Result<uint64_t> OutboundQueue::flush(int64_t now_ms, std::string_view actor) {
+  const Keyring& keys = store_.keys();
+  uint64_t moved = 0;
+  Status s = store_.env().write([&](Txn& txn) -> Status {
+    moved = 0;  // the callback may run again after the map grew
+    std::vector<std::string> ids;
+    Status inner;
+    TSUBAME_TRY(txn.scan(Db::kQueue, "", "", [&](std::string_view k, std::string_view v) {
+      Header h;
+      if (!decode_header(v, &h)) {
+        inner = Status::corruption("queue entry " + std::string(k) + " is malformed");
+        return false;
+      }
+      if (!h.held) ids.emplace_back(k);
+      return true;
+    }));
+    TSUBAME_TRY(inner);
+    for (const auto& id : ids) {  // collected first: no writes under a running scan
+      std::string_view v;
+      TSUBAME_TRY(txn.get(Db::kQueue, id, &v));
+      auto cur = decode_entry(keys, id, v, false);
+      if (!cur.is_ok()) return cur.status();
+      if (cur->next_attempt_ms <= now_ms) continue;
+      Header h;
+      decode_header(v, &h);
+      std::string content(h.sealed_content);  // v dies with the put below
+      QueueEntry e = std::move(cur.value());
+      e.next_attempt_ms = now_ms;
+      TSUBAME_TRY(txn.put(Db::kQueue, e.id, encode_record(e, seal_meta(keys, e), content)));
+      moved++;
+    }
+    return audit(store_, txn, actor, "queue.flush", "queue", "entries=" + std::to_string(moved));
+  });
+  if (!s.is_ok()) return s;
+  return moved;
+}
+
 Status OutboundQueue::remove(std::string_view id, std::string_view actor) {
   return store_.env().write([&](Txn& txn) -> Status {
     Status d = txn.del(Db::kQueue, id);

@@ -88,6 +88,11 @@ class OutboundQueue {
               std::string_view actor);
   // Clears the hold and makes the entry due now. Audit-logged.
   Status release(std::string_view id, std::string_view actor);
+  // Makes every waiting entry (not held, next attempt later than now_ms) due at now_ms, in
+  // one transaction that changes nothing but next_attempt_ms, so a delivery the runner
+  // records meanwhile is never overwritten with stale recipient states. Audit-logged
+  // ("queue.flush", with the count). Returns how many entries it moved.
+  Result<uint64_t> flush(int64_t now_ms, std::string_view actor);
   // Deletes the entry. With an actor (a postmaster), audit-logged; the runner passes none.
   Status remove(std::string_view id, std::string_view actor = {});
   Result<std::vector<QueueEntry>> list(const QueueFilter& filter = {}) const;  // no content

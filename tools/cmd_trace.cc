@@ -329,21 +329,11 @@ void register_queue(CLI::App& app, Context& ctx) {
   set_action(flush, [&ctx] {
     auto st = ctx.store();
     if (!st.is_ok()) return fail("store", st.status());
-    store::OutboundQueue q(**st);
-    auto r = q.list();
-    if (!r.is_ok()) return fail("queue flush", r.status());
-    int64_t now = unix_now_ms();
-    uint64_t n = 0;
-    for (auto& e : *r) {
-      if (e.held || e.next_attempt_ms <= now) continue;
-      e.next_attempt_ms = now;
-      Status s = q.update(e);
-      if (s.code() == Code::kNotFound) continue;  // delivered meanwhile
-      if (!s.is_ok()) return fail("queue flush " + e.id, s);
-      n++;
-    }
-    (void)audit(**st, "queue.flush", "queue", "entries=" + std::to_string(n));
-    std::cout << "flushed " << n << " message(s)\n";
+    // One transaction that only moves next attempts (store/queue.h), audit-logged there: a
+    // delivery the runner records meanwhile is never overwritten.
+    auto n = store::OutboundQueue(**st).flush(unix_now_ms(), cli_actor());
+    if (!n.is_ok()) return fail("queue flush", n.status());
+    std::cout << "flushed " << *n << " message(s)\n";
     return int(kOk);
   });
 }

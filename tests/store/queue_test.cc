@@ -203,6 +203,46 @@ TEST(Queue, PostmasterHoldAndRemoveAreAudited) {
   EXPECT_EQ(q.hold("NOSUCH", "x", {}, "postmaster").code(), Code::kNotFound);
 }
 
+TEST(Queue, FlushMovesOnlyNextAttemptsAndIsAudited) {
+  TempStore t;
+  OutboundQueue q(*t);
+  auto waiting = entry({"bob@remote.test", "carol@other.test"});
+  auto held = entry({"dave@remote.test"});
+  auto due_now = entry({"erin@remote.test"});
+  ASSERT_TRUE(q.enqueue(waiting).is_ok());
+  ASSERT_TRUE(q.enqueue(held).is_ok());
+  ASSERT_TRUE(q.enqueue(due_now).is_ok());
+  ASSERT_TRUE(q.hold(held.id, "dlp", {}, "policy").is_ok());
+  int64_t now = unix_now_ms();
+  // The runner tried `waiting`: bob delivered, carol deferred for an hour.
+  auto w = q.get(waiting.id, false).value();
+  w.recipients[0].status = RecipientStatus::kDelivered;
+  w.recipients[1].last_error = "451 4.7.1 greylisted";
+  w.attempts = 1;
+  w.next_attempt_ms = now + 3600 * 1000;
+  ASSERT_TRUE(q.update(w).is_ok());
+  auto h = q.get(held.id, false).value();
+  h.next_attempt_ms = now + 3600 * 1000;
+  ASSERT_TRUE(q.update(h).is_ok());
+
+  auto n = q.flush(now, "postmaster");
+  ASSERT_TRUE(n.is_ok()) << n.status().to_string();
+  EXPECT_EQ(*n, 1u);  // `held` stays held, `due_now` was already due
+  auto after = q.get(waiting.id, false).value();
+  EXPECT_EQ(after.next_attempt_ms, now);
+  EXPECT_EQ(after.recipients[0].status, RecipientStatus::kDelivered);  // never re-sent
+  EXPECT_EQ(after.recipients[1].last_error, "451 4.7.1 greylisted");
+  EXPECT_EQ(after.attempts, 1u);
+  EXPECT_EQ(q.get(held.id, false)->next_attempt_ms, now + 3600 * 1000);
+  EXPECT_TRUE(q.get(held.id, false)->held);
+  auto audit = AuditLog(*t).list();
+  ASSERT_FALSE(audit->empty());
+  EXPECT_EQ((*audit)[0].action, "queue.flush");
+  EXPECT_EQ((*audit)[0].actor, "postmaster");
+  EXPECT_NE((*audit)[0].details.find("entries=1"), std::string::npos);
+  EXPECT_EQ(*q.flush(now, "postmaster"), 0u);  // nothing left to move
+}
+
 TEST(Queue, ListIsOldestFirst) {
   TempStore t;
   OutboundQueue q(*t);
