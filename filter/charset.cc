@@ -471,6 +471,49 @@ std::optional<std::string> canonical_charset(std::string_view label) {
   return upper;
 }
 
+std::string_view guess_undeclared_charset(std::string_view b) {
+  // RFC 1468: ISO-2022-JP is 7-bit and announces itself with ESC $ B / ESC $ @.
+  if (b.find("\x1b$B") != std::string_view::npos || b.find("\x1b$@") != std::string_view::npos)
+    return "iso-2022-jp";
+  if (is_ascii(b) || is_valid_utf8(b)) return {};
+  // Count two-byte units as Shift_JIS (lead 81-9F/E0-FC, trail 40-7E/80-FC) and as an EUC
+  // (both bytes A1-FE; EUC-JP's 8E/8F prefixes), and the units that are kana in each
+  // (Shift_JIS leads 82/83, EUC-JP leads A4/A5): Japanese text is full of kana, while
+  // Windows-1252 text whose accented letters happen to form valid pairs is not.
+  size_t sjis = 0, sjis_bad = 0, sjis_kana = 0, euc = 0, euc_bad = 0, euc_kana = 0;
+  auto at = [&](size_t i) { return i < b.size() ? static_cast<unsigned char>(b[i]) : 0; };
+  for (size_t i = 0; i < b.size(); ++i) {  // Shift_JIS reading
+    unsigned char c = at(i), t = at(i + 1);
+    if (c < 0x80 || (c >= 0xA1 && c <= 0xDF)) continue;  // ASCII, half-width katakana
+    if (((c >= 0x81 && c <= 0x9F) || (c >= 0xE0 && c <= 0xFC)) &&
+        ((t >= 0x40 && t <= 0x7E) || (t >= 0x80 && t <= 0xFC))) {
+      ++sjis;
+      sjis_kana += c == 0x82 || c == 0x83;
+      ++i;
+    } else {
+      ++sjis_bad;
+    }
+  }
+  for (size_t i = 0; i < b.size(); ++i) {  // EUC reading
+    unsigned char c = at(i), t = at(i + 1);
+    if (c < 0x80) continue;
+    if (((c >= 0xA1 && c <= 0xFE) || c == 0x8E) && t >= 0xA1 && t <= 0xFE) {
+      ++euc;
+      euc_kana += c == 0xA4 || c == 0xA5;
+      ++i;
+    } else {
+      ++euc_bad;
+    }
+  }
+  constexpr size_t kMinUnits = 4;
+  if (euc >= kMinUnits && euc_bad == 0) {
+    if (euc_kana * 5 >= euc) return "euc-jp";
+    if (euc >= 2 * kMinUnits) return "gb2312";  // Chinese: no kana rows
+  }
+  if (sjis >= kMinUnits && sjis_bad == 0 && sjis_kana * 5 >= sjis) return "shift_jis";
+  return {};
+}
+
 std::string to_utf8(std::string_view bytes, std::string_view charset, DecodeIssues* issues) {
   bool invalid = false, unknown = false;
   std::string out;
@@ -480,9 +523,21 @@ std::string to_utf8(std::string_view bytes, std::string_view charset, DecodeIssu
     if (!name) unknown = true;
   }
   if (!name || *name == "US-ASCII") {
-    // RFC 6532 reality: undeclared 8-bit text is usually UTF-8; else Windows-1252.
-    if (is_ascii(bytes) || is_valid_utf8(bytes)) out = std::string(bytes);
-    else out = cp1252_to_utf8(bytes);
+    // RFC 6532 reality: undeclared 8-bit text is usually UTF-8; Japanese and Chinese mailers
+    // that leave the charset out are recognised by their byte structure; else Windows-1252.
+    const bool plain = is_ascii(bytes) && bytes.find('\x1b') == std::string_view::npos;
+    std::string_view guess = unknown || plain ? std::string_view() : guess_undeclared_charset(bytes);
+    if (plain) {
+      out = std::string(bytes);
+    } else if (!guess.empty()) {
+      DecodeIssues inner;
+      out = to_utf8(bytes, guess, &inner);
+      invalid |= inner.invalid_data;
+    } else if (is_ascii(bytes) || is_valid_utf8(bytes)) {
+      out = std::string(bytes);
+    } else {
+      out = cp1252_to_utf8(bytes);
+    }
   } else if (*name == "UTF-8") {
     out = sanitize_utf8(bytes, &invalid);
   } else if (*name == "WINDOWS-1252") {
@@ -540,7 +595,9 @@ std::string decode_header_text(std::string_view raw_in, DecodeIssues* issues,
       out += to_utf8(text, fallback_charset, &tmp);
       is.invalid_data |= tmp.invalid_data;
     } else {
-      out += cp1252_to_utf8(text);
+      DecodeIssues tmp;
+      out += to_utf8(text, "", &tmp);  // guessed (Shift_JIS, EUC-JP ...) or Windows-1252
+      is.invalid_data |= tmp.invalid_data;
     }
   };
 

@@ -26,10 +26,16 @@ struct DecodeIssues {
 // suffix stripped), or nullopt if unknown. "utf-8" gives "UTF-8".
 std::optional<std::string> canonical_charset(std::string_view label);
 
-// Convert `bytes` declared as `charset` to UTF-8. An empty charset means "us-ascii": valid
-// UTF-8 is kept (RFC 6532 reality), anything else is read as Windows-1252.
+// Convert `bytes` declared as `charset` to UTF-8. An empty charset (or "us-ascii" with 8-bit
+// bytes) is guessed by guess_undeclared_charset; failing that valid UTF-8 is kept (RFC 6532
+// reality) and anything else is read as Windows-1252.
 std::string to_utf8(std::string_view bytes, std::string_view charset,
                     DecodeIssues* issues = nullptr);
+// The charset label of undeclared text recognised by its bytes, or "" when it is ASCII,
+// valid UTF-8 or not recognised: "iso-2022-jp" (RFC 1468 escape sequences), "shift_jis" or
+// "euc-jp" (every 8-bit unit a valid pair and at least a fifth of them kana), "gb2312"
+// (valid EUC pairs without kana). At least 4 such units are needed. Linear, no allocation.
+std::string_view guess_undeclared_charset(std::string_view bytes);
 
 // UTF-8 helpers. sanitize_utf8 replaces each invalid sequence (RFC 3629 §4: overlongs,
 // surrogates and code points above U+10FFFF are invalid) with U+FFFD.

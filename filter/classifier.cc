@@ -6,6 +6,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 
 #include "store/tokens.h"
 
@@ -184,8 +187,14 @@ std::vector<uint64_t> tokenize_message(const ClassifierInput& in) {
 }
 
 double token_probability(TokenStat t, TokenStat totals, const ClassifierParams& p) {
-  const double n = static_cast<double>(t.spam + t.ham);
-  if (n == 0 || totals.spam == 0 || totals.ham == 0) return p.unknown;
+  if (t.spam + t.ham == 0 || totals.spam == 0 || totals.ham == 0) return p.unknown;
+  // The evidence n behind f(w): counts of the larger class are scaled down to the smaller
+  // class's size (to the power `balance`), so a word seen in 10 of 2600 ham and none of
+  // 500 spam is not taken to be as certain as one seen in 10 of 500 spam.
+  const double ts = static_cast<double>(totals.spam), th = static_cast<double>(totals.ham);
+  const double rs = ts > th ? std::pow(th / ts, p.balance) : 1.0;
+  const double rh = th > ts ? std::pow(ts / th, p.balance) : 1.0;
+  const double n = static_cast<double>(t.spam) * rs + static_cast<double>(t.ham) * rh;
   // Per-message frequencies, so that unequal corpus sizes do not bias p(w).
   double s = std::min(1.0, static_cast<double>(t.spam) / static_cast<double>(totals.spam));
   double h = std::min(1.0, static_cast<double>(t.ham) / static_cast<double>(totals.ham));
@@ -277,6 +286,113 @@ double classifier_points(double probability, const ClassifierParams& p) {
   return c >= 0 ? c * p.spam_points : c * p.ham_points;
 }
 
+// Open addressing with linear probing; keys are token hashes (already uniformly mixed), so
+// the low bits index the table. Key 0 marks an empty slot (a token hashing to 0 is simply
+// not cached). Grows by doubling at half load, up to kTokenCacheEntries entries.
+class TokenTable {
+ public:
+  const TokenStat* find(uint64_t key) const {
+    if (slots_.empty() || key == 0) return nullptr;
+    for (size_t i = key & mask_;; i = (i + 1) & mask_) {
+      if (slots_[i].key == key) return &slots_[i].stat;
+      if (slots_[i].key == 0) return nullptr;
+    }
+  }
+  // Returns false when full (the caller starts over).
+  bool insert(uint64_t key, TokenStat stat) {
+    if (key == 0) return true;
+    if ((size_ + 1) * 2 > slots_.size()) {
+      if (size_ + 1 > kTokenCacheEntries) return false;
+      grow();
+    }
+    for (size_t i = key & mask_;; i = (i + 1) & mask_) {
+      if (slots_[i].key == key) return true;
+      if (slots_[i].key == 0) {
+        slots_[i] = {key, stat};
+        ++size_;
+        return true;
+      }
+    }
+  }
+  void clear() {
+    slots_.clear();
+    slots_.shrink_to_fit();
+    size_ = 0;
+    mask_ = 0;
+  }
+
+ private:
+  struct Slot {
+    uint64_t key = 0;
+    TokenStat stat;
+  };
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 1u << 14 : old.size() * 2, Slot{});
+    mask_ = slots_.size() - 1;
+    size_ = 0;
+    for (const Slot& s : old)
+      if (s.key != 0) insert(s.key, s.stat);
+  }
+  std::vector<Slot> slots_;
+  size_t size_ = 0;
+  size_t mask_ = 0;
+};
+
+struct Classifier::CountCache {
+  struct Scope {
+    TokenStat totals;
+    TokenTable counts;
+  };
+  std::shared_mutex mu;
+  std::unordered_map<uint32_t, Scope> scopes;
+};
+
+Classifier::Classifier(store::Store& store, ClassifierParams params)
+    : store_(store), params_(params), cache_(std::make_unique<CountCache>()) {}
+Classifier::~Classifier() = default;
+
+Status Classifier::lookup_counts(uint32_t scope, TokenStat totals, std::span<const uint64_t> tokens,
+                                 std::vector<TokenStat>& out) const {
+  out.assign(tokens.size(), TokenStat{});
+  std::vector<uint64_t> missing;
+  std::vector<size_t> missing_at;
+  {
+    std::shared_lock lock(cache_->mu);
+    auto it = cache_->scopes.find(scope);
+    bool valid = it != cache_->scopes.end() && it->second.totals.spam == totals.spam &&
+                 it->second.totals.ham == totals.ham;
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (valid) {
+        if (const TokenStat* c = it->second.counts.find(tokens[i])) {
+          out[i] = *c;
+          continue;
+        }
+      }
+      missing.push_back(tokens[i]);
+      missing_at.push_back(i);
+    }
+  }
+  if (missing.empty()) return Status::ok();
+  std::vector<store::TokenCounts> counts;
+  TSUBAME_TRY(store::token_counts(store_, scope, missing, counts));
+  std::unique_lock lock(cache_->mu);
+  CountCache::Scope& sc = cache_->scopes[scope];
+  if (sc.totals.spam != totals.spam || sc.totals.ham != totals.ham) {
+    sc.counts.clear();
+    sc.totals = totals;
+  }
+  for (size_t k = 0; k < missing.size(); ++k) {
+    TokenStat t{counts[k].spam, counts[k].ham};
+    out[missing_at[k]] = t;
+    if (!sc.counts.insert(missing[k], t)) {  // full: start over
+      sc.counts.clear();
+      sc.counts.insert(missing[k], t);
+    }
+  }
+  return Status::ok();
+}
+
 Status Classifier::learn(const ClassifierInput& in, bool spam, uint32_t domain_id, int delta) {
   std::vector<uint64_t> tokens = tokenize_message(in);
   return learn_tokens(tokens, spam, domain_id, delta);
@@ -285,6 +401,11 @@ Status Classifier::learn(const ClassifierInput& in, bool spam, uint32_t domain_i
 Status Classifier::learn_tokens(std::span<const uint64_t> tokens, bool spam, uint32_t domain_id,
                                 int delta) {
   if (delta != 1 && delta != -1) return Status::invalid("learn delta must be +1 or -1");
+  {
+    std::unique_lock lock(cache_->mu);
+    cache_->scopes.erase(0);
+    cache_->scopes.erase(domain_id);
+  }
   TSUBAME_TRY(store::token_learn(store_, 0, tokens, spam, delta));
   if (domain_id != 0) TSUBAME_TRY(store::token_learn(store_, domain_id, tokens, spam, delta));
   return Status::ok();
@@ -312,12 +433,9 @@ Result<ClassifierScore> Classifier::classify_tokens(std::span<const uint64_t> to
     if (!gt) return gt.status();
     totals = {gt->spam, gt->ham};
   }
-  std::vector<store::TokenCounts> counts;
-  if (totals.spam >= params_.min_learned && totals.ham >= params_.min_learned)
-    TSUBAME_TRY(store::token_counts(store_, scope, tokens, counts));
   std::vector<TokenStat> stats;
-  stats.reserve(counts.size());
-  for (const auto& c : counts) stats.push_back({c.spam, c.ham});
+  if (totals.spam >= params_.min_learned && totals.ham >= params_.min_learned)
+    TSUBAME_TRY(lookup_counts(scope, totals, tokens, stats));
   ClassifierScore s = combine(stats, totals, params_);
   s.detail += scope == 0 ? " (global counts)" : " (domain counts)";
   return s;

@@ -211,7 +211,10 @@ ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   in.body = msg.body_text;
   for (const auto& h : msg.headers) {
     std::string name = to_lower(h.name);
-    if (!name.starts_with("x-spam")) in.extras.push_back("hn:" + name);
+    if (name.starts_with("x-spam")) continue;  // another filter's verdict is not evidence
+    bool trace = false;
+    for (std::string_view t : kTraceHeaders) trace = trace || name == t;
+    if (!trace) in.extras.push_back("hn:" + name);
     for (std::string_view wanted : kClassifierHeaders) {
       if (iequals(h.name, wanted)) {
         in.headers.emplace_back(wanted, h.value);

@@ -812,8 +812,13 @@ bool file_type_is_executable(FileType t) {
     case FileType::kPe: case FileType::kElf: case FileType::kMachO: case FileType::kJavaClass:
     case FileType::kJar: case FileType::kChm: case FileType::kLnk: case FileType::kJavaScript:
     case FileType::kVbScript: case FileType::kPowerShell: case FileType::kBatch:
-    case FileType::kShellScript: case FileType::kHta:
+    case FileType::kHta:
       return true;
+    // A "#!" script (shell, Perl, Python) does not run when opened from a mail client on any
+    // desktop system (it needs an execute bit that a saved attachment does not get), and
+    // mailing lists send them as ordinary ham: 2 of split A's even/odd false positives.
+    case FileType::kShellScript:
+      return false;
     default:
       return false;
   }

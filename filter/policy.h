@@ -66,7 +66,7 @@ struct DomainPolicy {
   std::vector<std::string> blocked_types = {"application/x-msdownload",
                                             "application/x-dosexec",
                                             "application/hta", "application/x-ms-shortcut"};
-  bool block_executable_content = true;  // sniffed content that runs code on open
+  bool block_executable_content = true;  // sniffed content that runs code on open (file_type_is_executable)
   Action blocked_attachment_action = Action::kQuarantine;
   SenderList allow, block;
   Action block_action = Action::kReject;

@@ -4,14 +4,19 @@
 // general.cache_dir); the classifier's counts from the store. `scan` and `eval` apply the
 // [filter] thresholds, or with --domain that domain's security settings (store/settings.h).
 // `eval` counts a message as flagged spam when its action is junk, quarantine or reject.
+// `eval --folds` is the tuning harness: cross-validation over the given corpus in memory
+// (filter/crossval.h), never touching the store's counts; `--misses` lists the out-of-fold
+// errors with their contributions, `--fit` prints logistic-regression weights for the rules.
 // Failure: an unreadable file is an error (exit 3 or 1) before anything is learned from the
 // rest; a rule set that does not compile is listed as file:line: reason (exit 1).
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "common/bytes.h"
+#include "filter/crossval.h"
 #include "filter/engine.h"
 #include "filter/filter.h"
 #include "filter/rules.h"
@@ -194,6 +199,145 @@ int run_eval(Context& ctx, const std::string& spam_dir, const std::string& ham_d
   return kOk;
 }
 
+struct FoldOptions {
+  bool enabled = false;
+  size_t misses = 0;           // print up to this many misses of each kind per fold
+  bool fit = false;
+  bool sweep = false;
+  double fit_l2 = 1.0;
+  double fit_logit = 3.0;      // log-odds at which the fitted scores reach the junk threshold
+  filter::ClassifierParams params;
+};
+
+// Cross-validation over one labelled corpus (the tuning harness; filter/README.md).
+int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_dir, const std::string& domain,
+              const FoldOptions& fo) {
+  auto spam = collect_files({spam_dir});
+  if (!spam.is_ok()) return fail("filter eval --spam", spam.status());
+  auto ham = collect_files({ham_dir});
+  if (!ham.is_ok()) return fail("filter eval --ham", ham.status());
+  if (spam->size() < 4 || ham->size() < 4)
+    return fail("filter eval --folds", Status::invalid("need at least four spam and four ham messages"));
+  auto policy = scan_policy(ctx, domain);
+  if (!policy.is_ok()) return fail("filter eval", policy.status());
+  auto f = open_filter(ctx, false);
+  if (!f.is_ok()) return fail("filter eval", f.status());
+  std::vector<filter::CorpusMessage> corpus;
+  for (int cls = 0; cls < 2; ++cls) {
+    for (const auto& p : (cls == 0 ? *spam : *ham)) {
+      auto r = read_file(p);
+      if (!r.is_ok()) return fail("filter eval", r.status());
+      corpus.push_back(filter::prepare_message(**f, p, *r, cls == 0));
+    }
+  }
+  auto folds = filter::standard_folds(corpus);
+  auto cv = filter::cross_validate(corpus, folds, fo.params, *policy);
+  size_t fp = 0, fn = 0, nh = 0, ns = 0;
+  nlohmann::json jf = nlohmann::json::array();
+  if (!ctx.json) std::printf("%-12s %16s %16s\n", "fold", "FP (ham junked)", "FN (spam kept)");
+  for (const auto& fig : cv.folds) {
+    fp += fig.false_positives;
+    fn += fig.false_negatives;
+    nh += fig.ham;
+    ns += fig.spam;
+    if (ctx.json) {
+      jf.push_back({{"fold", fig.name}, {"ham", fig.ham}, {"spam", fig.spam},
+                    {"false_positives", fig.false_positives}, {"false_negatives", fig.false_negatives}});
+    } else {
+      std::printf("%-12s %7zu/%-8zu %7zu/%-8zu\n", fig.name.c_str(), fig.false_positives, fig.ham,
+                  fig.false_negatives, fig.spam);
+    }
+  }
+  if (!ctx.json)
+    std::printf("%-12s %7zu/%-8zu %7zu/%-8zu  FP %.2f%%  FN %.2f%%\n", "total", fp, nh, fn, ns,
+                100.0 * double(fp) / double(nh), 100.0 * double(fn) / double(ns));
+  if (fo.sweep && !ctx.json) {
+    // The same out-of-fold verdicts judged at other junk thresholds (a policy action such as
+    // a blocked attachment stays flagged whatever the threshold).
+    std::printf("\njunk threshold sweep (FP/FN per fold, then totals):\n");
+    for (double t = 3.0; t <= 12.01; t += 0.5) {
+      std::printf("%5.1f", t);
+      size_t tfp = 0, tfn = 0;
+      for (const auto& fig : cv.folds) {
+        size_t ffp = 0, ffn = 0;
+        for (const auto& r : cv.results) {
+          if (r.fold != fig.name) continue;
+          bool by_policy = false;
+          for (const auto& c : r.verdict.contributions) by_policy = by_policy || c.kind == filter::ContributionKind::kPolicy;
+          bool flagged = by_policy ? r.verdict.action != filter::Action::kDeliver : r.verdict.score >= t;
+          if (corpus[r.message].spam) ffn += !flagged;
+          else ffp += flagged;
+        }
+        std::printf("  %3zu/%-3zu", ffp, ffn);
+        tfp += ffp;
+        tfn += ffn;
+      }
+      std::printf("  total FP %.2f%% FN %.2f%%\n", 100.0 * double(tfp) / double(nh), 100.0 * double(tfn) / double(ns));
+    }
+  }
+  if (fo.misses > 0 && !ctx.json) {
+    for (const auto& fig : cv.folds) {
+      size_t shown_fp = 0, shown_fn = 0;
+      for (const auto& r : cv.results) {
+        if (r.fold != fig.name) continue;
+        const auto& m = corpus[r.message];
+        bool flagged = r.verdict.action != filter::Action::kDeliver && r.verdict.action != filter::Action::kHold;
+        bool miss = m.spam ? !flagged : flagged;
+        if (!miss) continue;
+        size_t& shown = m.spam ? shown_fn : shown_fp;
+        if (shown++ >= fo.misses) continue;
+        std::printf("\n[%s] %s %s score %.2f:", fig.name.c_str(), m.spam ? "FN" : "FP", m.name.c_str(),
+                    r.verdict.score);
+        for (const auto& c : r.verdict.contributions)
+          std::printf(" %s(%.2f)", c.id.c_str(), c.score);
+        std::printf("\n");
+      }
+    }
+  }
+  if (fo.fit) {
+    filter::FitOptions opt;
+    opt.l2 = fo.fit_l2;
+    auto fit = filter::fit_weights(corpus, cv, opt);
+    std::sort(fit.weights.begin() + 1, fit.weights.end(),
+              [](const auto& a, const auto& b) { return a.weight > b.weight; });
+    // Scores in rule-file units: the junk threshold is reached where the fitted log-odds
+    // are fit_logit, so score = scale * weight with scale = junk / (fit_logit - bias).
+    double scale = policy->domain.junk_threshold / (fo.fit_logit - fit.bias);
+    if (ctx.json) {
+      nlohmann::json w = nlohmann::json::array();
+      for (const auto& x : fit.weights)
+        w.push_back({{"id", x.id}, {"weight", x.weight}, {"score", x.weight * scale}, {"rare", x.rare},
+                     {"spam_hits", x.spam_hits}, {"ham_hits", x.ham_hits}});
+      std::cout << nlohmann::json{{"folds", jf},
+                                  {"bias", fit.bias},
+                                  {"scale", scale},
+                                  {"bayes_spam_points", fo.params.spam_points * scale * fit.weights[0].weight},
+                                  {"bayes_ham_points", fo.params.ham_points * scale * fit.weights[0].weight},
+                                  {"weights", w}}
+                       .dump()
+                << "\n";
+      return kOk;
+    }
+    std::printf("\nlogistic regression on out-of-fold hits (l2 %.2f): bias %.3f\n", fo.fit_l2, fit.bias);
+    std::printf("junk threshold %.1f at log-odds %.2f: score = %.4f * weight; BAYES spam_points %.2f, "
+                "ham_points %.2f (from %.2f / %.2f)\n",
+                policy->domain.junk_threshold, fo.fit_logit, scale,
+                fo.params.spam_points * scale * fit.weights[0].weight,
+                fo.params.ham_points * scale * fit.weights[0].weight, fo.params.spam_points, fo.params.ham_points);
+    std::printf("%-28s %8s %8s %9s %9s\n", "id", "weight", "score", "spam hits", "ham hits");
+    for (const auto& x : fit.weights) {
+      if (x.rare) {
+        std::printf("%-28s %8s %8s %9zu %9zu\n", x.id.c_str(), "rare", "keep", x.spam_hits, x.ham_hits);
+      } else {
+        std::printf("%-28s %8.3f %8.2f %9zu %9zu\n", x.id.c_str(), x.weight, x.weight * scale, x.spam_hits,
+                    x.ham_hits);
+      }
+    }
+  }
+  if (ctx.json && !fo.fit) std::cout << nlohmann::json{{"folds", jf}}.dump() << "\n";
+  return kOk;
+}
+
 int run_compile(Context& ctx) {
   auto cfg = ctx.config();
   if (!cfg.is_ok()) return fail("config", cfg.status());
@@ -253,7 +397,37 @@ void register_filter(CLI::App& app, Context& ctx) {
   eval->add_flag("--json", ctx.json,
                  "JSON output: false_positive_rate, false_negative_rate (0..1), accuracy, "
                  "messages_per_second, megabytes_per_second");
-  set_action(eval, [&ctx, o] { return run_eval(ctx, o->spam_dir, o->ham_dir, o->domain); });
+  auto fo = std::make_shared<FoldOptions>();
+  eval->add_flag("--folds", fo->enabled,
+                 "Tuning harness: four-fold cross-validation in memory (even/odd, old/new halves by "
+                 "file name); prints per-fold false positives and negatives; the store is not used");
+  eval->add_option("--misses", fo->misses, "With --folds: list up to N misses of each kind per fold");
+  eval->add_flag("--fit", fo->fit, "With --folds: fit rule weights by logistic regression");
+  eval->add_flag("--sweep", fo->sweep, "With --folds: FP/FN per fold at junk thresholds 3 to 12");
+  eval->add_option("--fit-l2", fo->fit_l2, "With --fit: ridge penalty (default 1)");
+  eval->add_option("--fit-logit", fo->fit_logit,
+                   "With --fit: log-odds of spam at which the suggested scores reach the junk threshold (default 3)");
+  eval->add_option("--bayes-strength", fo->params.strength, "With --folds: Robinson's s");
+  eval->add_option("--bayes-balance", fo->params.balance, "With --folds: class-size balance of the evidence (0..1)");
+  eval->add_option("--bayes-max-tokens", fo->params.max_tokens, "With --folds: tokens combined");
+  eval->add_option("--bayes-min-deviation", fo->params.min_deviation, "With --folds: |f - 0.5| floor");
+  eval->add_option("--bayes-spam-points", fo->params.spam_points, "With --folds: points at p = 1");
+  eval->add_option("--bayes-ham-points", fo->params.ham_points, "With --folds: negative points at p = 0");
+  eval->add_option("--bayes-points-power", fo->params.points_power, "With --folds: points curve power");
+  eval->add_option_function<std::string>(
+      "--bayes-combination",
+      [fo](const std::string& v) {
+        if (v == "chi-square") fo->params.combination = filter::Combination::kChiSquare;
+        else if (v == "log-odds") fo->params.combination = filter::Combination::kLogOdds;
+        else if (v == "chi-square-then-log-odds") fo->params.combination = filter::Combination::kChiSquareThenLogOdds;
+        else throw CLI::ValidationError("--bayes-combination", "chi-square, log-odds or chi-square-then-log-odds");
+      },
+      "With --folds: chi-square, log-odds or chi-square-then-log-odds");
+  eval->add_option("--bayes-log-odds-scale", fo->params.log_odds_scale, "With --folds: log-odds scale");
+  set_action(eval, [&ctx, o, fo] {
+    if (fo->enabled) return run_folds(ctx, o->spam_dir, o->ham_dir, o->domain, *fo);
+    return run_eval(ctx, o->spam_dir, o->ham_dir, o->domain);
+  });
 
   auto* compile = cmd->add_subcommand("compile", "Check that the rule set in general.rules_dir compiles");
   compile->add_flag("--json", ctx.json, "JSON output");

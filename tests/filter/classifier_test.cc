@@ -388,5 +388,60 @@ TEST_F(StoreFixture, DomainCountsUsedOnceTheDomainHasLearnedEnough) {
   EXPECT_EQ(totals->ham, 6u);
 }
 
+TEST_F(StoreFixture, CountCacheSeesLearnsByAnotherInstance) {
+  // Two Classifier objects on one store stand for two processes (smtpd scanning, the CLI
+  // learning a report): the scanner's cached counts must not outlive the other's learns.
+  ClassifierParams p;
+  p.min_learned = 2;
+  Classifier scanner(*store_, p), trainer(*store_, p);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(trainer.learn(spam_msg(i), true, 0));
+    ASSERT_TRUE(trainer.learn(ham_msg(i), false, 0));
+  }
+  ClassifierInput probe;
+  probe.body = "quarterly invoice shipment";  // unseen words: no evidence yet
+  auto before = scanner.classify(probe, 0);
+  ASSERT_TRUE(before) << before.status().to_string();
+  EXPECT_EQ(before->tokens_used, 0u);
+  auto cached = scanner.classify(probe, 0);  // served from the cache: same answer
+  ASSERT_TRUE(cached);
+  EXPECT_EQ(cached->tokens_used, 0u);
+  for (int i = 0; i < 3; ++i) {
+    ClassifierInput s;
+    s.body = "quarterly invoice shipment overdue pay now";
+    ASSERT_TRUE(trainer.learn(s, true, 0));
+  }
+  auto after = scanner.classify(probe, 0);
+  ASSERT_TRUE(after);
+  EXPECT_GT(after->tokens_used, 0u) << after->detail;
+  EXPECT_GT(after->probability, 0.9) << after->detail;
+}
+
+TEST_F(StoreFixture, CountCacheHoldsMoreTokensThanItsFirstTable) {
+  // More distinct tokens than the cache's initial table (2^14 slots, grown at half load):
+  // every count read back through the cache equals the store's.
+  ClassifierParams p;
+  p.min_learned = 1;
+  Classifier c(*store_, p);
+  std::string spam_body, ham_body;
+  for (int i = 0; i < 12000; ++i) spam_body += "sp" + std::to_string(i) + " ";
+  for (int i = 0; i < 12000; ++i) ham_body += "hm" + std::to_string(i) + " ";
+  ClassifierInput s, h;
+  s.body = spam_body;
+  h.body = ham_body;
+  ASSERT_TRUE(c.learn(s, true, 0));
+  ASSERT_TRUE(c.learn(h, false, 0));
+  auto first = c.classify(s, 0);
+  ASSERT_TRUE(first);
+  auto second = c.classify(h, 0);
+  ASSERT_TRUE(second);
+  auto third = c.classify(s, 0);  // from the cache after growing
+  ASSERT_TRUE(third);
+  EXPECT_EQ(first->tokens_used, third->tokens_used);
+  EXPECT_DOUBLE_EQ(first->probability, third->probability);
+  EXPECT_GT(third->probability, 0.99);
+  EXPECT_LT(second->probability, 0.01);
+}
+
 }  // namespace
 }  // namespace tsubame::filter

@@ -300,7 +300,9 @@ TEST(FilterPartsTest, UrlHostAndBaseDomain) {
 
 TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
   auto m = parse_message(
+      "Received: from relay.isp.example by mx.ours.example\r\nX-Virus-Scanned: by scanner\r\n"
       "From: A <a@shop.example>\r\nX-Mailer: Mass Sender 1.0\r\nX-Spam-Status: Yes\r\n"
+      "List-Id: Deals <deals.shop.example>\r\n"
       "Subject: Deals\r\nContent-Type: text/html\r\n\r\n"
       "<html><body><font color=red>Deals</font> <a href=\"http://www.shop.example/x\">go</a></body></html>\r\n");
   ASSERT_TRUE(m);
@@ -310,14 +312,23 @@ TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
   };
   EXPECT_TRUE(has_extra("hn:x-mailer"));
   EXPECT_FALSE(has_extra("hn:x-spam-status"));  // another filter's verdict is not evidence
+  EXPECT_FALSE(has_extra("hn:received"));        // trace fields describe our own side
+  EXPECT_FALSE(has_extra("hn:x-virus-scanned"));
+  EXPECT_TRUE(has_extra("hn:list-id"));          // a list field counts by its presence...
   EXPECT_TRUE(has_extra("tag:font"));
   EXPECT_TRUE(has_extra("urlhost:shop.example"));
   EXPECT_TRUE(has_extra("fromdomain:shop.example"));
   ASSERT_EQ(in.urls.size(), 1u);
   EXPECT_EQ(in.subject, "Deals");
-  bool mailer = false;
-  for (const auto& [n, v] : in.headers) mailer = mailer || (n == "x-mailer" && v == "Mass Sender 1.0");
+  bool mailer = false, list_value = false, received_value = false;
+  for (const auto& [n, v] : in.headers) {
+    mailer = mailer || (n == "x-mailer" && v == "Mass Sender 1.0");
+    list_value = list_value || n == "list-id";
+    received_value = received_value || n == "received";
+  }
   EXPECT_TRUE(mailer);
+  EXPECT_FALSE(list_value);      // ...never by its value
+  EXPECT_FALSE(received_value);
 }
 
 TEST(FilterPartsTest, LinkTextHostMismatch) {

@@ -125,6 +125,41 @@ TEST(Charset, UndeclaredEightBitIsUtf8IfValidElseWindows1252) {
   EXPECT_EQ(to_utf8("caf\xE9", "us-ascii"), "café");
 }
 
+TEST(Charset, UndeclaredJapaneseAndChineseAreRecognised) {
+  // Mailers that send Japanese without a charset parameter: the byte structure decides.
+  const std::string iso2022 = "\x1B$B$3$s$K$A$O@$3&\x1B(B";
+  const std::string sjis = "\x82\xB1\x82\xF1\x82\xC9\x82\xBF\x82\xCD\x90\xA2\x8A" "E";
+  const std::string euc = "\xA4\xB3\xA4\xF3\xA4\xCB\xA4\xC1\xA4\xCF\xC0\xA4\xB3\xA6";
+  const std::string gb = "\xC4\xE3\xBA\xC3\xCA\xC0\xBD\xE7 \xC4\xE3\xBA\xC3\xCA\xC0\xBD\xE7";
+  EXPECT_EQ(guess_undeclared_charset(iso2022), "iso-2022-jp");
+  EXPECT_EQ(guess_undeclared_charset(sjis), "shift_jis");
+  EXPECT_EQ(guess_undeclared_charset(euc), "euc-jp");
+  EXPECT_EQ(guess_undeclared_charset(gb), "gb2312");
+  DecodeIssues is;
+  EXPECT_EQ(to_utf8(iso2022, "", &is), "こんにちは世界");
+  EXPECT_EQ(to_utf8(sjis, "", &is), "こんにちは世界");
+  EXPECT_EQ(to_utf8(euc, "us-ascii", &is), "こんにちは世界");
+  EXPECT_EQ(to_utf8(gb, "", &is), "你好世界 你好世界");
+  EXPECT_FALSE(is.invalid_data);
+  EXPECT_FALSE(is.unknown_charset);
+  // Western text stays Windows-1252: accented letters next to ASCII are no valid pairs, and
+  // pairs that happen to be valid carry no kana.
+  EXPECT_EQ(guess_undeclared_charset("Gr\xFC\xDF" "e aus M\xFCnchen, caf\xE9 cr\xE8me"), "");
+  EXPECT_EQ(to_utf8("Gr\xFC\xDF" "e aus M\xFCnchen", ""), "Grüße aus München");
+  EXPECT_EQ(guess_undeclared_charset("r\xE9sum\xE9 \xE0 la"), "");
+  EXPECT_EQ(guess_undeclared_charset("plain ascii"), "");
+  EXPECT_EQ(guess_undeclared_charset("\xE6\x97\xA5\xE6\x9C\xAC"), "");  // valid UTF-8
+  EXPECT_EQ(guess_undeclared_charset("\xC4\xE3\xBA\xC3"), "");  // too short to tell
+}
+
+TEST(CharsetMessages, UndeclaredShiftJisBodyIsDecoded) {
+  auto m = parse_message(
+      "From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\n"
+      "\x82\xB1\x82\xF1\x82\xC9\x82\xBF\x82\xCD\x90\xA2\x8A" "E\r\n");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body_text.find("こんにちは世界"), std::string::npos) << m->body_text;
+}
+
 // ---- RFC 2047 -----------------------------------------------------------------------
 
 TEST(EncodedWords, BAndQ) {

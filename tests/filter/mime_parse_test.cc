@@ -406,6 +406,7 @@ TEST(MimeParse, SniffedTypes) {
   EXPECT_TRUE(file_type_is_executable(FileType::kPe));
   EXPECT_TRUE(file_type_is_executable(FileType::kJavaScript));
   EXPECT_FALSE(file_type_is_executable(FileType::kPdf));
+  EXPECT_FALSE(file_type_is_executable(FileType::kShellScript));  // needs chmod +x first
 }
 
 TEST(MimeParse, Codecs) {

@@ -1,0 +1,248 @@
+// filter/crossval.cc: in-memory cross-validation and the weight fit (see crossval.h).
+// No failure modes: a message the filter faults on is delivered, as in production.
+#include "filter/crossval.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+namespace tsubame::filter {
+
+CorpusMessage prepare_message(const Filter& rules_only, std::string name, std::string_view raw,
+                              bool spam, const MimeLimits& limits) {
+  CorpusMessage m;
+  m.name = std::move(name);
+  m.spam = spam;
+  m.bytes = raw.size();
+  auto parsed = parse_message(raw, limits);
+  if (!parsed) {
+    m.analysis = rules_only.analyse(raw, SmtpEnvelope{});  // the fault path, as scan() takes it
+    return m;
+  }
+  m.analysis = rules_only.analyse_parsed(*parsed, SmtpEnvelope{});
+  m.tokens = tokenize_message(build_classifier_input(*parsed));
+  return m;
+}
+
+std::vector<Fold> standard_folds(const std::vector<CorpusMessage>& corpus) {
+  std::vector<size_t> spam, ham;
+  for (size_t i = 0; i < corpus.size(); ++i) (corpus[i].spam ? spam : ham).push_back(i);
+  Fold even{"even -> odd", {}, {}}, odd{"odd -> even", {}, {}};
+  Fold old_new{"old -> new", {}, {}}, new_old{"new -> old", {}, {}};
+  for (const auto* cls : {&spam, &ham}) {
+    const size_t n = cls->size();
+    for (size_t k = 0; k < n; ++k) {
+      size_t i = (*cls)[k];
+      (k % 2 == 0 ? even.train : even.test).push_back(i);
+      (k % 2 == 1 ? odd.train : odd.test).push_back(i);
+      (k < n / 2 ? old_new.train : old_new.test).push_back(i);
+      (k >= n / 2 ? new_old.train : new_old.test).push_back(i);
+    }
+  }
+  return {even, odd, old_new, new_old};
+}
+
+void MemoryTokenCounts::learn(const std::vector<uint64_t>& tokens, bool spam) {
+  for (uint64_t t : tokens) {
+    TokenStat& s = counts_[t];
+    (spam ? s.spam : s.ham) += 1;
+  }
+  (spam ? totals_.spam : totals_.ham) += 1;
+}
+
+void MemoryTokenCounts::lookup(const std::vector<uint64_t>& tokens, std::vector<TokenStat>& out) const {
+  out.clear();
+  out.reserve(tokens.size());
+  for (uint64_t t : tokens) {
+    auto it = counts_.find(t);
+    out.push_back(it == counts_.end() ? TokenStat{} : it->second);
+  }
+}
+
+CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const std::vector<Fold>& folds,
+                               const ClassifierParams& params, const Policy& policy) {
+  CrossValidation cv;
+  std::vector<TokenStat> stats;
+  for (const Fold& fold : folds) {
+    MemoryTokenCounts counts;
+    for (size_t i : fold.train) counts.learn(corpus[i].tokens, corpus[i].spam);
+    FoldFigures fig;
+    fig.name = fold.name;
+    for (size_t i : fold.test) {
+      const CorpusMessage& m = corpus[i];
+      Analysis a = m.analysis;
+      double prob = 0.5;
+      if (!a.verdict.fault) {
+        counts.lookup(m.tokens, stats);
+        ClassifierScore s = combine(stats, counts.totals(), params);
+        prob = s.probability;
+        a.verdict.add({"BAYES", s.points, "Statistical token classifier", s.detail,
+                       ContributionKind::kClassifier});
+      }
+      Verdict v = decide(a, policy);
+      bool flagged = v.action == Action::kJunk || v.action == Action::kQuarantine ||
+                     v.action == Action::kReject;
+      if (m.spam) {
+        fig.spam++;
+        fig.false_negatives += !flagged;
+      } else {
+        fig.ham++;
+        fig.false_positives += flagged;
+      }
+      cv.results.push_back({i, fold.name, std::move(v), prob});
+    }
+    cv.folds.push_back(std::move(fig));
+  }
+  return cv;
+}
+
+namespace {
+
+// Solves A x = b for a symmetric positive definite A (Cholesky); A is n*n row-major.
+bool solve_spd(std::vector<double> a, std::vector<double> b, size_t n, std::vector<double>& x) {
+  for (size_t j = 0; j < n; ++j) {
+    double d = a[j * n + j];
+    for (size_t k = 0; k < j; ++k) d -= a[j * n + k] * a[j * n + k];
+    if (d <= 1e-12) return false;
+    d = std::sqrt(d);
+    a[j * n + j] = d;
+    for (size_t i = j + 1; i < n; ++i) {
+      double s = a[i * n + j];
+      for (size_t k = 0; k < j; ++k) s -= a[i * n + k] * a[j * n + k];
+      a[i * n + j] = s / d;
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {  // L y = b
+    double s = b[i];
+    for (size_t k = 0; k < i; ++k) s -= a[i * n + k] * b[k];
+    b[i] = s / a[i * n + i];
+  }
+  for (size_t i = n; i-- > 0;) {  // L^T x = y
+    double s = b[i];
+    for (size_t k = i + 1; k < n; ++k) s -= a[k * n + i] * b[k];
+    b[i] = s / a[i * n + i];
+  }
+  x = std::move(b);
+  return true;
+}
+
+}  // namespace
+
+namespace {
+
+// Newton's method for L2-regularised logistic regression; features: 0 = bias, 1 = BAYES
+// points, column[id] = rule hit (0/1). Returns the weights.
+std::vector<double> fit_logistic(const std::vector<CorpusMessage>& corpus, const CrossValidation& cv,
+                                 const std::map<std::string, size_t>& column, size_t n,
+                                 const FitOptions& options) {
+  struct Row {
+    std::vector<size_t> on;  // binary features set
+    double bayes = 0;
+    double y = 0;
+  };
+  std::vector<Row> rows;
+  rows.reserve(cv.results.size());
+  for (const auto& r : cv.results) {
+    Row row;
+    row.y = corpus[r.message].spam ? 1 : 0;
+    for (const auto& c : r.verdict.contributions) {
+      if (c.kind == ContributionKind::kClassifier) row.bayes = c.score;
+      auto it = column.find(c.id);
+      if (it != column.end() && (c.kind == ContributionKind::kRule || c.kind == ContributionKind::kMeta))
+        row.on.push_back(it->second);
+    }
+    rows.push_back(std::move(row));
+  }
+  std::vector<double> w(n, 0.0), grad(n), hess(n * n), step;
+  for (int it = 0; it < options.iterations; ++it) {
+    std::fill(grad.begin(), grad.end(), 0.0);
+    std::fill(hess.begin(), hess.end(), 0.0);
+    for (const Row& row : rows) {
+      double z = w[0] + w[1] * row.bayes;
+      for (size_t j : row.on) z += w[j];
+      double p = 1.0 / (1.0 + std::exp(-std::clamp(z, -40.0, 40.0)));
+      double g = p - row.y, h = std::max(p * (1 - p), 1e-9);
+      std::vector<std::pair<size_t, double>> x{{0, 1.0}, {1, row.bayes}};
+      for (size_t j : row.on) x.emplace_back(j, 1.0);
+      for (const auto& [i, xi] : x) {
+        grad[i] += g * xi;
+        for (const auto& [j, xj] : x) hess[i * n + j] += h * xi * xj;
+      }
+    }
+    for (size_t j = 2; j < n; ++j) {
+      grad[j] += options.l2 * w[j];
+      hess[j * n + j] += options.l2;
+    }
+    for (size_t j = 0; j < 2; ++j) hess[j * n + j] += 1e-6;
+    if (!solve_spd(hess, grad, n, step)) break;
+    double max_step = 0;
+    for (size_t j = 0; j < n; ++j) {
+      w[j] -= step[j];
+      max_step = std::max(max_step, std::fabs(step[j]));
+    }
+    if (max_step < 1e-6) break;
+  }
+  return w;
+}
+
+}  // namespace
+
+Fit fit_weights(const std::vector<CorpusMessage>& corpus, const CrossValidation& cv,
+                const FitOptions& options) {
+  // Features: index 0 = bias, 1 = BAYES points, then one per rule id hit often enough.
+  std::map<std::string, FittedWeight> hits;
+  for (const auto& r : cv.results) {
+    for (const auto& c : r.verdict.contributions) {
+      if (c.kind != ContributionKind::kRule && c.kind != ContributionKind::kMeta) continue;
+      FittedWeight& w = hits[c.id];
+      w.id = c.id;
+      (corpus[r.message].spam ? w.spam_hits : w.ham_hits)++;
+    }
+  }
+  // Rule weights are kept non-negative (a rule is evidence of spam, never a way for a sender
+  // to buy points off): a rule whose fitted weight is negative is dropped and the fit
+  // repeated without it (an active-set loop), so it ends at weight 0.
+  std::set<std::string> dropped;
+  std::vector<std::string> ids;
+  std::vector<double> w;
+  for (int round = 0; round < 20; ++round) {
+    ids.clear();
+    std::map<std::string, size_t> column;
+    for (const auto& [id, fw] : hits) {
+      if (fw.spam_hits + fw.ham_hits < options.min_hits || dropped.count(id)) continue;
+      column[id] = 2 + ids.size();
+      ids.push_back(id);
+    }
+    w = fit_logistic(corpus, cv, column, 2 + ids.size(), options);
+    bool changed = false;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (w[2 + k] < 0) {
+        dropped.insert(ids[k]);
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  Fit fit;
+  fit.bias = w[0];
+  FittedWeight b;
+  b.id = "BAYES";
+  b.weight = w[1];
+  fit.weights.push_back(b);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    FittedWeight fw = hits[ids[k]];
+    fw.weight = w[2 + k];
+    fit.weights.push_back(fw);
+  }
+  for (const auto& [id, fw] : hits) {
+    if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;
+    FittedWeight z = fw;
+    z.weight = 0;
+    z.rare = fw.spam_hits + fw.ham_hits < options.min_hits;
+    fit.weights.push_back(z);
+  }
+  return fit;
+}
+
+}  // namespace tsubame::filter

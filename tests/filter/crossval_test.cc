@@ -1,0 +1,156 @@
+// tests/filter/crossval_test.cc: the tuning harness (filter/crossval.h): fold construction,
+// in-memory counts, out-of-fold verdicts through the real default rule set and policy, and
+// the non-negative weight fit. Messages are small ones written here.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "filter/crossval.h"
+
+namespace tsubame::filter {
+namespace {
+
+const std::string kRules = std::string(TSUBAME_SOURCE_DIR) + "/conf/rules";
+
+std::string spam_message(int i) {
+  return "From: Winner <promo" + std::to_string(i) + "@bulk.example>\r\n"
+         "To: undisclosed-recipients:;\r\n"
+         "Subject: CASH PRIZE WAITING FOR YOU NOW\r\n"
+         "Date: Mon, 6 Jan 2025 10:00:00 +0000\r\n"
+         "Message-ID: <p" + std::to_string(i) + "@bulk.example>\r\n\r\n"
+         "Dear friend, claim your cash prize today! Earn extra income from home, "
+         "100% guaranteed, no risk. To be removed from our list reply with remove in the subject.\r\n";
+}
+
+std::string ham_message(int i) {
+  return "From: Alice <alice@partner.example>\r\n"
+         "To: bob@ours.example\r\n"
+         "Subject: notes from meeting " + std::to_string(i) + "\r\n"
+         "Date: Mon, 6 Jan 2025 10:00:00 +0900\r\n"
+         "Message-ID: <m" + std::to_string(i) + "@partner.example>\r\n\r\n"
+         "Hi Bob, attached are the notes from the project meeting; please review the schedule "
+         "before Thursday. Thanks, Alice\r\n";
+}
+
+class CrossValTest : public ::testing::Test {
+ protected:
+  // The rule set compiles once for the suite (no cache directory: a real compile).
+  static void SetUpTestSuite() {
+    auto f = Filter::open({kRules, {}, nullptr, {}, {}, {}});
+    ASSERT_TRUE(f) << f.status().message();
+    filter_ = f.value().release();
+  }
+  static void TearDownTestSuite() {
+    delete filter_;
+    filter_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(filter_, nullptr);
+    for (int i = 0; i < 8; ++i)
+      corpus_.push_back(prepare_message(*filter_, "spam" + std::to_string(i), spam_message(i), true));
+    for (int i = 0; i < 12; ++i)
+      corpus_.push_back(prepare_message(*filter_, "ham" + std::to_string(i), ham_message(i), false));
+  }
+  static Filter* filter_;
+  std::vector<CorpusMessage> corpus_;
+};
+Filter* CrossValTest::filter_ = nullptr;
+
+TEST_F(CrossValTest, PreparedMessagesCarryRulesAndTokensButNoBayes) {
+  const CorpusMessage& s = corpus_.front();
+  EXPECT_TRUE(s.spam);
+  EXPECT_FALSE(s.tokens.empty());
+  EXPECT_TRUE(std::is_sorted(s.tokens.begin(), s.tokens.end()));
+  EXPECT_TRUE(s.analysis.verdict.has("TO_UNDISCLOSED"));
+  EXPECT_FALSE(s.analysis.verdict.has("BAYES"));  // added per fold
+  EXPECT_GT(s.bytes, 0u);
+}
+
+TEST_F(CrossValTest, FoldsSplitEachClassByPositionAndByHalf) {
+  auto folds = standard_folds(corpus_);
+  ASSERT_EQ(folds.size(), 4u);
+  for (const Fold& f : folds) {
+    std::set<size_t> train(f.train.begin(), f.train.end()), test(f.test.begin(), f.test.end());
+    EXPECT_EQ(train.size() + test.size(), corpus_.size()) << f.name;  // a partition...
+    for (size_t i : test) EXPECT_FALSE(train.count(i)) << f.name;    // ...never overlapping
+    size_t test_spam = std::count_if(f.test.begin(), f.test.end(), [&](size_t i) { return corpus_[i].spam; });
+    EXPECT_EQ(test_spam, 4u) << f.name;  // half of each class
+  }
+  // even -> odd trains on positions 0, 2, 4 ... of each class; old -> new on the first half.
+  EXPECT_EQ(folds[0].name, "even -> odd");
+  EXPECT_EQ(folds[0].train.front(), 0u);
+  EXPECT_EQ(folds[0].test.front(), 1u);
+  EXPECT_EQ(folds[2].name, "old -> new");
+  EXPECT_EQ(folds[2].train.front(), 0u);
+  EXPECT_EQ(folds[2].test.front(), 4u);
+  EXPECT_EQ(folds[3].test.front(), 0u);
+}
+
+TEST_F(CrossValTest, MemoryCountsAreStoreSums) {
+  MemoryTokenCounts c;
+  c.learn({1, 2, 3}, true);
+  c.learn({2, 3}, false);
+  c.learn({3}, false);
+  EXPECT_EQ(c.totals().spam, 1u);
+  EXPECT_EQ(c.totals().ham, 2u);
+  std::vector<TokenStat> out;
+  c.lookup({3, 4, 1}, out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].spam, 1u);
+  EXPECT_EQ(out[0].ham, 2u);
+  EXPECT_EQ(out[1].spam + out[1].ham, 0u);  // unknown
+  EXPECT_EQ(out[2].spam, 1u);
+}
+
+TEST_F(CrossValTest, OutOfFoldVerdictsCountErrorsPerFold) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  auto cv = cross_validate(corpus_, standard_folds(corpus_), p, Policy{});
+  ASSERT_EQ(cv.folds.size(), 4u);
+  ASSERT_EQ(cv.results.size(), 4 * corpus_.size() / 2);
+  for (const auto& f : cv.folds) {
+    EXPECT_EQ(f.spam, 4u);
+    EXPECT_EQ(f.ham, 6u);
+    EXPECT_EQ(f.false_positives, 0u) << f.name;  // the ham is plain business mail
+    EXPECT_EQ(f.false_negatives, 0u) << f.name;  // rules plus a trained classifier catch it
+  }
+  for (const auto& r : cv.results) {
+    ASSERT_TRUE(r.verdict.has("BAYES"));
+    if (corpus_[r.message].spam) {
+      EXPECT_GT(r.probability, 0.5) << r.fold << " " << r.verdict.find("BAYES")->detail;
+    } else {
+      EXPECT_LT(r.probability, 0.5);
+    }
+  }
+}
+
+TEST_F(CrossValTest, FitKeepsRuleWeightsNonNegativeAndMarksRareRules) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  auto cv = cross_validate(corpus_, standard_folds(corpus_), p, Policy{});
+  FitOptions o;
+  o.min_hits = 3;
+  Fit fit = fit_weights(corpus_, cv, o);
+  ASSERT_FALSE(fit.weights.empty());
+  EXPECT_EQ(fit.weights[0].id, "BAYES");
+  bool saw_undisclosed = false;
+  for (size_t i = 1; i < fit.weights.size(); ++i) {
+    const auto& w = fit.weights[i];
+    EXPECT_GE(w.weight, 0.0) << w.id;
+    if (w.id == "TO_UNDISCLOSED") {
+      saw_undisclosed = true;
+      EXPECT_EQ(w.spam_hits, 16u);  // 8 spam, each tested in two folds
+      EXPECT_EQ(w.ham_hits, 0u);
+      EXPECT_FALSE(w.rare);
+    }
+    if (w.spam_hits + w.ham_hits < o.min_hits) {
+      EXPECT_TRUE(w.rare) << w.id;
+    }
+  }
+  EXPECT_TRUE(saw_undisclosed);
+  EXPECT_LT(fit.bias, 0.0);  // most messages are ham
+}
+
+}  // namespace
+}  // namespace tsubame::filter
