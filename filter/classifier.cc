@@ -341,7 +341,7 @@ class TokenTable {
 
 struct Classifier::CountCache {
   struct Scope {
-    TokenStat totals;
+    uint64_t updates = UINT64_MAX;  // the scope's update counter these counts were read at
     TokenTable counts;
   };
   std::shared_mutex mu;
@@ -352,7 +352,7 @@ Classifier::Classifier(store::Store& store, ClassifierParams params)
     : store_(store), params_(params), cache_(std::make_unique<CountCache>()) {}
 Classifier::~Classifier() = default;
 
-Status Classifier::lookup_counts(uint32_t scope, TokenStat totals, std::span<const uint64_t> tokens,
+Status Classifier::lookup_counts(uint32_t scope, uint64_t updates, std::span<const uint64_t> tokens,
                                  std::vector<TokenStat>& out) const {
   out.assign(tokens.size(), TokenStat{});
   std::vector<uint64_t> missing;
@@ -360,8 +360,7 @@ Status Classifier::lookup_counts(uint32_t scope, TokenStat totals, std::span<con
   {
     std::shared_lock lock(cache_->mu);
     auto it = cache_->scopes.find(scope);
-    bool valid = it != cache_->scopes.end() && it->second.totals.spam == totals.spam &&
-                 it->second.totals.ham == totals.ham;
+    bool valid = it != cache_->scopes.end() && it->second.updates == updates;
     for (size_t i = 0; i < tokens.size(); ++i) {
       if (valid) {
         if (const TokenStat* c = it->second.counts.find(tokens[i])) {
@@ -378,9 +377,9 @@ Status Classifier::lookup_counts(uint32_t scope, TokenStat totals, std::span<con
   TSUBAME_TRY(store::token_counts(store_, scope, missing, counts));
   std::unique_lock lock(cache_->mu);
   CountCache::Scope& sc = cache_->scopes[scope];
-  if (sc.totals.spam != totals.spam || sc.totals.ham != totals.ham) {
+  if (sc.updates != updates) {
     sc.counts.clear();
-    sc.totals = totals;
+    sc.updates = updates;
   }
   for (size_t k = 0; k < missing.size(); ++k) {
     TokenStat t{counts[k].spam, counts[k].ham};
@@ -420,22 +419,25 @@ Result<ClassifierScore> Classifier::classify_tokens(std::span<const uint64_t> to
                                                     uint32_t domain_id) const {
   uint32_t scope = 0;
   TokenStat totals;
+  uint64_t updates = 0;
   if (domain_id != 0) {
     auto dt = store::token_totals(store_, domain_id);
     if (!dt) return dt.status();
     if (dt->spam >= params_.min_learned && dt->ham >= params_.min_learned) {
       scope = domain_id;
       totals = {dt->spam, dt->ham};
+      updates = dt->updates;
     }
   }
   if (scope == 0) {
     auto gt = store::token_totals(store_, 0);
     if (!gt) return gt.status();
     totals = {gt->spam, gt->ham};
+    updates = gt->updates;
   }
   std::vector<TokenStat> stats;
   if (totals.spam >= params_.min_learned && totals.ham >= params_.min_learned)
-    TSUBAME_TRY(lookup_counts(scope, totals, tokens, stats));
+    TSUBAME_TRY(lookup_counts(scope, updates, tokens, stats));
   ClassifierScore s = combine(stats, totals, params_);
   s.detail += scope == 0 ? " (global counts)" : " (domain counts)";
   return s;

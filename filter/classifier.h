@@ -138,13 +138,11 @@ double classifier_points(double probability, const ClassifierParams& p);
 // The classifier bound to the token counts of a store (store/tokens.h). Thread-safe.
 //
 // Count cache: looking every token up in LMDB was half of the scan time, so counts read
-// once are kept in memory per scope, tagged with the scope's message totals. Every learn
-// or unlearn changes the totals (store/tokens.h), so the first classification after a
-// learn in any process sees different totals and starts the scope's cache over; a learn
-// through this object clears it at once. The one case it cannot see is a learn and an
-// unlearn of the same class by other processes between two scans, which leaves the totals
-// as they were: counts then stay stale by those two messages until the next learn, a
-// negligible error for a statistical score. At most kTokenCacheEntries per scope.
+// once are kept in memory per scope, tagged with the scope's update counter
+// (store::TokenCounts::updates, which every learn or unlearn in any process increments in
+// the same transaction as the counts), so the first classification after a learn anywhere
+// starts the scope's cache over; a learn through this object clears it at once. At most
+// kTokenCacheEntries per scope.
 class Classifier {
  public:
   Classifier(store::Store& store, ClassifierParams params);
@@ -166,7 +164,7 @@ class Classifier {
 
  private:
   struct CountCache;
-  Status lookup_counts(uint32_t scope, TokenStat totals, std::span<const uint64_t> tokens,
+  Status lookup_counts(uint32_t scope, uint64_t updates, std::span<const uint64_t> tokens,
                        std::vector<TokenStat>& out) const;
   store::Store& store_;
   ClassifierParams params_;

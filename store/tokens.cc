@@ -1,8 +1,10 @@
 // store/tokens.cc: classifier token counts in Db::kTokens.
 //
 // Layout: key be32 scope | be64 hash -> be64 spam | be64 ham (a token at 0/0 is deleted);
-//         key be32 scope (4 bytes, sorts before the scope's tokens) -> the scope's totals.
-// Failure: a value that is not 16 bytes is Corruption and aborts the transaction.
+//         key be32 scope (4 bytes, sorts before the scope's tokens) -> the scope's totals:
+//         be64 spam | be64 ham [| be64 updates] (records written before `updates` existed
+//         have 16 bytes and read as 0 updates).
+// Failure: a value of another size is Corruption and aborts the transaction.
 #include "store/tokens.h"
 
 #include <algorithm>
@@ -66,6 +68,33 @@ Status bump(Txn& txn, const std::string& key, bool spam, int delta) {
   return txn.put(Db::kTokens, key, encode(c));
 }
 
+constexpr size_t kTotalsSize = 24;
+
+Status decode_totals(std::string_view v, TokenCounts* c) {
+  if (v.size() == kCountsSize) return decode(v, c);
+  if (v.size() != kTotalsSize) return Status::corruption("token totals record has a bad size");
+  TSUBAME_TRY(decode(v.substr(0, kCountsSize), c));
+  c->updates = get_be64(v.data() + kCountsSize);
+  return Status::ok();
+}
+
+// The scope's totals gain (or lose) one message and one update; the record is kept even
+// at 0/0 so that `updates` never goes back.
+Status bump_totals(Txn& txn, uint32_t scope, bool spam, int delta) {
+  std::string key = be32(scope);
+  TokenCounts c;
+  std::string_view v;
+  Status s = txn.get(Db::kTokens, key, &v);
+  if (s.is_ok()) TSUBAME_TRY(decode_totals(v, &c));
+  else if (s.code() != Code::kNotFound) return s;
+  uint64_t& n = spam ? c.spam : c.ham;
+  n = apply(n, delta);
+  c.updates++;
+  std::string out = encode(c);
+  put_be64(out, c.updates);
+  return txn.put(Db::kTokens, key, out);
+}
+
 }  // namespace
 
 Status token_counts(Store& store, uint32_t scope, std::span<const uint64_t> hashes,
@@ -92,7 +121,7 @@ Status token_learn(Store& store, uint32_t scope, std::span<const uint64_t> hashe
   return store.env().write([&](Txn& txn) -> Status {
     // Sorted keys: LMDB touches pages in order, which keeps large updates cheap.
     for (uint64_t h : unique) TSUBAME_TRY(bump(txn, token_key(scope, h), spam, delta));
-    return bump(txn, be32(scope), spam, delta);
+    return bump_totals(txn, scope, spam, delta);
   });
 }
 
@@ -103,7 +132,7 @@ Result<TokenCounts> token_totals(Store& store, uint32_t scope) {
     Status g = txn.get(Db::kTokens, be32(scope), &v);
     if (g.code() == Code::kNotFound) return Status::ok();
     TSUBAME_TRY(g);
-    return decode(v, &c);
+    return decode_totals(v, &c);
   });
   if (!s.is_ok()) return s;
   return c;

@@ -23,6 +23,10 @@ class Store;
 struct TokenCounts {
   uint64_t spam = 0;
   uint64_t ham = 0;
+  // token_totals only: how many token_learn calls (learn or unlearn) the scope has seen. It
+  // only grows, so a reader caching counts can tell that they changed even when a learn and
+  // an unlearn left the message totals as they were.
+  uint64_t updates = 0;
 };
 
 // Counts of each hash, in the order of `hashes` (out is resized; unknown tokens are 0/0).

@@ -417,6 +417,38 @@ TEST_F(StoreFixture, CountCacheSeesLearnsByAnotherInstance) {
   EXPECT_GT(after->probability, 0.9) << after->detail;
 }
 
+TEST_F(StoreFixture, CountCacheSeesALearnAndUnlearnThatKeepTheTotals) {
+  // Another process learns one spam and unlearns another: the spam total is what it was,
+  // but the counts changed. The scope's update counter tells the scanner's cache.
+  ClassifierParams p;
+  p.min_learned = 2;
+  Classifier scanner(*store_, p), trainer(*store_, p);
+  ClassifierInput old_spam;
+  old_spam.body = "zebra lantern quarterly";
+  ASSERT_TRUE(trainer.learn(old_spam, true, 0));
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(trainer.learn(spam_msg(i), true, 0));
+    ASSERT_TRUE(trainer.learn(ham_msg(i), false, 0));
+  }
+  ClassifierInput probe;
+  probe.body = "walrus harbour meridian";  // unseen: no evidence
+  auto before = scanner.classify(probe, 0);
+  ASSERT_TRUE(before) << before.status().to_string();
+  EXPECT_EQ(before->tokens_used, 0u);
+  auto totals_before = store::token_totals(*store_, 0);
+  ClassifierInput new_spam;
+  new_spam.body = "walrus harbour meridian";
+  ASSERT_TRUE(trainer.learn(new_spam, true, 0));
+  ASSERT_TRUE(trainer.learn(old_spam, true, 0, -1));
+  auto totals_after = store::token_totals(*store_, 0);
+  ASSERT_EQ(totals_before->spam, totals_after->spam);
+  ASSERT_EQ(totals_before->ham, totals_after->ham);
+  EXPECT_EQ(totals_after->updates, totals_before->updates + 2);
+  auto after = scanner.classify(probe, 0);
+  ASSERT_TRUE(after);
+  EXPECT_GT(after->tokens_used, 0u) << after->detail;
+}
+
 TEST_F(StoreFixture, CountCacheHoldsMoreTokensThanItsFirstTable) {
   // More distinct tokens than the cache's initial table (2^14 slots, grown at half load):
   // every count read back through the cache equals the store's.
