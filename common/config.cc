@@ -46,7 +46,7 @@ const std::vector<ConfigKey> kSchema = {
   {"security.lockout_failures", T::kInt, "5", "Failed logins within the window that lock an account.", 1, 1000},
   {"security.lockout_window", T::kDuration, "15m", "Window over which failures are counted.", 1, 86400 * 30},
   {"security.lockout_duration", T::kDuration, "15m", "How long a locked account stays locked.", 1, 86400 * 30},
-  {"security.allow_plaintext_auth", T::kBool, "no", "Allow SMTP AUTH / IMAP LOGIN without TLS (never on the Internet)."},
+  {"security.allow_plaintext_auth", T::kBool, "no", "Allow SMTP AUTH / IMAP LOGIN without TLS (never on the Internet); a domain whose tls_required setting is yes (the default) still refuses it."},
   // [smtpd]
   {"smtpd.listen_mx", T::kEndpoint, "127.0.0.1:2525", "MX listener (port 25 in production); empty disables it."},
   {"smtpd.listen_submission", T::kEndpoint, "127.0.0.1:2587", "Submission listener, STARTTLS before AUTH (587)."},
