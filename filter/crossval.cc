@@ -60,15 +60,62 @@ void MemoryTokenCounts::lookup(const std::vector<uint64_t>& tokens, std::vector<
   }
 }
 
+std::vector<size_t> train_order(const std::vector<CorpusMessage>& corpus, const std::vector<size_t>& train) {
+  std::vector<size_t> spam, ham;
+  for (size_t i : train) (corpus[i].spam ? spam : ham).push_back(i);
+  std::vector<size_t> out;
+  out.reserve(train.size());
+  size_t a = 0, b = 0;
+  // Merge by relative position (k + 0.5) / n, compared exactly in integers.
+  while (a < spam.size() || b < ham.size()) {
+    bool take_spam = b == ham.size() ||
+                     (a < spam.size() && (2 * a + 1) * ham.size() <= (2 * b + 1) * spam.size());
+    out.push_back(take_spam ? spam[a++] : ham[b++]);
+  }
+  return out;
+}
+
+TrainingStats train(const std::vector<CorpusMessage>& corpus, const std::vector<size_t>& order,
+                    const TrainingRegime& regime, const ClassifierParams& params, MemoryTokenCounts& counts) {
+  TrainingStats ts;
+  auto count = [&](const CorpusMessage& m) {
+    counts.learn(m.tokens, m.spam);
+    (m.spam ? ts.learned_spam : ts.learned_ham)++;
+  };
+  if (regime.regime == Regime::kAll) {
+    for (size_t i : order) count(corpus[i]);
+    ts.passes = 1;
+    return ts;
+  }
+  std::vector<TokenStat> stats;
+  for (int pass = 0; pass < regime.max_passes; ++pass) {
+    size_t learned = 0;
+    for (size_t i : order) {
+      const CorpusMessage& m = corpus[i];
+      if (m.tokens.empty()) continue;  // a message the parser gave up on teaches nothing
+      counts.lookup(m.tokens, stats);
+      double p = combine(stats, counts.totals(), params).probability;  // 0.5 when abstaining
+      bool confident = m.spam ? p >= 1.0 - regime.margin : p <= regime.margin;
+      if (confident) continue;
+      count(m);
+      learned++;
+    }
+    ts.passes = pass + 1;
+    if (learned == 0) break;
+  }
+  return ts;
+}
+
 CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const std::vector<Fold>& folds,
-                               const ClassifierParams& params, const Policy& policy) {
+                               const ClassifierParams& params, const Policy& policy,
+                               const TrainingRegime& regime) {
   CrossValidation cv;
   std::vector<TokenStat> stats;
   for (const Fold& fold : folds) {
     MemoryTokenCounts counts;
-    for (size_t i : fold.train) counts.learn(corpus[i].tokens, corpus[i].spam);
     FoldFigures fig;
     fig.name = fold.name;
+    fig.training = train(corpus, train_order(corpus, fold.train), regime, params, counts);
     for (size_t i : fold.test) {
       const CorpusMessage& m = corpus[i];
       Analysis a = m.analysis;

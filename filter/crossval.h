@@ -6,6 +6,9 @@
 // training messages with exactly the tokens the store-backed classifier would see, each
 // test message gets its BAYES contribution from those counts, and decide() applies the
 // policy. Nothing is written to a store, so a fold never sees its test messages.
+// How the training messages are learned is a TrainingRegime: every message once (what
+// `filter learn` does) or train-until-no-errors (TONE), measured and not taken
+// (filter/README.md).
 //
 // Folds (standard_folds): within each class, messages in file-name order (the corpus
 // numbers files in arrival order) are split by position: even -> odd, odd -> even, older
@@ -64,6 +67,34 @@ class MemoryTokenCounts {
   TokenStat totals_;
 };
 
+// How a fold's training messages become counts.
+//   kAll:  every training message is learned once ("train everything", what `filter learn`
+//          does today).
+//   kTone: train until no errors: passes over the training messages, spam and ham
+//          interleaved in arrival order (train_order), learning a message only when the
+//          counts learned so far get it wrong or not confidently right: a spam with
+//          probability < 1 - margin, a ham with probability > margin (an abstaining
+//          classifier, p = 0.5, learns everything, so the first min_learned of each class
+//          always count). Stops after a pass that learned nothing, or after max_passes.
+enum class Regime { kAll, kTone };
+struct TrainingRegime {
+  Regime regime = Regime::kAll;
+  double margin = 0.1;   // kTone: confident means p >= 1 - margin (spam), p <= margin (ham)
+  int max_passes = 5;    // kTone
+};
+
+// The training messages of a fold with the two classes interleaved by relative position
+// within each class (file-name order), as mail arrives: the k-th of n spam sits at k/n.
+std::vector<size_t> train_order(const std::vector<CorpusMessage>& corpus, const std::vector<size_t>& train);
+
+struct TrainingStats {
+  size_t learned_spam = 0, learned_ham = 0;
+  int passes = 0;
+};
+// Trains counts on the given messages (in that order) under the regime.
+TrainingStats train(const std::vector<CorpusMessage>& corpus, const std::vector<size_t>& order,
+                    const TrainingRegime& regime, const ClassifierParams& params, MemoryTokenCounts& counts);
+
 struct OutOfFoldResult {
   size_t message = 0;  // index into the corpus
   std::string fold;
@@ -76,6 +107,7 @@ struct FoldFigures {
   size_t ham = 0, spam = 0;
   size_t false_positives = 0;  // ham with action junk or worse
   size_t false_negatives = 0;  // spam delivered
+  TrainingStats training;      // what the fold's counts learned
 };
 
 struct CrossValidation {
@@ -84,7 +116,8 @@ struct CrossValidation {
 };
 
 CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const std::vector<Fold>& folds,
-                               const ClassifierParams& params, const Policy& policy);
+                               const ClassifierParams& params, const Policy& policy,
+                               const TrainingRegime& regime = {});
 
 struct FitOptions {
   double l2 = 1.0;           // ridge penalty on every weight except the classifier's

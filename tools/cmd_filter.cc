@@ -6,7 +6,8 @@
 // `eval` counts a message as flagged spam when its action is junk, quarantine or reject.
 // `eval --folds` is the tuning harness: cross-validation over the given corpus in memory
 // (filter/crossval.h), never touching the store's counts; `--misses` lists the out-of-fold
-// errors with their contributions, `--fit` prints logistic-regression weights for the rules.
+// errors with their contributions, `--fit` prints logistic-regression weights for the rules,
+// `--regime tone` trains the folds until no errors instead of on every message.
 // Failure: an unreadable file is an error (exit 3 or 1) before anything is learned from the
 // rest; a rule set that does not compile is listed as file:line: reason (exit 1).
 #include <nlohmann/json.hpp>
@@ -207,6 +208,7 @@ struct FoldOptions {
   double fit_l2 = 1.0;
   double fit_logit = 3.0;      // log-odds at which the fitted scores reach the junk threshold
   filter::ClassifierParams params;
+  filter::TrainingRegime regime;
 };
 
 // Cross-validation over one labelled corpus (the tuning harness; filter/README.md).
@@ -231,10 +233,11 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
     }
   }
   auto folds = filter::standard_folds(corpus);
-  auto cv = filter::cross_validate(corpus, folds, fo.params, *policy);
+  auto cv = filter::cross_validate(corpus, folds, fo.params, *policy, fo.regime);
   size_t fp = 0, fn = 0, nh = 0, ns = 0;
   nlohmann::json jf = nlohmann::json::array();
-  if (!ctx.json) std::printf("%-12s %16s %16s\n", "fold", "FP (ham junked)", "FN (spam kept)");
+  if (!ctx.json)
+    std::printf("%-12s %16s %16s  %s\n", "fold", "FP (ham junked)", "FN (spam kept)", "learned spam/ham, passes");
   for (const auto& fig : cv.folds) {
     fp += fig.false_positives;
     fn += fig.false_negatives;
@@ -242,10 +245,13 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
     ns += fig.spam;
     if (ctx.json) {
       jf.push_back({{"fold", fig.name}, {"ham", fig.ham}, {"spam", fig.spam},
-                    {"false_positives", fig.false_positives}, {"false_negatives", fig.false_negatives}});
+                    {"false_positives", fig.false_positives}, {"false_negatives", fig.false_negatives},
+                    {"learned_spam", fig.training.learned_spam}, {"learned_ham", fig.training.learned_ham},
+                    {"passes", fig.training.passes}});
     } else {
-      std::printf("%-12s %7zu/%-8zu %7zu/%-8zu\n", fig.name.c_str(), fig.false_positives, fig.ham,
-                  fig.false_negatives, fig.spam);
+      std::printf("%-12s %7zu/%-8zu %7zu/%-8zu  %zu/%zu, %d\n", fig.name.c_str(), fig.false_positives, fig.ham,
+                  fig.false_negatives, fig.spam, fig.training.learned_spam, fig.training.learned_ham,
+                  fig.training.passes);
     }
   }
   if (!ctx.json)
@@ -408,6 +414,8 @@ void register_filter(CLI::App& app, Context& ctx) {
   eval->add_option("--fit-logit", fo->fit_logit,
                    "With --fit: log-odds of spam at which the suggested scores reach the junk threshold (default 3)");
   eval->add_option("--bayes-strength", fo->params.strength, "With --folds: Robinson's s");
+  eval->add_option("--bayes-min-learned", fo->params.min_learned,
+                   "With --folds: spam and ham messages each learned before the classifier speaks");
   eval->add_option("--bayes-balance", fo->params.balance, "With --folds: class-size balance of the evidence (0..1)");
   eval->add_option("--bayes-max-tokens", fo->params.max_tokens, "With --folds: tokens combined");
   eval->add_option("--bayes-min-deviation", fo->params.min_deviation, "With --folds: |f - 0.5| floor");
@@ -424,6 +432,19 @@ void register_filter(CLI::App& app, Context& ctx) {
       },
       "With --folds: chi-square, log-odds or chi-square-then-log-odds");
   eval->add_option("--bayes-log-odds-scale", fo->params.log_odds_scale, "With --folds: log-odds scale");
+  eval->add_option_function<std::string>(
+      "--regime",
+      [fo](const std::string& v) {
+        if (v == "all") fo->regime.regime = filter::Regime::kAll;
+        else if (v == "tone") fo->regime.regime = filter::Regime::kTone;
+        else throw CLI::ValidationError("--regime", "all or tone");
+      },
+      "With --folds: training regime, all (every message once) or tone (train until no errors)");
+  eval->add_option("--tone-margin", fo->regime.margin,
+                   "With --regime tone: learn spam with p < 1 - margin and ham with p > margin (default 0.1)")
+      ->check(CLI::Range(0.0, 0.5));
+  eval->add_option("--tone-passes", fo->regime.max_passes, "With --regime tone: at most this many passes (default 5)")
+      ->check(CLI::Range(1, 100));
   set_action(eval, [&ctx, o, fo] {
     if (fo->enabled) return run_folds(ctx, o->spam_dir, o->ham_dir, o->domain, *fo);
     return run_eval(ctx, o->spam_dir, o->ham_dir, o->domain);

@@ -12,6 +12,7 @@
 #   bench/filter/tune.sh ../corpus --misses 20           # list misses with their contributions
 #   bench/filter/tune.sh ../corpus --fit                 # logistic-regression rule weights
 #   bench/filter/tune.sh ../corpus --bayes-strength 1    # try a classifier parameter
+#   bench/filter/tune.sh ../corpus --regime tone --tone-margin 0.1   # train until no errors
 #   bench/filter/tune.sh ../corpus --fit --json > fit.json && bench/filter/apply_fit.py fit.json conf/rules
 #
 # TSUBAME_BIN=DIR uses DIR/tsubame (say build-filtrel/bin); otherwise a Release build in

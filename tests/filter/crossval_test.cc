@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "filter/crossval.h"
@@ -123,6 +124,63 @@ TEST_F(CrossValTest, OutOfFoldVerdictsCountErrorsPerFold) {
       EXPECT_LT(r.probability, 0.5);
     }
   }
+}
+
+TEST_F(CrossValTest, TrainOrderInterleavesClassesKeepingEachClassInOrder) {
+  std::vector<size_t> all(corpus_.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  auto order = train_order(corpus_, all);
+  ASSERT_EQ(order.size(), corpus_.size());
+  EXPECT_EQ(std::set<size_t>(order.begin(), order.end()).size(), corpus_.size());
+  size_t last_spam = 0, last_ham = 8, spam_seen = 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    size_t i = order[k];
+    if (corpus_[i].spam) {
+      EXPECT_GE(i, last_spam);  // file-name order kept within the class
+      last_spam = i;
+      spam_seen++;
+    } else {
+      EXPECT_GE(i, last_ham);
+      last_ham = i;
+    }
+    // Proportional: after k + 1 messages about (k + 1) * 8 / 20 are spam, never 2 off.
+    double expected = double(k + 1) * 8.0 / 20.0;
+    EXPECT_LT(std::abs(double(spam_seen) - expected), 1.5) << k;
+  }
+}
+
+TEST_F(CrossValTest, ToneLearnsOnlyWhatTheCountsGetWrongOrUnsure) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  std::vector<size_t> all(corpus_.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  auto order = train_order(corpus_, all);
+
+  MemoryTokenCounts everything;
+  TrainingStats s_all = train(corpus_, order, {Regime::kAll, 0.1, 5}, p, everything);
+  EXPECT_EQ(s_all.learned_spam, 8u);
+  EXPECT_EQ(s_all.learned_ham, 12u);
+  EXPECT_EQ(s_all.passes, 1);
+
+  MemoryTokenCounts tone;
+  TrainingStats s_tone = train(corpus_, order, {Regime::kTone, 0.1, 5}, p, tone);
+  // The abstaining classifier learns the first two of each class; after that the messages of
+  // one template are confidently right and skipped.
+  EXPECT_GE(s_tone.learned_spam, p.min_learned);
+  EXPECT_GE(s_tone.learned_ham, p.min_learned);
+  EXPECT_LT(s_tone.learned_spam + s_tone.learned_ham, corpus_.size());
+  EXPECT_EQ(tone.totals().spam, s_tone.learned_spam);
+  EXPECT_EQ(tone.totals().ham, s_tone.learned_ham);
+  EXPECT_GE(s_tone.passes, 2);  // the last pass learned nothing: that is how it stops
+  EXPECT_LE(s_tone.passes, 5);
+
+  // A message the trained counts already get right with confidence is skipped: nothing changes.
+  TokenStat before = everything.totals();
+  TrainingStats again = train(corpus_, {0, 8}, {Regime::kTone, 0.1, 5}, p, everything);
+  EXPECT_EQ(again.learned_spam + again.learned_ham, 0u);
+  EXPECT_EQ(again.passes, 1);
+  EXPECT_EQ(everything.totals().spam, before.spam);
+  EXPECT_EQ(everything.totals().ham, before.ham);
 }
 
 TEST_F(CrossValTest, FitKeepsRuleWeightsNonNegativeAndMarksRareRules) {
