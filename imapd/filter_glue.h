@@ -22,7 +22,7 @@ inline Result<MessageSummary> filter_summarize(std::string_view raw) {
   return std::move(p->summary);
 }
 
-// SEARCH: decoded header values and body text (RFC 9051 §6.4.4).
+// SEARCH: decoded header values and body text (RFC 9051 §6.4.4), nested messages included.
 inline Result<SearchText> filter_extract_text(std::string_view raw) {
   auto p = filter::parse_message(raw);
   if (!p.is_ok()) return p.status();
@@ -30,6 +30,17 @@ inline Result<SearchText> filter_extract_text(std::string_view raw) {
   t.headers.reserve(p->headers.size());
   for (auto& h : p->headers) t.headers.emplace_back(std::move(h.name), std::move(h.value));
   t.body = std::move(p->body_text);
+  // RFC 9051 §6.4.4: BODY (and TEXT) search the body, and the header of an attached
+  // message/rfc822 is part of the outer message's body: its decoded fields join the body
+  // text, one "Name: value" line each (the nested parts' text is in body_text already).
+  for (const auto& n : p->nested) {
+    for (const auto& h : n.headers.headers) {
+      t.body += '\n';
+      t.body += h.name;
+      t.body += ": ";
+      t.body += h.value;
+    }
+  }
   return t;
 }
 

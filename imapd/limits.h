@@ -105,4 +105,25 @@ inline constexpr size_t kMaxNotifyDatagram = 128;
 // on the socket cannot starve the connections.
 inline constexpr int kMaxNotifyDatagramsPerWake = 256;
 
+// ---- group commit (writer.h) ----
+
+// Requests (APPEND, STORE, COPY/MOVE, EXPUNGE of different sessions) gathered into one
+// write transaction. More wait for the next batch (never refused). At most the store's
+// kMaxBatchMessages.
+inline constexpr size_t kMaxWriteBatch = 256;
+// APPENDed octets in one batch: a batch closes once it holds this much (a single larger
+// message still gets its own batch), so one commit never buffers more than this.
+inline constexpr uint64_t kMaxWriteBatchBytes = 64ull * 1024 * 1024;
+// After a flag-only batch committed with its meta page unsynced (store::BatchSync::
+// kFlagsDeferred), the writer syncs the store once it has had nothing to do for this long:
+// the window in which a system crash may undo acknowledged flag changes. Any later commit
+// closes the window earlier.
+inline constexpr std::chrono::milliseconds kMetaSyncDelay{20};
+
+// ---- SEARCH (search_cache.h) ----
+
+// Decoded, case-folded searchable text kept for the daemon's sessions (LRU). About 1.2x the
+// text size of the messages searched; a message above an eighth of it is never cached.
+inline constexpr size_t kSearchCacheBytes = 64 * 1024 * 1024;
+
 }  // namespace tsubame::imap

@@ -85,6 +85,9 @@ int run(const std::string& config_path) {
   sc.lockout.max_failures = static_cast<uint32_t>(cfg->integer("security.lockout_failures"));
   sc.lockout.window_ms = cfg->integer("security.lockout_window") * 1000;
   sc.lockout.lock_ms = cfg->integer("security.lockout_duration") * 1000;
+  // Per-domain tls_required, auth_mechanisms and lockout_* (store/settings.h), read at
+  // each login: `tsubame security set` needs no restart.
+  sc.domain_auth_policy = true;
 
   // Groupware webhooks (httpd.webhook_*; none configured: no sender thread). A bad setting
   // stops the start: events are never sent unsigned. Only "account.locked" comes from here.

@@ -33,7 +33,9 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "imapd/limits.h"
+#include "imapd/search_cache.h"
 #include "imapd/session.h"
+#include "imapd/writer.h"
 
 namespace tsubame::imap {
 
@@ -81,6 +83,13 @@ struct Server::Impl {
   bool stop = false;
   event* wake = nullptr;
   std::vector<std::thread> workers;
+  // Group commit (imapd/writer.h): tickets are connection ids; outcomes come back through
+  // write_wake, made active by the writer thread.
+  std::unique_ptr<GroupWriter> writer;
+  // SEARCH's decoded text, shared by every session (imapd/search_cache.h).
+  std::shared_ptr<SearchCache> search_cache = std::make_shared<SearchCache>();
+  event* write_wake = nullptr;
+  static void on_write_wake(evutil_socket_t, short, void* arg);
 
   void submit(uint64_t id, PasswordCheck check);
   void worker_loop();
@@ -148,6 +157,7 @@ struct Conn {
   void after(const std::string& out) {
     if (!out.empty()) bufferevent_write(bev, out.data(), out.size());
     if (auto check = session->take_password_check()) srv->submit(id, std::move(*check));
+    if (auto w = session->take_write()) srv->writer->submit(id, std::move(*w));
     if (session->wants_start_tls()) start_tls();
     if (session->wants_close()) begin_close();
     if (session->idling()) {
@@ -289,6 +299,34 @@ void Server::Impl::on_wake(evutil_socket_t, short, void* arg) {
   }
 }
 
+// Outcomes of the writer's batches: each completes its session's command (the OK after the
+// commit), then the session runs what the client pipelined meanwhile.
+// Then the IDLE sessions of the users who wrote are polled at once (RFC 2177: another
+// session's APPEND, STORE or EXPUNGE reaches an idling client without waiting for the poll).
+void Server::Impl::on_write_wake(evutil_socket_t, short, void* arg) {
+  auto* impl = static_cast<Impl*>(arg);
+  std::vector<uint64_t> writers;
+  for (auto& [id, outcome] : impl->writer->take_done()) {
+    auto it = impl->by_id.find(id);
+    if (it == impl->by_id.end()) continue;  // the connection is gone; the write stands
+    Conn* c = it->second;
+    if (outcome.status.is_ok() &&
+        std::find(writers.begin(), writers.end(), c->session->user_id()) == writers.end())
+      writers.push_back(c->session->user_id());
+    try {
+      std::string out;
+      c->session->write_done(std::move(outcome), out);
+      if (!c->closing && !c->session->in_command()) c->arm_timeout();
+      c->after(out);
+      if (c->closing && c->output_empty()) impl->release(c);
+    } catch (const std::exception& e) {
+      log::sys().error("imapd: {}: write completion failed: {}", c->ip, e.what());
+      impl->release(c);
+    }
+  }
+  for (uint64_t u : writers) impl->wake_user(u);
+}
+
 void Server::Impl::release(Conn* c) {
   if (!conns.erase(c)) return;
   log::sys().info("imapd: {} disconnected: {}", c->ip, c->session ? c->session->summary() : "");
@@ -337,8 +375,11 @@ void Server::Impl::accept(evutil_socket_t fd, const sockaddr* sa, const Listener
   sc.source_ip = ip;
   sc.summarize = cfg.summarize;
   sc.extract_text = cfg.extract_text;
+  sc.search_cache = search_cache;
   sc.async_password_check = true;
+  sc.async_writes = true;
   sc.lockout = cfg.lockout;
+  sc.domain_auth_policy = cfg.domain_auth_policy;
   sc.on_account_locked = cfg.on_account_locked;
   c->session = std::make_unique<Session>(store, std::move(sc));
   c->timer = evtimer_new(base, &Conn::on_timer, c);
@@ -463,7 +504,9 @@ Server::~Server() {
   }
   impl_->cv.notify_all();
   for (auto& t : impl_->workers) t.join();
+  if (impl_->writer) impl_->writer->stop();  // before write_wake goes: it makes it active
   if (impl_->wake) event_free(impl_->wake);
+  if (impl_->write_wake) event_free(impl_->write_wake);
   impl_->close_notify_socket();
   for (auto* l : impl_->listeners) evconnlistener_free(l);
   for (Conn* c : impl_->conns) delete c;
@@ -472,6 +515,14 @@ Server::~Server() {
 Status Server::start() {
   impl_->wake = event_new(impl_->base, -1, 0, &Impl::on_wake, impl_.get());
   if (!impl_->wake) return Status::internal("imapd: cannot create the wake event");
+  impl_->write_wake = event_new(impl_->base, -1, 0, &Impl::on_write_wake, impl_.get());
+  if (!impl_->write_wake) return Status::internal("imapd: cannot create the write wake event");
+  WriterOptions wo;
+  wo.flag_sync = impl_->cfg.flag_sync;
+  event* ww = impl_->write_wake;
+  impl_->writer = std::make_unique<GroupWriter>(impl_->store, wo,
+                                                [ww] { event_active(ww, EV_READ, 0); });
+  impl_->writer->start();
   unsigned n = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   for (unsigned i = 0; i < n; ++i) impl_->workers.emplace_back([this] { impl_->worker_loop(); });
   for (const auto& l : impl_->cfg.listeners) {

@@ -7,6 +7,9 @@
 // one second; smtpd's datagram on ServerConfig::notify_socket wakes it at once). STARTTLS wraps the socket's bufferevent in an OpenSSL filter after the
 // tagged OK has been queued. Argon2id password checks run on a small worker pool so that a
 // login never stalls the loop; their results come back through one libevent event.
+// Store writes of all sessions go through one group-commit writer thread (imapd/writer.h):
+// every write waiting is committed in one transaction, and each session's command completes
+// on the loop when its batch is on disk.
 //
 // Failure: a listener that cannot bind fails start() with the reason; a connection error,
 // EOF or TLS failure frees that connection only. Connection limits (total, per IP) answer
@@ -56,8 +59,13 @@ struct ServerConfig {
   // are in IDLE are polled at once; NOOP reads the store anyway. Empty: off. A socket that
   // cannot be bound is logged and skipped: the 1 s poll remains.
   std::string notify_socket;
+  // Flag-only write batches (STORE): answered once their data pages are synced, the meta
+  // page synced right after (imapd/README.md "Durability"). kFull: every batch fully durable
+  // before its replies.
+  store::BatchSync flag_sync = store::BatchSync::kFlagsDeferred;
   // Passed to every session (imapd/session.h SessionConfig).
   store::LockoutSettings lockout;
+  bool domain_auth_policy = false;  // SessionConfig::domain_auth_policy (the daemon: true)
   std::function<void(const store::User& user, const store::LoginOutcome& outcome,
                      const std::string& source_ip)>
       on_account_locked;

@@ -15,8 +15,10 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "imapd/response.h"
+#include "imapd/search_cache.h"
 #include "imapd/sort.h"
 #include "store/accounts.h"
+#include "store/settings.h"
 
 namespace tsubame::imap {
 
@@ -284,7 +286,8 @@ struct SearchCtx {
   const std::vector<uint32_t>* saved = nullptr;
   std::function<const std::string*()> raw;
   std::function<const MessageSummary*()> summary;
-  std::function<const SearchText*()> text;  // decoded view; nullptr: search the raw octets
+  // Decoded, case-folded view (search_cache.h); nullptr: search the raw octets.
+  std::function<const FoldedText*()> text;
   int64_t now = 0;
 };
 
@@ -294,9 +297,10 @@ bool search_match(const SearchKey& k, SearchCtx& c) {
   // RFC 9051 §6.4.4: header keys match the field's value; with the decoded view, after
   // RFC 2047 decoding and charset conversion. An empty value matches any such field.
   auto header_has = [&](std::string_view field, std::string_view value) {
-    if (const SearchText* t = c.text()) {
-      for (const auto& [name, v] : t->headers)
-        if (iequals(name, field) && text_contains(v, value)) return true;
+    if (const FoldedText* t = c.text()) {  // = text_contains(value of the field, value)
+      std::string needle = fold_case(value);
+      for (const auto& h : t->headers)
+        if (iequals(h.name, field) && h.value.find(needle) != std::string::npos) return true;
       return false;
     }
     const std::string* raw = c.raw();
@@ -350,15 +354,17 @@ bool search_match(const SearchKey& k, SearchCtx& c) {
     case K::kSubject: return header_has("Subject", k.str);
     case K::kHeader: return header_has(k.str, k.str2);
     case K::kBody: {
-      if (const SearchText* t = c.text()) return text_contains(t->body, k.str);
+      if (const FoldedText* t = c.text())
+        return t->body.find(fold_case(k.str)) != std::string::npos;
       const std::string* raw = c.raw();
       return raw && text_contains(std::string_view(*raw).substr(header_block(*raw).size()), k.str);
     }
     case K::kText: {  // header (names and decoded values) or body
-      if (const SearchText* t = c.text()) {
-        for (const auto& [name, v] : t->headers)
-          if (text_contains(name + ": " + v, k.str)) return true;
-        return text_contains(t->body, k.str);
+      if (const FoldedText* t = c.text()) {
+        std::string needle = fold_case(k.str);
+        for (const auto& h : t->headers)
+          if (h.line.find(needle) != std::string::npos) return true;
+        return t->body.find(needle) != std::string::npos;
       }
       const std::string* raw = c.raw();
       return raw && text_contains(*raw, k.str);
@@ -567,7 +573,8 @@ void Session::receive(std::string_view bytes, std::string& out) {
 
 void Session::process(std::string& out) {
   // Pipelined commands wait while a password check or a TLS handshake is pending.
-  while (state_ != SessionState::kLogout && !start_tls_pending_ && !pending_login_) {
+  while (state_ != SessionState::kLogout && !start_tls_pending_ && !pending_login_ &&
+         !pending_write_) {
     auto ev = parser_.next();
     if (!ev) break;
     handle(std::move(*ev), out);
@@ -585,6 +592,33 @@ void Session::password_checked(bool ok, std::string& out) {
   if (!pending_login_) return;
   finish_login(ok, out);
   process(out);
+}
+
+std::optional<store::WriteRequest> Session::take_write() {
+  if (!pending_write_ || !pending_write_->request) return std::nullopt;
+  auto r = std::move(pending_write_->request);
+  pending_write_->request.reset();
+  return r;
+}
+
+void Session::write_done(store::WriteOutcome outcome, std::string& out) {
+  if (!pending_write_) return;
+  WriteDone done = std::move(pending_write_->done);
+  pending_write_.reset();
+  if (state_ != SessionState::kLogout) done(outcome, out);
+  process(out);
+}
+
+void Session::write(store::WriteRequest request, WriteDone done, std::string& out) {
+  if (!cfg_.async_writes) {
+    std::vector<store::WriteRequest> one;
+    one.push_back(std::move(request));
+    auto outcome = store_.write_batch(one, store::BatchSync::kFull);
+    done(outcome[0], out);
+    return;
+  }
+  pending_write_ =
+      std::make_unique<PendingWrite>(PendingWrite{std::move(request), std::move(done)});
 }
 
 std::string Session::summary() const {
@@ -677,7 +711,7 @@ void Session::handle_raw_line(const std::string& line, std::string& out) {
       out += tagged(tag, "NO", "AUTHORIZATIONFAILED", "cannot act as another user");
       return;
     }
-    login(tag, std::string(parts[1]), std::string(parts[2]), out);
+    login(tag, std::string(parts[1]), std::string(parts[2]), "PLAIN", out);
   }
 }
 
@@ -808,7 +842,7 @@ void Session::cmd_login(const Command& c, std::string& out) {
     out += tagged(c.tag, "NO", "PRIVACYREQUIRED", "LOGIN is disabled before STARTTLS");
     return;
   }
-  login(c.tag, a.user, a.password, out);
+  login(c.tag, a.user, a.password, "PLAIN", out);  // LOGIN counts as PLAIN (see login())
 }
 
 void Session::cmd_authenticate(const Command& c, std::string& out) {
@@ -830,22 +864,57 @@ void Session::cmd_authenticate(const Command& c, std::string& out) {
   parser_.expect_raw_line();
 }
 
+// Password login (LOGIN, AUTHENTICATE PLAIN). `mechanism` is the SASL mechanism the
+// domain's auth_mechanisms must allow: "PLAIN" for both, since the LOGIN command carries the
+// same cleartext password as RFC 4616 PLAIN (Dovecot runs its LOGIN command through PLAIN
+// too); the SASL "LOGIN" mechanism is not offered by imapd.
 void Session::login(std::string_view tag, const std::string& user, const std::string& password,
-                    std::string& out) {
+                    std::string_view mechanism, std::string& out) {
   PendingLogin p;
   p.tag = std::string(tag);
   p.event.login = user.substr(0, store::kMaxLoginField);
   p.event.source_ip = cfg_.source_ip;
   p.event.client_id = client_id_.substr(0, store::kMaxLoginField);
   p.event.protocol = store::LoginProtocol::kImap;
+  // The domain's policy (store/settings.h), read fresh at each login. It depends on the
+  // login's domain part only (defaults for a domain that is not ours): its refusals never
+  // tell whether the user exists.
+  auto policy = store::auth_policy_for_login(store_, user, cfg_.lockout);
+  if (!policy) {
+    out += tagged(tag, "NO", "UNAVAILABLE", "account settings unavailable; try again later");
+    return;
+  }
+  p.lockout = policy->lockout;
   auto u = store_.find_user(user);
+  if (u) {
+    p.event.user_id = u->id;
+    p.user = *u;
+  }
+  if (cfg_.domain_auth_policy) {
+    if (!cfg_.tls_active && policy->tls_required) {
+      // RFC 5530 §3 PRIVACYREQUIRED: this domain accepts passwords over TLS only (even
+      // where security.allow_plaintext_auth lets other domains log in in clear).
+      p.code = "PRIVACYREQUIRED";
+      p.text = "this account requires TLS: use STARTTLS or IMAPS";
+    } else if (!policy->allows(mechanism)) {
+      p.code = "AUTHENTICATIONFAILED";
+      p.text = "authentication mechanism not allowed for this account";
+    }
+    if (!p.code.empty()) {
+      // Refused before the password is looked at: in the login history (a known user as
+      // "refused-by-policy"), never toward the lockout.
+      p.event.result = u ? store::LoginResult::kPolicy : store::LoginResult::kUnknownUser;
+      p.refused = true;
+      pending_login_ = std::move(p);
+      finish_login(false, out);
+      return;
+    }
+  }
   std::optional<store::LoginResult> refused;
   if (!u) {
     refused = store::LoginResult::kUnknownUser;
   } else {
-    p.event.user_id = u->id;
-    p.user = *u;
-    store::Accounts accounts(store_, cfg_.lockout);
+    store::Accounts accounts(store_, p.lockout);
     auto locked = accounts.is_locked(u->id);
     if (u->disabled || u->deleted_at != 0) refused = store::LoginResult::kDisabled;
     else if (!locked || *locked) refused = store::LoginResult::kLocked;
@@ -869,14 +938,15 @@ void Session::login(std::string_view tag, const std::string& user, const std::st
 void Session::finish_login(bool password_ok, std::string& out) {
   PendingLogin p = std::move(*pending_login_);
   pending_login_.reset();
-  store::Accounts accounts(store_, cfg_.lockout);
+  store::Accounts accounts(store_, p.lockout);
   if (!p.refused)
     p.event.result = password_ok ? store::LoginResult::kSuccess : store::LoginResult::kBadPassword;
   if (p.event.result != store::LoginResult::kSuccess) {
     auto failed = accounts.record_login(p.event);  // best effort: the refusal stands either way
     if (failed && failed->newly_locked && cfg_.on_account_locked)
       cfg_.on_account_locked(p.user, *failed, cfg_.source_ip);
-    out += tagged(p.tag, "NO", "AUTHENTICATIONFAILED", "Authentication failed");
+    if (p.code.empty()) out += tagged(p.tag, "NO", "AUTHENTICATIONFAILED", "Authentication failed");
+    else out += tagged(p.tag, "NO", p.code, p.text);
     if (++failed_logins_ >= kMaxFailedLogins) {
       out += untagged("BYE Too many failed logins");
       state_ = SessionState::kLogout;
@@ -1182,17 +1252,30 @@ void Session::cmd_append(const Command& c, std::string& out) {
     out += tagged(c.tag, "NO", "SERVERBUG", summary.status().message());
     return;
   }
-  int64_t when = a.date_time ? a.date_time->unix_seconds() : unix_now();
-  auto r = store_.append(user_.id, box->id, a.message, *summary, bits, keywords, when);
-  if (!r) {
-    out += tagged(c.tag, "NO", no_code_for(r.status()), r.status().message());
-    return;
-  }
-  if (sel_ && sel_->box.id == box->id) sync(out, true);  // EXISTS before the tagged OK
-  // RFC 4315 §3: APPENDUID
-  out += tagged(c.tag, "OK",
-                "APPENDUID " + std::to_string(box->uidvalidity) + " " + std::to_string(r->uid),
-                "APPEND completed");
+  store::AppendRequest req;
+  req.user_id = user_.id;
+  req.mailbox_id = box->id;
+  req.raw = a.message;
+  req.summary = std::move(*summary);
+  req.flags = bits;
+  req.keywords = std::move(keywords);
+  req.internal_date = a.date_time ? a.date_time->unix_seconds() : unix_now();
+  // "A message acknowledged is on disk": the OK comes from the completion, after the commit.
+  write(std::move(req),
+        [this, tag = c.tag, box_id = box->id, uidvalidity = box->uidvalidity](
+            store::WriteOutcome& r, std::string& reply) {
+          if (!r.status) {
+            reply += tagged(tag, "NO", no_code_for(r.status), r.status.message());
+            return;
+          }
+          if (sel_ && sel_->box.id == box_id) sync(reply, true);  // EXISTS before the tagged OK
+          // RFC 4315 §3: APPENDUID
+          reply += tagged(tag, "OK",
+                          "APPENDUID " + std::to_string(uidvalidity) + " " +
+                              std::to_string(r.appended.uid),
+                          "APPEND completed");
+        },
+        out);
 }
 
 void Session::cmd_idle(const Command& c, std::string& out) {
@@ -1352,9 +1435,23 @@ void Session::sync(std::string& out, bool allow_expunge) {
 void Session::cmd_close(const Command& c, std::string& out) {
   // RFC 9051 §6.4.1: CLOSE expunges silently (not in a read-only mailbox); UNSELECT does not.
   if (c.kind == CommandKind::kClose && !sel_->read_only) {
-    auto r = store_.expunge(sel_->box.id);
-    if (!r) {
-      out += tagged(c.tag, "NO", no_code_for(r.status()), r.status().message());
+    if (sel_->box.deleted == 0) {  // nothing to expunge as of the last sync: no write
+      auto box = store_.get_mailbox(user_.id, sel_->box.id);
+      if (box) sel_->box = *box;
+    }
+    if (sel_->box.deleted != 0) {
+      store::ExpungeRequest req;
+      req.mailbox_id = sel_->box.id;
+      write(std::move(req),
+            [this, tag = c.tag](store::WriteOutcome& r, std::string& reply) {
+              if (!r.status) {
+                reply += tagged(tag, "NO", no_code_for(r.status), r.status.message());
+                return;
+              }
+              unselect();
+              reply += tagged(tag, "OK", "", "CLOSE completed");
+            },
+            out);
       return;
     }
   }
@@ -1378,16 +1475,22 @@ void Session::cmd_expunge(const Command& c, std::string& out) {
     only.emplace();
     for (size_t i : *idx) only->push_back(sel_->uids[i]);
   }
-  auto r = store_.expunge(sel_->box.id, only);
-  if (!r) {
-    out += tagged(c.tag, "NO", no_code_for(r.status()), r.status().message());
-    return;
-  }
-  std::vector<uint32_t> gone;
-  for (const auto& e : *r) gone.push_back(e.uid);
-  report_expunged(gone, out);
-  sync(out, true);
-  out += tagged(c.tag, "OK", "", "EXPUNGE completed");
+  store::ExpungeRequest req;
+  req.mailbox_id = sel_->box.id;
+  req.uids = std::move(only);
+  write(std::move(req),
+        [this, tag = c.tag](store::WriteOutcome& r, std::string& reply) {
+          if (!r.status) {
+            reply += tagged(tag, "NO", no_code_for(r.status), r.status.message());
+            return;
+          }
+          std::vector<uint32_t> gone;
+          for (const auto& e : r.expunged) gone.push_back(e.uid);
+          report_expunged(gone, reply);
+          sync(reply, true);
+          reply += tagged(tag, "OK", "", "EXPUNGE completed");
+        },
+        out);
 }
 
 Result<std::vector<Session::Hit>> Session::search_hits(const SearchKey& key,
@@ -1428,16 +1531,26 @@ Result<std::vector<Session::Hit>> Session::search_hits(const SearchKey& key,
       }
       return sum ? &*sum : nullptr;
     };
-    std::optional<SearchText> text;
+    // The decoded, folded text: from the daemon's cache (keyed by this user and the
+    // message's immutable blob), else decrypted, parsed and folded now (and cached).
+    std::shared_ptr<const FoldedText> text;
     bool text_failed = !cfg_.extract_text;
-    ctx.text = [&]() -> const SearchText* {
+    uint64_t blob = m.blob_id;
+    ctx.text = [&]() -> const FoldedText* {
       if (!text && !text_failed) {
-        const std::string* r = ctx.raw();
-        auto t = r ? cfg_.extract_text(*r) : Result<SearchText>(Status::not_found("message"));
-        if (t) text = std::move(*t);
-        else text_failed = true;
+        if (cfg_.search_cache) text = cfg_.search_cache->get(user_.id, blob);
+        if (!text) {
+          const std::string* r = ctx.raw();
+          auto t = r ? cfg_.extract_text(*r) : Result<SearchText>(Status::not_found("message"));
+          if (t) {
+            text = std::make_shared<const FoldedText>(fold_search_text(*t));
+            if (cfg_.search_cache) cfg_.search_cache->put(user_.id, blob, text);
+          } else {
+            text_failed = true;
+          }
+        }
       }
-      return text ? &*text : nullptr;
+      return text.get();
     };
     if (!search_match(key, ctx)) continue;
     if (load_summaries) ctx.summary();
@@ -1821,61 +1934,76 @@ void Session::cmd_store(const Command& c, std::string& out) {
   store::FlagMode mode = a.mode == StoreArgs::Mode::kAdd      ? store::FlagMode::kAdd
                          : a.mode == StoreArgs::Mode::kRemove ? store::FlagMode::kRemove
                                                               : store::FlagMode::kReplace;
-  auto r = uids.empty() ? Result<store::StoreFlagsResult>(store::StoreFlagsResult{})
-                        : store_.store_flags(sel_->box.id, uids, mode, bits, keywords,
-                                             a.unchanged_since);
-  if (!r) {
-    out += tagged(c.tag, "NO", no_code_for(r.status()), r.status().message());
+  store::StoreFlagsRequest req;
+  req.mailbox_id = sel_->box.id;
+  req.uids = std::move(uids);
+  req.mode = mode;
+  req.flags = bits;
+  req.keywords = keywords;
+  req.unchanged_since = a.unchanged_since;
+  auto done = [this, tag = c.tag, by_uid = c.uid, silent = a.silent, mode,
+               keywords = std::move(keywords)](store::WriteOutcome& outcome,
+                                               std::string& reply) {
+    if (!outcome.status) {
+      reply += tagged(tag, "NO", no_code_for(outcome.status), outcome.status.message());
+      return;
+    }
+    const store::StoreFlagsResult& r = outcome.flags;
+    auto seq_of = [&](uint32_t uid) -> uint32_t {
+      auto it = std::lower_bound(sel_->uids.begin(), sel_->uids.end(), uid);
+      if (it == sel_->uids.end() || *it != uid) return 0u;
+      return static_cast<uint32_t>(it - sel_->uids.begin() + 1);
+    };
+    // Issue 5 §5: setting $Junk / $NotJunk is a report.
+    std::vector<uint32_t> spam, ham;
+    for (const auto& ch : r.changed) {
+      auto has_kw = [&](std::string_view k) {
+        return std::any_of(ch.keywords.begin(), ch.keywords.end(),
+                           [&](const std::string& w) { return iequals(w, k); });
+      };
+      if (mode != store::FlagMode::kRemove) {
+        bool asked_junk = std::any_of(keywords.begin(), keywords.end(),
+                                      [](const std::string& w) { return iequals(w, "$Junk"); });
+        bool asked_not = std::any_of(keywords.begin(), keywords.end(),
+                                     [](const std::string& w) { return iequals(w, "$NotJunk"); });
+        if (asked_junk && has_kw("$Junk")) spam.push_back(ch.uid);
+        else if (asked_not && has_kw("$NotJunk")) ham.push_back(ch.uid);
+      }
+    }
+    if (!spam.empty()) report(sel_->box.id, spam, store::Reported::kSpam, "$Junk keyword");
+    if (!ham.empty()) report(sel_->box.id, ham, store::Reported::kHam, "$NotJunk keyword");
+    for (const auto& ch : r.changed) {
+      sel_->self_reported[ch.uid] = ch.modseq;
+      // RFC 9051 §6.4.6: untagged FETCH with the new flags unless .SILENT; RFC 7162 §3.1.3:
+      // with CONDSTORE the MODSEQ is sent even for .SILENT.
+      if (silent && !condstore_) continue;
+      std::string f = std::to_string(seq_of(ch.uid)) + " FETCH (";
+      if (by_uid) f += "UID " + std::to_string(ch.uid) + " ";
+      if (!silent) {
+        f += "FLAGS ";
+        append_flag_list(f, flag_names(ch.flags, ch.keywords));
+        if (condstore_) f += " ";
+      }
+      if (condstore_) f += "MODSEQ (" + std::to_string(ch.modseq) + ")";
+      f += ")";
+      reply += untagged(f);
+    }
+    if (by_uid) sync(reply, true);
+    std::string code;
+    if (!r.failed.empty()) {  // RFC 7162 §3.1.3: MODIFIED lists what failed UNCHANGEDSINCE
+      std::vector<uint32_t> failed;
+      for (uint32_t u : r.failed) failed.push_back(by_uid ? u : seq_of(u));
+      std::sort(failed.begin(), failed.end());
+      code = "MODIFIED " + format_sequence_set(failed);
+    }
+    reply += tagged(tag, "OK", code, by_uid ? "UID STORE completed" : "STORE completed");
+  };
+  if (req.uids.empty()) {  // nothing to change: no write
+    store::WriteOutcome none;
+    done(none, out);
     return;
   }
-  auto seq_of = [&](uint32_t uid) -> uint32_t {
-    auto it = std::lower_bound(sel_->uids.begin(), sel_->uids.end(), uid);
-    if (it == sel_->uids.end() || *it != uid) return 0u;
-    return static_cast<uint32_t>(it - sel_->uids.begin() + 1);
-  };
-  // Issue 5 §5: setting $Junk / $NotJunk is a report.
-  std::vector<uint32_t> spam, ham;
-  for (const auto& ch : r->changed) {
-    auto has_kw = [&](std::string_view k) {
-      return std::any_of(ch.keywords.begin(), ch.keywords.end(),
-                         [&](const std::string& w) { return iequals(w, k); });
-    };
-    if (mode != store::FlagMode::kRemove) {
-      bool asked_junk = std::any_of(keywords.begin(), keywords.end(),
-                                    [](const std::string& w) { return iequals(w, "$Junk"); });
-      bool asked_not = std::any_of(keywords.begin(), keywords.end(),
-                                   [](const std::string& w) { return iequals(w, "$NotJunk"); });
-      if (asked_junk && has_kw("$Junk")) spam.push_back(ch.uid);
-      else if (asked_not && has_kw("$NotJunk")) ham.push_back(ch.uid);
-    }
-  }
-  if (!spam.empty()) report(sel_->box.id, spam, store::Reported::kSpam, "$Junk keyword");
-  if (!ham.empty()) report(sel_->box.id, ham, store::Reported::kHam, "$NotJunk keyword");
-  for (const auto& ch : r->changed) {
-    sel_->self_reported[ch.uid] = ch.modseq;
-    // RFC 9051 §6.4.6: untagged FETCH with the new flags unless .SILENT; RFC 7162 §3.1.3:
-    // with CONDSTORE the MODSEQ is sent even for .SILENT.
-    if (a.silent && !condstore_) continue;
-    std::string f = std::to_string(seq_of(ch.uid)) + " FETCH (";
-    if (c.uid) f += "UID " + std::to_string(ch.uid) + " ";
-    if (!a.silent) {
-      f += "FLAGS ";
-      append_flag_list(f, flag_names(ch.flags, ch.keywords));
-      if (condstore_) f += " ";
-    }
-    if (condstore_) f += "MODSEQ (" + std::to_string(ch.modseq) + ")";
-    f += ")";
-    out += untagged(f);
-  }
-  if (c.uid) sync(out, true);
-  std::string code;
-  if (!r->failed.empty()) {  // RFC 7162 §3.1.3: MODIFIED lists what failed UNCHANGEDSINCE
-    std::vector<uint32_t> failed;
-    for (uint32_t u : r->failed) failed.push_back(c.uid ? u : seq_of(u));
-    std::sort(failed.begin(), failed.end());
-    code = "MODIFIED " + format_sequence_set(failed);
-  }
-  out += tagged(c.tag, "OK", code, c.uid ? "UID STORE completed" : "STORE completed");
+  write(std::move(req), std::move(done), out);
 }
 
 // Junk is the \Junk special-use mailbox and every mailbox under it; Trash likewise.
@@ -1950,32 +2078,40 @@ void Session::cmd_copy(const Command& c, std::string& out) {
     out += tagged(c.tag, "OK", "", name + " completed (no messages)");
     return;
   }
-  auto r = move ? store_.move_messages(user_.id, sel_->box.id, uids, dest->id)
-                : store_.copy_messages(user_.id, sel_->box.id, uids, dest->id);
-  if (!r) {
-    out += tagged(c.tag, "NO", no_code_for(r.status()), r.status().message());
-    return;
-  }
-  // Issue 5 §5: a move (or copy, for clients without MOVE) into or out of Junk is a report.
-  Place from = place_of(sel_->box), to = place_of(*dest);
-  if (to == Place::kJunk && from != Place::kJunk)
-    report(dest->id, r->dest_uids, store::Reported::kSpam, "moved to Junk");
-  else if (from == Place::kJunk && to == Place::kOther)
-    report(dest->id, r->dest_uids, store::Reported::kHam, "moved out of Junk");
-  // RFC 4315 §3: COPYUID uidvalidity source-uids dest-uids
-  std::string code = "COPYUID " + std::to_string(r->dest_uidvalidity) + " " +
-                     format_sequence_set(r->source_uids) + " " +
-                     format_sequence_set(r->dest_uids);
-  if (move) {
-    // RFC 6851 §4.3: COPYUID in an untagged OK, then the EXPUNGEs, then the tagged OK.
-    out += untagged("OK [" + code + "] Moved");
-    report_expunged(r->source_uids, out);
-    sync(out, true);
-    out += tagged(c.tag, "OK", "", name + " completed");
-    return;
-  }
-  if (c.uid || dest->id == sel_->box.id) sync(out, true);
-  out += tagged(c.tag, "OK", code, name + " completed");
+  store::CopyRequest req;
+  req.user_id = user_.id;
+  req.from_mailbox = sel_->box.id;
+  req.uids = std::move(uids);
+  req.to_mailbox = dest->id;
+  req.move = move;
+  write(std::move(req), [this, tag = c.tag, by_uid = c.uid, move, name, dest = *dest](
+                            store::WriteOutcome& outcome, std::string& reply) {
+    if (!outcome.status) {
+      reply += tagged(tag, "NO", no_code_for(outcome.status), outcome.status.message());
+      return;
+    }
+    const store::UidMapping& r = outcome.mapping;
+    // Issue 5 §5: a move (or copy, for clients without MOVE) into or reply of Junk is a report.
+    Place from = place_of(sel_->box), to = place_of(dest);
+    if (to == Place::kJunk && from != Place::kJunk)
+      report(dest.id, r.dest_uids, store::Reported::kSpam, "moved to Junk");
+    else if (from == Place::kJunk && to == Place::kOther)
+      report(dest.id, r.dest_uids, store::Reported::kHam, "moved reply of Junk");
+    // RFC 4315 §3: COPYUID uidvalidity source-uids dest-uids
+    std::string code = "COPYUID " + std::to_string(r.dest_uidvalidity) + " " +
+                       format_sequence_set(r.source_uids) + " " +
+                       format_sequence_set(r.dest_uids);
+    if (move) {
+      // RFC 6851 §4.3: COPYUID in an untagged OK, then the EXPUNGEs, then the tagged OK.
+      reply += untagged("OK [" + code + "] Moved");
+      report_expunged(r.source_uids, reply);
+      sync(reply, true);
+      reply += tagged(tag, "OK", "", name + " completed");
+      return;
+    }
+    if (by_uid || dest.id == sel_->box.id) sync(reply, true);
+    reply += tagged(tag, "OK", code, name + " completed");
+  }, out);
 }
 
 }  // namespace tsubame::imap

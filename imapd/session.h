@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,8 @@
 #include "store/store.h"
 
 namespace tsubame::imap {
+
+class SearchCache;
 
 enum class SessionState { kNotAuthenticated, kAuthenticated, kSelected, kLogout };
 std::string_view state_name(SessionState s);
@@ -61,12 +64,27 @@ struct SessionConfig {
   // decoded message (imapd/search_text.h); the daemon wires the filter's MIME parse
   // (imapd/filter_glue.h). Unset, or failing for a message: the raw octets are searched.
   TextExtractor extract_text;
+  // The daemon's shared cache of decoded, folded searchable text (imapd/search_cache.h).
+  // Unset: the text is extracted for each SEARCH.
+  std::shared_ptr<SearchCache> search_cache;
   // Argon2id verification costs tens of milliseconds and tens of MiB: the daemon runs it on
   // a worker (take_password_check / password_checked) instead of the event loop. false:
   // verified inline (unit tests).
   bool async_password_check = false;
-  // Failed-login lockout (store/accounts.h; the daemon passes security.lockout_*).
+  // Store writes (APPEND, STORE, COPY, MOVE, EXPUNGE, CLOSE's expunge) go to the daemon's
+  // group-commit writer (imapd/writer.h) through take_write / write_done, so that the
+  // writes of many sessions share one transaction and one fsync. false: each write is one
+  // Store::write_batch call inline (unit tests), fully durable.
+  bool async_writes = false;
+  // Failed-login lockout (store/accounts.h; the daemon passes security.lockout_*): the
+  // site-wide thresholds; a domain's lockout_* settings (store/settings.h) override them.
   store::LockoutSettings lockout;
+  // Enforce the login's domain's tls_required and auth_mechanisms (store/settings.h): LOGIN
+  // or AUTHENTICATE in clear for a domain that requires TLS gets NO [PRIVACYREQUIRED], a
+  // mechanism the domain does not allow NO [AUTHENTICATIONFAILED]. tsubame-imapd always
+  // sets it (imapd/main.cc); false only for tests written before per-domain settings, whose
+  // stores keep the default tls_required=yes while they log in in clear.
+  bool domain_auth_policy = false;
   // Called (on the loop thread) when this session's failed login locked the account: the
   // daemon publishes the "account.locked" webhook (common/webhook.h). Must not block.
   // Unset: nothing is told.
@@ -108,6 +126,15 @@ class Session {
   // calls password_checked() with the result; input is held until then.
   std::optional<PasswordCheck> take_password_check();
   void password_checked(bool ok, std::string& out);
+
+  // With SessionConfig::async_writes: a command waits for its store write. The adapter
+  // takes the request (once), hands it to the group-commit writer and calls write_done()
+  // on the loop thread with its outcome; the command then completes (untagged responses,
+  // tagged reply) and the input held meanwhile is processed, so a session's commands stay
+  // in order (RFC 9051 §5.5) and its OK follows the commit.
+  std::optional<store::WriteRequest> take_write();
+  void write_done(store::WriteOutcome outcome, std::string& out);
+  bool write_pending() const { return pending_write_ != nullptr; }
 
   // Commands received by name, for the one-line summary logged at disconnect (Postfix's
   // "ehlo=1 mail=1 quit=1"): "login=1 select=1 fetch=3 logout=1 bad=1".
@@ -170,7 +197,7 @@ class Session {
   // Messages of the selected mailbox matching `key`, in sequence order.
   Result<std::vector<Hit>> search_hits(const SearchKey& key, bool load_summaries);
   void login(std::string_view tag, const std::string& user, const std::string& password,
-             std::string& out);
+             std::string_view mechanism, std::string& out);
   void finish_login(bool password_ok, std::string& out);
   void process(std::string& out);  // runs parsed events until input or a pause runs out
   Result<std::vector<size_t>> resolve(const SequenceSet& set, bool uid) const;
@@ -185,6 +212,10 @@ class Session {
   void report(uint64_t mailbox_id, const std::vector<uint32_t>& uids, store::Reported as,
               std::string_view reason);
   EncodeOptions enc() const { return EncodeOptions{utf8_}; }
+  // Runs a store write: inline (Store::write_batch) or through the adapter's writer; `done`
+  // completes the command with the outcome (it may use sel_: the session is paused).
+  using WriteDone = std::function<void(store::WriteOutcome& outcome, std::string& out)>;
+  void write(store::WriteRequest request, WriteDone done, std::string& out);
 
   store::Store& store_;
   SessionConfig cfg_;
@@ -201,8 +232,15 @@ class Session {
     store::LoginEvent event;
     std::optional<PasswordCheck> check;  // not yet taken by the adapter
     bool refused = false;                // event.result says why, without a password check
+    store::LockoutSettings lockout;      // the login's domain's (store/settings.h)
+    std::string code, text;              // a domain-policy refusal's NO [code] text
   };
   std::optional<PendingLogin> pending_login_;
+  struct PendingWrite {
+    std::optional<store::WriteRequest> request;  // not yet taken by the adapter
+    WriteDone done;
+  };
+  std::unique_ptr<PendingWrite> pending_write_;  // on the heap: idle sessions stay small
   bool condstore_ = false;  // RFC 7162 §3.1: enabled by ENABLE or a CONDSTORE-using command
   bool qresync_ = false;
   bool rev2_ = false;       // ENABLE IMAP4rev2

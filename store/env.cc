@@ -297,7 +297,9 @@ Status Env::begin(bool read_only, MDB_txn** txn) const {
   return Status::unavailable("map resized repeatedly");
 }
 
-Status Env::write(const std::function<Status(Txn&)>& fn) {
+Status Env::write(const std::function<Status(Txn&)>& fn) { return write(fn, Sync::kFull); }
+
+Status Env::write(const std::function<Status(Txn&)>& fn, Sync sync) {
   if (opts_.read_only) return Status::denied("store opened read-only");
   for (int attempt = 0; attempt < 8; attempt++) {
     Status s;
@@ -308,7 +310,18 @@ Status Env::write(const std::function<Status(Txn&)>& fn) {
       Txn t(txn, dbis_);
       s = fn(t);
       if (s.is_ok()) {
-        int rc = mdb_txn_commit(txn);  // durable: LMDB fsyncs unless MDB_NOSYNC (never set)
+        int rc;
+        {
+          // Durable unless kDataOnly (see env.h); MDB_NOSYNC is never set. LMDB 0.9 ignores
+          // MDB_NOMETASYNC as a txn flag, so the environment flag is set for this commit
+          // only, under commit_mu_ (every commit of this process takes it). Readers on other
+          // threads only test flag bits this does not change (MDB_RDONLY, MDB_NOTLS ...).
+          // MDB_NOMETASYNC is one of LMDB's changeable flags: these calls cannot fail.
+          std::lock_guard<std::mutex> cl(commit_mu_);
+          if (sync == Sync::kDataOnly) mdb_env_set_flags(env_, MDB_NOMETASYNC, 1);
+          rc = mdb_txn_commit(txn);
+          if (sync == Sync::kDataOnly) mdb_env_set_flags(env_, MDB_NOMETASYNC, 0);
+        }
         if (rc == MDB_SUCCESS) return Status::ok();
         s = lmdb_status(rc, "commit");
       } else {
@@ -319,6 +332,31 @@ Status Env::write(const std::function<Status(Txn&)>& fn) {
     TSUBAME_TRY(grow());
   }
   return Status::full("store map is full and could not grow");
+}
+
+Status Env::nested(Txn& parent, const std::function<Status(Txn&)>& fn, bool* parent_broken) {
+  *parent_broken = false;
+  MDB_txn* child = nullptr;
+  int rc = mdb_txn_begin(env_, parent.raw(), 0, &child);
+  if (rc) {
+    *parent_broken = true;
+    return lmdb_status(rc, "begin nested transaction");
+  }
+  Txn t(child, dbis_);
+  Status s = fn(t);
+  if (!s.is_ok()) {
+    mdb_txn_abort(child);
+    return s;
+  }
+  rc = mdb_txn_commit(child);  // into the parent: no I/O
+  if (rc) *parent_broken = true;
+  return lmdb_status(rc, "commit nested transaction");
+}
+
+Status Env::sync() {
+  if (opts_.read_only) return Status::ok();
+  std::shared_lock lk(resize_mu_);
+  return lmdb_status(mdb_env_sync(env_, 1), "sync");
 }
 
 Status Env::read(const std::function<Status(const Txn&)>& fn) const {

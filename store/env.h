@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -114,6 +115,25 @@ class Env {
   Env& operator=(const Env&) = delete;
 
   Status write(const std::function<Status(Txn&)>& fn);
+  // How a write transaction's commit reaches the disk.
+  //   kFull:     data pages fdatasync'd, then the meta page written through the O_DSYNC
+  //              descriptor: durable when write() returns (every caller but the one below).
+  //   kDataOnly: data pages fdatasync'd, the meta page written but not synced
+  //              (MDB_NOMETASYNC for this one commit). LMDB keeps atomicity and consistency
+  //              (the meta page is written only after the data it points to is on disk, and
+  //              the previous snapshot's pages are not reused by the next transaction): a
+  //              system crash may undo this last transaction, never corrupt the file. The
+  //              next commit's data sync, or sync(), makes it durable. Used only for
+  //              imapd's flag-only batches (store/store.h Store::write_batch).
+  enum class Sync : uint8_t { kFull, kDataOnly };
+  Status write(const std::function<Status(Txn&)>& fn, Sync sync);
+  // Runs fn in a nested write transaction of `parent` (LMDB child txn; the environment has
+  // no MDB_WRITEMAP): committed into parent when fn returns ok, discarded otherwise, so a
+  // failing part of a batch leaves the parent as it was. *parent_broken is set when the
+  // nested commit itself failed: the parent must then be aborted.
+  Status nested(Txn& parent, const std::function<Status(Txn&)>& fn, bool* parent_broken);
+  // Flushes every committed transaction to disk (data and meta pages; mdb_env_sync).
+  Status sync();
   Status read(const std::function<Status(const Txn&)>& fn) const;
 
   // A consistent, compacted copy of the whole environment into file `dest` (MDB_CP_COMPACT).
@@ -132,6 +152,9 @@ class Env {
   MDB_env* env_ = nullptr;
   MDB_dbi dbis_[int(Db::kCount)] = {};
   mutable std::shared_mutex resize_mu_;  // exclusive only while resizing the map
+  // Held around every commit of this process, so that the MDB_NOMETASYNC of a kDataOnly
+  // commit (an environment flag, set just for that commit) never applies to another one.
+  std::mutex commit_mu_;
 };
 
 }  // namespace tsubame::store

@@ -1126,28 +1126,45 @@ Result<std::vector<DeliveryResult>> Store::deliver(const std::vector<IncomingMes
   return results;
 }
 
+namespace {
+
+// The bodies of append / store_flags / expunge, shared by the single calls and write_batch.
+// Inputs are validated and normalised by the caller (keywords normalised, uids sorted).
+Status do_append(Ops& ops, uint64_t user_id, uint64_t mailbox_id, std::string_view raw,
+                 const MessageSummary& summary, uint32_t flags, const std::vector<std::string>& kw,
+                 int64_t internal_date, int64_t now, DeliveredCopy* out) {
+  TSUBAME_ASSIGN(box, ops.owned_mailbox(user_id, mailbox_id));
+  TSUBAME_TRY(ops.charge(user_id, raw.size(), true));
+  TSUBAME_ASSIGN(dom, ops.user_domain(user_id));
+  TSUBAME_ASSIGN(blob, ops.new_blob(raw, summary, dom, 1));
+  Message m;
+  m.flags = flags;
+  m.keywords = kw;
+  m.internal_date = internal_date ? internal_date : now;
+  m.size = raw.size();
+  m.blob_id = blob;
+  TSUBAME_TRY(ops.add_message(mailbox_id, *box, m));
+  *out = DeliveredCopy{user_id, mailbox_id, m.uid, m.modseq};
+  return Status::ok();
+}
+
+Status validate_append(std::string_view raw, uint32_t flags) {
+  if (raw.size() > kMaxMessageBytes) return Status::invalid("message larger than the store's limit");
+  if (flags & ~kAllFlags) return Status::invalid("unknown flag bits");
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<DeliveredCopy> Store::append(uint64_t user_id, uint64_t mailbox_id, std::string_view raw,
                                     const MessageSummary& summary, uint32_t flags,
                                     const std::vector<std::string>& keywords, int64_t internal_date) {
-  if (raw.size() > kMaxMessageBytes) return Status::invalid("message larger than the store's limit");
-  if (flags & ~kAllFlags) return Status::invalid("unknown flag bits");
+  TSUBAME_TRY(validate_append(raw, flags));
   TSUBAME_ASSIGN(kw, normalize_keywords(keywords));
   DeliveredCopy out;
   int64_t now = unix_now();
   Status s = impl_->write([&](Ops& ops) -> Status {
-    TSUBAME_ASSIGN(box, ops.owned_mailbox(user_id, mailbox_id));
-    TSUBAME_TRY(ops.charge(user_id, raw.size(), true));
-    TSUBAME_ASSIGN(dom, ops.user_domain(user_id));
-    TSUBAME_ASSIGN(blob, ops.new_blob(raw, summary, dom, 1));
-    Message m;
-    m.flags = flags;
-    m.keywords = kw;
-    m.internal_date = internal_date ? internal_date : now;
-    m.size = raw.size();
-    m.blob_id = blob;
-    TSUBAME_TRY(ops.add_message(mailbox_id, *box, m));
-    out = DeliveredCopy{user_id, mailbox_id, m.uid, m.modseq};
-    return Status::ok();
+    return do_append(ops, user_id, mailbox_id, raw, summary, flags, kw, internal_date, now, &out);
   });
   if (!s.is_ok()) return s;
   return out;
@@ -1214,54 +1231,68 @@ Result<MessageSummary> Store::read_summary(uint64_t user_id, uint64_t mailbox_id
   return decode_summary(enc);
 }
 
+namespace {
+
+Status do_store_flags(Ops& ops, uint64_t mailbox_id, const std::vector<uint32_t>& sorted,
+                      FlagMode mode, uint32_t flags, const std::vector<std::string>& kw,
+                      std::optional<uint64_t> unchanged_since, StoreFlagsResult* out) {
+  *out = {};
+  TSUBAME_ASSIGN(box, ops.mailbox(mailbox_id));
+  for (uint32_t uid : sorted) {
+    TSUBAME_ASSIGN(found, ops.message(mailbox_id, uid));
+    if (!found) continue;
+    Message& m = *found;
+    // RFC 7162 §3.1.3: UNCHANGEDSINCE fails for a message modified after the given value.
+    if (unchanged_since && m.modseq > *unchanged_since) {
+      out->failed.push_back(uid);
+      continue;
+    }
+    uint32_t nf = m.flags;
+    std::vector<std::string> nk = m.keywords;
+    switch (mode) {
+      case FlagMode::kReplace:
+        nf = flags;
+        nk = kw;
+        break;
+      case FlagMode::kAdd: {
+        nf |= flags;
+        nk.insert(nk.end(), kw.begin(), kw.end());
+        TSUBAME_ASSIGN(merged, normalize_keywords(std::move(nk)));
+        nk = std::move(merged);
+        break;
+      }
+      case FlagMode::kRemove:
+        nf &= ~flags;
+        std::erase_if(nk, [&](const std::string& k) {
+          return std::any_of(kw.begin(), kw.end(), [&](const std::string& r) { return iequals(k, r); });
+        });
+        break;
+    }
+    if (nf == m.flags && nk == m.keywords) continue;  // no change, no new MODSEQ
+    TSUBAME_TRY(ops.update_flags(*box, m, nf, std::move(nk)));
+    out->changed.push_back(FlagChange{m.uid, m.modseq, m.flags, m.keywords});
+  }
+  return Status::ok();
+}
+
+std::vector<uint32_t> sorted_unique(std::vector<uint32_t> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+}  // namespace
+
 Result<StoreFlagsResult> Store::store_flags(uint64_t mailbox_id, const std::vector<uint32_t>& uids,
                                             FlagMode mode, uint32_t flags,
                                             const std::vector<std::string>& keywords,
                                             std::optional<uint64_t> unchanged_since) {
   if (flags & ~kAllFlags) return Status::invalid("unknown flag bits");
   TSUBAME_ASSIGN(kw, normalize_keywords(keywords));
-  std::vector<uint32_t> sorted = uids;
-  std::sort(sorted.begin(), sorted.end());
-  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  std::vector<uint32_t> sorted = sorted_unique(uids);
   StoreFlagsResult out;
   Status s = impl_->write([&](Ops& ops) -> Status {
-    out = {};
-    TSUBAME_ASSIGN(box, ops.mailbox(mailbox_id));
-    for (uint32_t uid : sorted) {
-      TSUBAME_ASSIGN(found, ops.message(mailbox_id, uid));
-      if (!found) continue;
-      Message& m = *found;
-      // RFC 7162 §3.1.3: UNCHANGEDSINCE fails for a message modified after the given value.
-      if (unchanged_since && m.modseq > *unchanged_since) {
-        out.failed.push_back(uid);
-        continue;
-      }
-      uint32_t nf = m.flags;
-      std::vector<std::string> nk = m.keywords;
-      switch (mode) {
-        case FlagMode::kReplace:
-          nf = flags;
-          nk = kw;
-          break;
-        case FlagMode::kAdd: {
-          nf |= flags;
-          nk.insert(nk.end(), kw.begin(), kw.end());
-          TSUBAME_ASSIGN(merged, normalize_keywords(std::move(nk)));
-          nk = std::move(merged);
-          break;
-        }
-        case FlagMode::kRemove:
-          nf &= ~flags;
-          std::erase_if(nk, [&](const std::string& k) {
-            return std::any_of(kw.begin(), kw.end(), [&](const std::string& r) { return iequals(k, r); });
-          });
-          break;
-      }
-      if (nf == m.flags && nk == m.keywords) continue;  // no change, no new MODSEQ
-      TSUBAME_TRY(ops.update_flags(*box, m, nf, std::move(nk)));
-      out.changed.push_back(FlagChange{m.uid, m.modseq, m.flags, m.keywords});
-    }
-    return Status::ok();
+    return do_store_flags(ops, mailbox_id, sorted, mode, flags, kw, unchanged_since, &out);
   });
   if (!s.is_ok()) return s;
   return out;
@@ -1313,26 +1344,128 @@ Result<UidMapping> Store::move_messages(uint64_t user_id, uint64_t from_mailbox,
   return out;
 }
 
-Result<std::vector<Expunged>> Store::expunge(uint64_t mailbox_id, std::optional<std::vector<uint32_t>> uids) {
+namespace {
+
+Status do_expunge(Ops& ops, uint64_t mailbox_id, const std::optional<std::vector<uint32_t>>& uids,
+                  std::vector<Expunged>* out) {
+  out->clear();
   std::set<uint32_t> only;
   if (uids) only.insert(uids->begin(), uids->end());
+  TSUBAME_ASSIGN(box, ops.mailbox(mailbox_id));
+  if (box->deleted == 0) return Status::ok();
+  TSUBAME_ASSIGN(msgs, scan_messages(ops.t(), mailbox_id, 1, UINT32_MAX));
+  for (const Message& m : msgs) {
+    if (!(m.flags & kDeleted)) continue;
+    if (uids && !only.count(m.uid)) continue;  // RFC 4315 §2.1 UID EXPUNGE
+    TSUBAME_ASSIGN(e, ops.remove_message(*box, m, true));
+    out->push_back(e);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::vector<Expunged>> Store::expunge(uint64_t mailbox_id, std::optional<std::vector<uint32_t>> uids) {
   std::vector<Expunged> out;
-  Status s = impl_->write([&](Ops& ops) -> Status {
-    out.clear();
-    TSUBAME_ASSIGN(box, ops.mailbox(mailbox_id));
-    if (box->deleted == 0) return Status::ok();
-    TSUBAME_ASSIGN(msgs, scan_messages(ops.t(), mailbox_id, 1, UINT32_MAX));
-    for (const Message& m : msgs) {
-      if (!(m.flags & kDeleted)) continue;
-      if (uids && !only.count(m.uid)) continue;  // RFC 4315 §2.1 UID EXPUNGE
-      TSUBAME_ASSIGN(e, ops.remove_message(*box, m, true));
-      out.push_back(e);
-    }
-    return Status::ok();
-  });
+  Status s = impl_->write([&](Ops& ops) { return do_expunge(ops, mailbox_id, uids, &out); });
   if (!s.is_ok()) return s;
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// group commit
+
+namespace {
+bool map_full(const Status& s) {
+  return s.code() == Code::kFull && s.message().find("MDB_MAP_FULL") != std::string::npos;
+}
+}  // namespace
+
+std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& batch, BatchSync sync) {
+  std::vector<WriteOutcome> out(batch.size());
+  if (batch.size() > kMaxBatchMessages) {
+    for (auto& o : out) o.status = Status::invalid("write batch too large");
+    return out;
+  }
+  // Validate and normalise everything before the transaction (as the single calls do).
+  std::vector<std::vector<std::string>> kws(batch.size());
+  std::vector<std::vector<uint32_t>> sorted(batch.size());
+  std::vector<bool> run(batch.size(), false);
+  bool flags_only = true;
+  for (size_t i = 0; i < batch.size(); i++) {
+    Status v;
+    if (const auto* a = std::get_if<AppendRequest>(&batch[i])) {
+      flags_only = false;
+      v = validate_append(a->raw, a->flags);
+      if (v.is_ok()) {
+        auto kw = normalize_keywords(a->keywords);
+        if (kw) kws[i] = std::move(*kw);
+        else v = kw.status();
+      }
+    } else if (const auto* f = std::get_if<StoreFlagsRequest>(&batch[i])) {
+      if (f->flags & ~kAllFlags) v = Status::invalid("unknown flag bits");
+      if (v.is_ok()) {
+        auto kw = normalize_keywords(f->keywords);
+        if (kw) kws[i] = std::move(*kw);
+        else v = kw.status();
+      }
+      sorted[i] = sorted_unique(f->uids);
+    } else {
+      flags_only = false;
+    }
+    out[i].status = v;
+    run[i] = v.is_ok();
+  }
+  bool data_only = sync == BatchSync::kFlagsDeferred && flags_only;
+  // A lone request needs no savepoint: its failure aborts the transaction, which then holds
+  // nothing else (and LMDB's nested transactions allocate a few MiB of page lists each).
+  bool alone = std::count(run.begin(), run.end(), true) == 1;
+  int64_t now = unix_now();
+  Status s = impl_->env->write(
+      [&](Txn& t) -> Status {
+        for (size_t i = 0; i < batch.size(); i++) {
+          if (!run[i]) continue;
+          WriteOutcome& o = out[i];
+          o = WriteOutcome{};  // Env::write may run this again after growing the map
+          bool parent_broken = false;
+          auto body = [&](Txn& child) -> Status {
+            Ops ops(*impl_->keys, child, &child);
+            if (const auto* a = std::get_if<AppendRequest>(&batch[i])) {
+              TSUBAME_TRY(do_append(ops, a->user_id, a->mailbox_id, a->raw, a->summary, a->flags,
+                                    kws[i], a->internal_date, now, &o.appended));
+            } else if (const auto* f = std::get_if<StoreFlagsRequest>(&batch[i])) {
+              TSUBAME_TRY(do_store_flags(ops, f->mailbox_id, sorted[i], f->mode, f->flags, kws[i],
+                                         f->unchanged_since, &o.flags));
+            } else if (const auto* c = std::get_if<CopyRequest>(&batch[i])) {
+              TSUBAME_TRY(copy_or_move(ops, c->user_id, c->from_mailbox, c->uids, c->to_mailbox,
+                                       c->move, &o.mapping));
+            } else if (const auto* e = std::get_if<ExpungeRequest>(&batch[i])) {
+              TSUBAME_TRY(do_expunge(ops, e->mailbox_id, e->uids, &o.expunged));
+            }
+            return ops.flush();
+          };
+          if (alone) {  // its error is the batch's: Env::write aborts (or grows and retries)
+            TSUBAME_TRY(body(t));
+            continue;
+          }
+          Status r = impl_->env->nested(t, body, &parent_broken);
+          // A full map ends the whole attempt (Env::write grows it and runs the batch again);
+          // a failed nested commit may have left the parent unusable: the batch fails.
+          if (map_full(r) || parent_broken) return r;
+          if (!r.is_ok()) o = WriteOutcome{r};
+        }
+        return Status::ok();
+      },
+      data_only ? Env::Sync::kDataOnly : Env::Sync::kFull);
+  for (size_t i = 0; i < batch.size(); i++) {
+    if (!run[i]) continue;
+    if (!s.is_ok()) out[i] = WriteOutcome{s};
+    else if (out[i].status.is_ok()) out[i].durable = !data_only;
+  }
+  return out;
+}
+
+Status Store::sync() { return impl_->env->sync(); }
 
 Result<std::vector<Message>> Store::changed_since(uint64_t mailbox_id, uint64_t modseq) const {
   std::vector<Message> out;

@@ -2,7 +2,8 @@
 //
 // One Store per process per data directory. Every method is thread-safe. Each mutating call
 // is one durable write transaction: when it returns ok, the change is on disk (fsync'd). A
-// failed call changes nothing. Reads are snapshots that end when the call returns.
+// failed call changes nothing. (write_batch with BatchSync::kFlagsDeferred is the one
+// documented exception: flag-only batches whose meta page sync is deferred.) Reads are snapshots that end when the call returns.
 //
 // Invariants (RFC 9051 §2.3.1.1, RFC 7162 §3.1):
 // - UIDs in a mailbox strictly increase and are never reused, across restarts, expunges and
@@ -21,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "common/message_summary.h"
@@ -167,6 +169,58 @@ struct Expunged {
   uint64_t modseq = 0;
 };
 
+// ---- group commit (Store::write_batch) ----
+// Each request is what the single-operation call of the same name takes; its outcome is
+// exactly what that call would have returned had the requests run one after the other in
+// batch order.
+struct AppendRequest {
+  uint64_t user_id = 0;
+  uint64_t mailbox_id = 0;
+  std::string raw;
+  MessageSummary summary;
+  uint32_t flags = 0;
+  std::vector<std::string> keywords;
+  int64_t internal_date = 0;           // 0 = now
+};
+struct StoreFlagsRequest {
+  uint64_t mailbox_id = 0;
+  std::vector<uint32_t> uids;
+  FlagMode mode = FlagMode::kAdd;
+  uint32_t flags = 0;
+  std::vector<std::string> keywords;
+  std::optional<uint64_t> unchanged_since;
+};
+struct CopyRequest {                   // copy_messages, or move_messages with move = true
+  uint64_t user_id = 0;
+  uint64_t from_mailbox = 0;
+  std::vector<uint32_t> uids;
+  uint64_t to_mailbox = 0;
+  bool move = false;
+};
+struct ExpungeRequest {
+  uint64_t mailbox_id = 0;
+  std::optional<std::vector<uint32_t>> uids;
+};
+using WriteRequest = std::variant<AppendRequest, StoreFlagsRequest, CopyRequest, ExpungeRequest>;
+
+struct WriteOutcome {
+  Status status;                       // this request's result (the others are not affected)
+  DeliveredCopy appended;              // AppendRequest
+  StoreFlagsResult flags;              // StoreFlagsRequest
+  UidMapping mapping;                  // CopyRequest
+  std::vector<Expunged> expunged;      // ExpungeRequest
+  bool durable = false;                // false only for a kFlagsDeferred flag-only batch
+};
+
+enum class BatchSync : uint8_t {
+  kFull,           // every batch is durable (data and meta page synced) when write_batch returns
+  // A batch made only of StoreFlagsRequests is committed with its data pages synced and its
+  // meta page written but not synced (store/env.h Env::Sync::kDataOnly): integrity is kept,
+  // a system crash may undo this last flag batch until the next commit or sync(). Batches
+  // holding anything else (messages) are always kFull.
+  kFlagsDeferred,
+};
+
 struct CheckReport {
   uint64_t domains = 0, users = 0, mailboxes = 0, messages = 0, blobs = 0;
   std::vector<std::string> problems;   // empty = consistent
@@ -253,6 +307,17 @@ class Store {
   Result<std::vector<Message>> changed_since(uint64_t mailbox_id, uint64_t modseq) const;
   Result<std::vector<Expunged>> vanished_since(uint64_t mailbox_id, uint64_t modseq) const;
   Status set_reported(uint64_t mailbox_id, uint32_t uid, Reported reported);
+
+  // Group commit (imapd's writer): every request in ONE write transaction and one durable
+  // commit. Each request runs in its own nested transaction: one that fails (quota,
+  // vanished mailbox, bad keyword ...) is rolled back alone and gets its error in its
+  // outcome; the others commit. Returns one outcome per request, in order. If the batch
+  // transaction itself cannot commit (I/O error, map full beyond max_map_size), nothing is
+  // stored and every outcome carries that error. At most kMaxBatchMessages requests.
+  std::vector<WriteOutcome> write_batch(const std::vector<WriteRequest>& batch,
+                                        BatchSync sync = BatchSync::kFull);
+  // Makes every committed transaction durable (after kFlagsDeferred batches).
+  Status sync();
 
   // ---- maintenance ----
   // Walks every mail database in one read snapshot: record formats, index entries, sealed

@@ -18,7 +18,8 @@ CREATE and SELECT are never timed):
 Operations per second = operations of the phase / wall time between its two barriers.
 
 Then (or alone, with --clients "") memory per idle connection (--idle N): RSS, PSS (shared
-pages divided among the processes that map them) and USS (private pages) of the server's
+pages divided among the processes that map them), USS (private pages) and anonymous memory
+(heap and stacks, without mapped files) of the server's
 process tree (--server-pid and all its descendants) before, and 2 s after, N connections
 that each did LOGIN and SELECT of a mailbox with --messages messages, divided by N. Run it
 on a freshly started server (bench/imap/run.sh restarts both servers for it): a
@@ -251,8 +252,12 @@ def tree(pid):
 
 
 def memory_kib(pid):
-    """(RSS, PSS, USS, process count) summed over the process tree of pid, in KiB."""
-    rss = pss = uss = n = 0
+    """(RSS, PSS, USS, process count, anonymous) summed over the process tree of pid, in KiB.
+    Anonymous is the heap/stack part of RSS: RSS and USS also count the pages of mapped
+    files a process touched (Tsubame's LMDB map; the kernel maps up to 16 neighbouring
+    cached pages per fault), which depend on the file's layout and are page cache, not
+    memory the connection holds."""
+    rss = pss = uss = n = anon = 0
     for p in tree(pid):
         try:
             with open(f"/proc/{p}/smaps_rollup") as f:
@@ -263,10 +268,12 @@ def memory_kib(pid):
                         pss += int(line.split()[1])
                     elif line.startswith(("Private_Clean:", "Private_Dirty:")):
                         uss += int(line.split()[1])
+                    elif line.startswith("Anonymous:"):
+                        anon += int(line.split()[1])
             n += 1
         except OSError:
             pass
-    return rss, pss, uss, n
+    return rss, pss, uss, n, anon
 
 
 async def idle_test(a, users, mailbox_of):
@@ -296,7 +303,7 @@ async def idle_test(a, users, mailbox_of):
         print(f"{a.name}, idle: {e}", file=sys.stderr)
     row = {"server": a.name, "op": "idle", "connections": n, "processes_before": before[3],
            "processes_after": after[3], "errors": len(errors)}
-    for k, key in enumerate(("rss", "pss", "uss")):
+    for k, key in ((0, "rss"), (1, "pss"), (2, "uss"), (4, "anon")):
         row[f"{key}_kib_before"], row[f"{key}_kib_after"] = before[k], after[k]
         row[f"{key}_kib_per_connection"] = round((after[k] - before[k]) / max(n, 1), 1)
     return row, len(errors)

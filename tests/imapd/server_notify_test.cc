@@ -191,6 +191,40 @@ TEST_F(ServerNotifyTest, DatagramWakesIdleSessionOfThatUserOnly) {
   EXPECT_EQ(c.line(), "i OK IDLE terminated");
 }
 
+// Writes go through the group-commit writer (imapd/writer.h): APPEND and STORE of one
+// session are acknowledged after their commit, and an IDLE session of the same user learns
+// of them at once (the IDLE poll is one hour here).
+TEST_F(ServerNotifyTest, WritesWakeIdleSessionsOfTheSameUser) {
+  Client idle(server_->bound_ports().at(0)), writer(server_->bound_ports().at(0));
+  ASSERT_TRUE(idle.ok() && writer.ok());
+  for (Client* c : {&idle, &writer}) {
+    EXPECT_EQ(c->line().rfind("* OK", 0), 0u);
+    c->send("a LOGIN alice@example.com secret\r\n");
+    EXPECT_NE(c->until("a").find("a OK"), std::string::npos);
+    c->send("b SELECT INBOX\r\n");
+    EXPECT_NE(c->until("b").find("b OK"), std::string::npos);
+  }
+  idle.send("i IDLE\r\n");
+  ASSERT_EQ(idle.line(), "+ idling");
+  std::string msg = "From: a@example.org\r\nSubject: appended\r\n\r\nbody\r\n";
+  // Pipelined behind the APPEND: the NOOP is answered after it, in order.
+  writer.send("c APPEND INBOX {" + std::to_string(msg.size()) + "+}\r\n" + msg +
+              "\r\nd NOOP\r\n");
+  std::string out = writer.until("c");
+  EXPECT_NE(out.find("* 1 EXISTS"), std::string::npos) << out;
+  EXPECT_NE(out.find("c OK [APPENDUID"), std::string::npos) << out;
+  EXPECT_EQ(writer.line(), "d OK NOOP completed");
+  EXPECT_EQ(idle.line(), "* 1 EXISTS");
+  writer.send("e STORE 1 +FLAGS (\\Flagged)\r\n");
+  EXPECT_EQ(writer.until("e"), "* 1 FETCH (FLAGS (\\Flagged))\ne OK STORE completed\n");
+  EXPECT_EQ(idle.line(), "* 1 FETCH (UID 1 FLAGS (\\Flagged))");
+  idle.send("DONE\r\n");
+  EXPECT_EQ(idle.line(), "i OK IDLE terminated");
+  auto m = store_->get_message(store_->find_mailbox(alice_, "INBOX")->id, 1);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->flags, uint32_t(store::kFlagged));
+}
+
 TEST_F(ServerNotifyTest, StaleSocketIsReplacedAndRemovedAtShutdown) {
   std::string path = dir_ + "/imapd.notify";
   // Destroying the server removes its socket; a new server binds over a stale one.

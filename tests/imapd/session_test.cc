@@ -10,6 +10,7 @@
 
 #include "common/crypto.h"
 #include "imapd/filter_glue.h"
+#include "imapd/search_cache.h"
 #include "store/accounts.h"
 #include "store/reports.h"
 
@@ -857,6 +858,153 @@ TEST_F(SessionTest, QresyncVanished) {
                      std::to_string(ms) + " 1:2))\r\n");
   EXPECT_TRUE(has(out, "* VANISHED (EARLIER) 1\r\n")) << out;
   EXPECT_TRUE(has(out, "r OK [READ-WRITE]")) << out;
+}
+
+TEST_F(SessionTest, SearchBodyLooksIntoAttachedMessages) {
+  std::string raw =
+      "From: a@example.org\r\nSubject: forwarded\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=B\r\n\r\n"
+      "--B\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+      "--B\r\nContent-Type: message/rfc822\r\n\r\n"
+      "From: Carol <carol@example.net>\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe_aus_Kyoto?=\r\n"
+      "Content-Type: text/plain\r\n\r\ninner words here\r\n"
+      "--B--\r\n";
+  TestMessage m;
+  m.raw = raw;
+  auto sum = filter_summarize(raw);
+  ASSERT_TRUE(sum) << sum.status().to_string();
+  m.summary = *sum;
+  deliver(m);
+  deliver(simple_message("plain", "nothing attached\r\n"));
+  SessionConfig cfg = plain_config();
+  cfg.extract_text = filter_extract_text;
+  auto s = session(cfg);
+  ASSERT_TRUE(has(send(*s, "a0 LOGIN alice@example.com secret\r\n"), "a0 OK"));
+  ASSERT_TRUE(has(send(*s, "s1 SELECT INBOX\r\n"), "s1 OK"));
+  // The attached message's header (decoded) and body are in the outer message's body.
+  EXPECT_EQ(send(*s, "a SEARCH BODY \"aus kyoto\"\r\n"), "* SEARCH 1\r\na OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "b SEARCH BODY carol@example.net\r\n"), "* SEARCH 1\r\nb OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "c SEARCH TEXT \"inner words\"\r\n"), "* SEARCH 1\r\nc OK SEARCH completed\r\n");
+  // ... but not in its header: header keys see the top-level fields only.
+  EXPECT_EQ(send(*s, "d SEARCH SUBJECT kyoto\r\n"), "* SEARCH\r\nd OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "e SEARCH FROM carol\r\n"), "* SEARCH\r\ne OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "f SEARCH BODY forwarded\r\n"), "* SEARCH\r\nf OK SEARCH completed\r\n");
+}
+
+// ---- group commit (SessionConfig::async_writes) ----
+
+TEST_F(SessionTest, AsyncWriteHoldsTheCommandAndWhatFollowsUntilTheCommit) {
+  deliver(simple_message("one", "x\r\n"));
+  SessionConfig cfg = plain_config();
+  cfg.async_writes = true;
+  auto s = session(cfg);
+  ASSERT_TRUE(has(send(*s, "a0 LOGIN alice@example.com secret\r\n"), "a0 OK"));
+  ASSERT_TRUE(has(send(*s, "s1 SELECT INBOX\r\n"), "s1 OK"));
+  // STORE and a pipelined NOOP: nothing is answered before the write's outcome.
+  EXPECT_EQ(send(*s, "a STORE 1 +FLAGS (\\Flagged)\r\nb NOOP\r\n"), "");
+  EXPECT_TRUE(s->write_pending());
+  auto req = s->take_write();
+  ASSERT_TRUE(req.has_value());
+  EXPECT_FALSE(s->take_write().has_value());  // taken once
+  ASSERT_TRUE(std::holds_alternative<store::StoreFlagsRequest>(*req));
+  // Not yet committed: the store still has the old flags.
+  EXPECT_EQ(store_->get_message(inbox_, 1)->flags, 0u);
+  auto outcome = store_->write_batch({*req});
+  std::string out;
+  s->write_done(std::move(outcome[0]), out);
+  EXPECT_EQ(out, "* 1 FETCH (FLAGS (\\Flagged))\r\na OK STORE completed\r\nb OK NOOP completed\r\n");
+  EXPECT_FALSE(s->write_pending());
+  // A store error is the command's NO, and the session goes on.
+  EXPECT_EQ(send(*s, "c EXPUNGE\r\n"), "");
+  auto ex = s->take_write();
+  ASSERT_TRUE(ex.has_value());
+  store::WriteOutcome failed;
+  failed.status = Status::io_error("disk on fire");
+  out.clear();
+  s->write_done(std::move(failed), out);
+  EXPECT_TRUE(has(out, "c NO")) << out;
+  EXPECT_TRUE(has(send(*s, "d NOOP\r\n"), "d OK")) ;
+}
+
+TEST_F(SessionTest, WritesOfTwoSessionsShareOneBatch) {
+  deliver(simple_message("one", "x\r\n"));
+  SessionConfig cfg = plain_config();
+  cfg.async_writes = true;
+  auto a = session(cfg), b = session(cfg);
+  for (auto* s : {a.get(), b.get()}) {
+    ASSERT_TRUE(has(send(*s, "l LOGIN alice@example.com secret\r\n"), "l OK"));
+    ASSERT_TRUE(has(send(*s, "s SELECT INBOX\r\n"), "s OK"));
+  }
+  std::string msg = "From: a@example.com\r\nSubject: appended\r\n\r\nbody\r\n";
+  EXPECT_EQ(send(*a, "a1 APPEND INBOX {" + std::to_string(msg.size()) + "+}\r\n" + msg + "\r\n"),
+            "");
+  EXPECT_EQ(send(*b, "b1 UID STORE 1 +FLAGS.SILENT (\\Seen)\r\n"), "");
+  std::vector<store::WriteRequest> batch{*a->take_write(), *b->take_write()};
+  auto outcomes = store_->write_batch(batch);
+  ASSERT_EQ(outcomes.size(), 2u);
+  std::string out_a, out_b;
+  a->write_done(std::move(outcomes[0]), out_a);
+  b->write_done(std::move(outcomes[1]), out_b);
+  auto box = store_->find_mailbox(user_, "INBOX");
+  // APPEND: EXISTS (and B's flag change, which may be reported here) before the tagged OK.
+  EXPECT_TRUE(has(out_a, "* 2 EXISTS\r\n")) << out_a;
+  EXPECT_TRUE(has(out_a, "a1 OK [APPENDUID " + std::to_string(box->uidvalidity) + " 2]")) << out_a;
+  // UID STORE may report other sessions' changes (RFC 9051 §7.5.1): the new message.
+  EXPECT_EQ(out_b, "* 2 EXISTS\r\nb1 OK UID STORE completed\r\n");
+  EXPECT_EQ(store_->get_message(inbox_, 1)->flags, uint32_t(store::kSeen));
+}
+
+TEST_F(SessionTest, SearchCacheGivesTheSameAnswersAndNeverCrossesUsers) {
+  // One delivery to alice and bob: one blob, shared.
+  auto hash = crypto::hash_password("secret", crypto::PasswordParams{1, 1024, 1});
+  ASSERT_TRUE(hash);
+  auto bob = store_->add_user("bob@example.com", *hash);
+  ASSERT_TRUE(bob);
+  TestMessage m = simple_message("lunch plans", "meet at the harbor\r\n");
+  store::IncomingMessage in;
+  in.raw = m.raw;
+  in.summary = m.summary;
+  store::DeliveryTarget ta, tb;
+  ta.user_id = user_;
+  tb.user_id = bob->id;
+  in.targets = {ta, tb};
+  auto r = store_->deliver({in});
+  ASSERT_TRUE(r);
+  deliver(simple_message("other", "nothing here\r\n"));
+  uint64_t blob = (*r)[0].blob_id;
+
+  auto cache = std::make_shared<SearchCache>();
+  auto run = [&](const std::string& user, std::shared_ptr<SearchCache> c, const std::string& cmd) {
+    SessionConfig cfg = plain_config();
+    cfg.extract_text = filter_extract_text;
+    cfg.search_cache = std::move(c);
+    auto s = session(cfg);
+    EXPECT_TRUE(has(send(*s, "l LOGIN " + user + " secret\r\n"), "l OK"));
+    EXPECT_TRUE(has(send(*s, "s SELECT INBOX\r\n"), "s OK"));
+    return send(*s, cmd + "\r\n");
+  };
+  const char* searches[] = {"a SEARCH BODY HARBOR", "b SEARCH FROM bob", "c SEARCH SUBJECT lunch",
+                            "d SEARCH TEXT \"subject: other\"", "e SEARCH HEADER To alice",
+                            "f SEARCH OR BODY nothing SUBJECT plans", "g SEARCH BODY absent",
+                            "h SEARCH HEADER X-None \"\"", "i SEARCH TEXT \"\""};
+  for (const char* q : searches) {
+    std::string plain = run("alice@example.com", nullptr, q);
+    EXPECT_EQ(run("alice@example.com", cache, q), plain) << q;  // cold cache
+    EXPECT_EQ(run("alice@example.com", cache, q), plain) << q;  // warm cache
+  }
+  EXPECT_GT(cache->stats().hits, 0u);
+  // An entry of alice's (here planted with other text, in a fresh cache) is never found for
+  // bob's copy of the same blob: bob's search decodes his own message.
+  cache = std::make_shared<SearchCache>();
+  SearchText planted;
+  planted.body = "alice-only-secret";
+  cache->put(user_, blob, std::make_shared<const FoldedText>(fold_search_text(planted)));
+  EXPECT_EQ(run("alice@example.com", cache, "x SEARCH BODY alice-only-secret"),
+            "* SEARCH 1\r\nx OK SEARCH completed\r\n");
+  EXPECT_EQ(run("bob@example.com", cache, "x SEARCH BODY alice-only-secret"),
+            "* SEARCH\r\nx OK SEARCH completed\r\n");
+  EXPECT_EQ(run("bob@example.com", cache, "y SEARCH BODY harbor"),
+            "* SEARCH 1\r\ny OK SEARCH completed\r\n");
 }
 
 }  // namespace
