@@ -12,7 +12,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "common/bytes.h"
 #include "common/config.h"
+#include "common/crypto.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/tls.h"
@@ -87,7 +89,18 @@ int run(const std::string& config_path) {
   sc.lockout.lock_ms = cfg->integer("security.lockout_duration") * 1000;
   // Per-domain tls_required, auth_mechanisms and lockout_* (store/settings.h), read at
   // each login: `tsubame security set` needs no restart.
-  sc.domain_auth_policy = true;
+  // The decoy hash for unknown logins, with the KDF settings real hashes are made with.
+  {
+    crypto::PasswordParams kdf;
+    kdf.m_cost_kib = static_cast<uint32_t>(cfg->integer("security.kdf_memory") / 1024);
+    kdf.t_cost = static_cast<uint32_t>(cfg->integer("security.kdf_passes"));
+    auto dummy = crypto::hash_password(to_hex(random_bytes(16)), kdf);
+    if (!dummy.is_ok()) {
+      std::cerr << "tsubame-imapd: password hashing: " << dummy.status().to_string() << "\n";
+      return 1;
+    }
+    sc.dummy_password_hash = *dummy;
+  }
 
   // Groupware webhooks (httpd.webhook_*; none configured: no sender thread). A bad setting
   // stops the start: events are never sent unsigned. Only "account.locked" comes from here.

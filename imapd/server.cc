@@ -379,7 +379,7 @@ void Server::Impl::accept(evutil_socket_t fd, const sockaddr* sa, const Listener
   sc.async_password_check = true;
   sc.async_writes = true;
   sc.lockout = cfg.lockout;
-  sc.domain_auth_policy = cfg.domain_auth_policy;
+  sc.dummy_password_hash = cfg.dummy_password_hash;
   sc.on_account_locked = cfg.on_account_locked;
   c->session = std::make_unique<Session>(store, std::move(sc));
   c->timer = evtimer_new(base, &Conn::on_timer, c);

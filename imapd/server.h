@@ -65,7 +65,7 @@ struct ServerConfig {
   store::BatchSync flag_sync = store::BatchSync::kFlagsDeferred;
   // Passed to every session (imapd/session.h SessionConfig).
   store::LockoutSettings lockout;
-  bool domain_auth_policy = false;  // SessionConfig::domain_auth_policy (the daemon: true)
+  std::string dummy_password_hash;  // SessionConfig::dummy_password_hash
   std::function<void(const store::User& user, const store::LoginOutcome& outcome,
                      const std::string& source_ip)>
       on_account_locked;

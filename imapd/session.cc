@@ -890,25 +890,23 @@ void Session::login(std::string_view tag, const std::string& user, const std::st
     p.event.user_id = u->id;
     p.user = *u;
   }
-  if (cfg_.domain_auth_policy) {
-    if (!cfg_.tls_active && policy->tls_required) {
-      // RFC 5530 §3 PRIVACYREQUIRED: this domain accepts passwords over TLS only (even
-      // where security.allow_plaintext_auth lets other domains log in in clear).
-      p.code = "PRIVACYREQUIRED";
-      p.text = "this account requires TLS: use STARTTLS or IMAPS";
-    } else if (!policy->allows(mechanism)) {
-      p.code = "AUTHENTICATIONFAILED";
-      p.text = "authentication mechanism not allowed for this account";
-    }
-    if (!p.code.empty()) {
-      // Refused before the password is looked at: in the login history (a known user as
-      // "refused-by-policy"), never toward the lockout.
-      p.event.result = u ? store::LoginResult::kPolicy : store::LoginResult::kUnknownUser;
-      p.refused = true;
-      pending_login_ = std::move(p);
-      finish_login(false, out);
-      return;
-    }
+  if (!cfg_.tls_active && policy->tls_required) {
+    // RFC 5530 §3 PRIVACYREQUIRED: this domain accepts passwords over TLS only (even
+    // where security.allow_plaintext_auth lets other domains log in in clear).
+    p.code = "PRIVACYREQUIRED";
+    p.text = "this account requires TLS: use STARTTLS or IMAPS";
+  } else if (!policy->allows(mechanism)) {
+    p.code = "AUTHENTICATIONFAILED";
+    p.text = "authentication mechanism not allowed for this account";
+  }
+  if (!p.code.empty()) {
+    // Refused before the password is looked at: in the login history (a known user as
+    // "refused-by-policy"), never toward the lockout.
+    p.event.result = u ? store::LoginResult::kPolicy : store::LoginResult::kUnknownUser;
+    p.refused = true;
+    pending_login_ = std::move(p);
+    finish_login(false, out);
+    return;
   }
   std::optional<store::LoginResult> refused;
   if (!u) {
@@ -922,6 +920,18 @@ void Session::login(std::string_view tag, const std::string& user, const std::st
   if (refused) {
     p.event.result = *refused;
     p.refused = true;
+    // Unknown and disabled logins cost the same KDF work as a real check (then are refused
+    // whatever it says), so the answer's timing does not tell which logins exist. A locked
+    // account gets no check: guesses during the lock must teach nothing.
+    if (*refused != store::LoginResult::kLocked && !cfg_.dummy_password_hash.empty()) {
+      const std::string& hash = u ? u->password_hash : cfg_.dummy_password_hash;
+      if (cfg_.async_password_check) {
+        p.check = PasswordCheck{password, hash};
+        pending_login_ = std::move(p);  // password_checked() finishes it as refused
+        return;
+      }
+      (void)crypto::verify_password(password, hash);
+    }
     pending_login_ = std::move(p);
     finish_login(false, out);
     return;

@@ -71,6 +71,11 @@ struct SessionConfig {
   // a worker (take_password_check / password_checked) instead of the event loop. false:
   // verified inline (unit tests).
   bool async_password_check = false;
+  // Argon2id hash of a random password made with the site's KDF settings (imapd/main.cc).
+  // An unknown login is checked against it, a disabled user against their own hash, and both
+  // are refused afterwards: the answer costs the same KDF work as a real check, so its timing
+  // does not tell which logins exist. Empty: no decoy check (unit tests).
+  std::string dummy_password_hash;
   // Store writes (APPEND, STORE, COPY, MOVE, EXPUNGE, CLOSE's expunge) go to the daemon's
   // group-commit writer (imapd/writer.h) through take_write / write_done, so that the
   // writes of many sessions share one transaction and one fsync. false: each write is one
@@ -79,12 +84,6 @@ struct SessionConfig {
   // Failed-login lockout (store/accounts.h; the daemon passes security.lockout_*): the
   // site-wide thresholds; a domain's lockout_* settings (store/settings.h) override them.
   store::LockoutSettings lockout;
-  // Enforce the login's domain's tls_required and auth_mechanisms (store/settings.h): LOGIN
-  // or AUTHENTICATE in clear for a domain that requires TLS gets NO [PRIVACYREQUIRED], a
-  // mechanism the domain does not allow NO [AUTHENTICATIONFAILED]. tsubame-imapd always
-  // sets it (imapd/main.cc); false only for tests written before per-domain settings, whose
-  // stores keep the default tls_required=yes while they log in in clear.
-  bool domain_auth_policy = false;
   // Called (on the loop thread) when this session's failed login locked the account: the
   // daemon publishes the "account.locked" webhook (common/webhook.h). Must not block.
   // Unset: nothing is told.

@@ -38,12 +38,10 @@ std::string normalise_address(std::string_view address) {
 }
 
 // A fixed Argon2id hash so that an unknown login costs the same KDF time as a known one.
-const std::string& dummy_hash() {
-  static const std::string h = [] {
-    auto r = crypto::hash_password(random_bytes(16));
-    return r.is_ok() ? r.value() : std::string();
-  }();
-  return h;
+// The decoy an unknown login's password is checked against (random password, site KDF).
+std::shared_ptr<const std::string> make_dummy_hash(const crypto::PasswordParams& kdf) {
+  auto r = crypto::hash_password(to_hex(random_bytes(16)), kdf);
+  return std::make_shared<const std::string>(r.is_ok() ? r.value() : std::string());
 }
 
 bool domain_is_local(store::Store& st, std::string_view address) {
@@ -397,8 +395,10 @@ void publish_delivered(webhook::Sender* hooks, const DeliveryJob& job,
 
 Backend make_store_backend(store::Store& st, std::string hostname, store::LockoutSettings lockout,
                            const filter::Filter* filter, const filter::DomainPolicy* policy,
-                           std::string imapd_notify_socket, webhook::Sender* webhooks) {
+                           std::string imapd_notify_socket, webhook::Sender* webhooks,
+                           crypto::PasswordParams kdf) {
   Backend b;
+  auto dummy_hash = make_dummy_hash(kdf);
   auto host = std::make_shared<std::string>(std::move(hostname));
   if (filter && policy) {
     b.prepare = [&st, host, filter, policy](DeliveryJob& job) {
@@ -492,7 +492,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
                        [&](const std::string& t) { return normalise_address(t) == u; });
   };
 
-  b.authenticate = [&st, lockout, webhooks](const Authenticate& req, const std::string& ip,
+  b.authenticate = [&st, lockout, webhooks, dummy_hash](const Authenticate& req, const std::string& ip,
                          const std::string& helo) -> AuthStatus {
     store::LoginEvent ev;
     ev.login = req.user.substr(0, store::kMaxLoginField);
@@ -525,7 +525,7 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
       return *refused;
     }
     if (!user.is_ok()) {
-      (void)crypto::verify_password(req.password, dummy_hash());
+      (void)crypto::verify_password(req.password, *dummy_hash);
       ev.result = store::LoginResult::kUnknownUser;
       (void)accounts.record_login(ev);
       return AuthStatus::kBad;

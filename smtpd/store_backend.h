@@ -52,8 +52,8 @@
 
 #include <string>
 
+#include "common/crypto.h"
 #include "smtpd/backend.h"
-
 #include "store/accounts.h"
 
 namespace tsubame::store {
@@ -72,12 +72,15 @@ namespace tsubame::smtp {
 // `filter` (may be null: no scan, empty summaries), `policy` (the [filter] policy: the
 // base every recipient domain's settings refine) and `webhooks` (may be null: no events)
 // must outlive the Backend. `lockout` is the site-wide security.lockout_* (the fallback of
-// each domain's lockout_* settings).
+// each domain's lockout_* settings). `kdf` is the site's security.kdf_* (the decoy hash an
+// unknown login is checked against is made with it, so that its check costs what a real
+// one does).
 Backend make_store_backend(store::Store& store, std::string hostname,
                            store::LockoutSettings lockout = {},
                            const filter::Filter* filter = nullptr,
                            const filter::DomainPolicy* policy = nullptr,
                            std::string imapd_notify_socket = {},
-                           webhook::Sender* webhooks = nullptr);
+                           webhook::Sender* webhooks = nullptr,
+                           crypto::PasswordParams kdf = {});
 
 }  // namespace tsubame::smtp

@@ -25,6 +25,7 @@
 
 #include "common/crypto.h"
 #include "imapd/limits.h"
+#include "store/settings.h"
 #include "store/store.h"
 
 namespace tsubame::imap {
@@ -95,7 +96,11 @@ class ServerNotifyTest : public ::testing::Test {
     auto s = store::Store::open(o);
     ASSERT_TRUE(s) << s.status().to_string();
     store_ = std::move(s.value());
-    ASSERT_TRUE(store_->add_domain("example.com"));
+    auto domain = store_->add_domain("example.com");
+    ASSERT_TRUE(domain);
+    // These tests log in over plaintext loopback: the domain must allow it (tls_required is
+    // on by default and enforced by the session; imapd_domain_security tests the refusal).
+    ASSERT_TRUE(store::set_domain_setting(*store_, domain->id, "tls_required", "no", "test").is_ok());
     auto hash = crypto::hash_password("secret", crypto::PasswordParams{1, 1024, 1});
     ASSERT_TRUE(hash);
     auto alice = store_->add_user("alice@example.com", *hash);

@@ -13,6 +13,7 @@
 #include "imapd/search_cache.h"
 #include "store/accounts.h"
 #include "store/reports.h"
+#include "store/settings.h"
 
 namespace tsubame::imap {
 namespace {
@@ -95,7 +96,11 @@ class SessionTest : public ::testing::Test {
     auto s = store::Store::open(o);
     ASSERT_TRUE(s) << s.status().to_string();
     store_ = std::move(s.value());
-    ASSERT_TRUE(store_->add_domain("example.com"));
+    auto domain = store_->add_domain("example.com");
+    ASSERT_TRUE(domain);
+    // These tests log in over plaintext loopback: the domain must allow it (tls_required is
+    // on by default and enforced by the session; imapd_domain_security tests the refusal).
+    ASSERT_TRUE(store::set_domain_setting(*store_, domain->id, "tls_required", "no", "test").is_ok());
     // Cheap Argon2 parameters: the tests are about the protocol, not the KDF.
     auto hash = crypto::hash_password("secret", crypto::PasswordParams{1, 1024, 1});
     ASSERT_TRUE(hash);
@@ -288,9 +293,45 @@ TEST_F(SessionTest, AsyncPasswordCheckHoldsPipelinedCommands) {
   out.clear();
   t->password_checked(crypto::verify_password(check2->password, check2->hash), out);
   EXPECT_EQ(out, "d NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
-  // Unknown users are refused without a password check.
+  // Without a decoy hash configured, unknown users are refused at once.
   EXPECT_TRUE(has(send(*t, "e LOGIN nobody@example.com x\r\n"), "e NO [AUTHENTICATIONFAILED]"));
   EXPECT_FALSE(t->take_password_check());
+}
+
+TEST_F(SessionTest, UnknownAndDisabledLoginsCostAPasswordCheckAndAreRefused) {
+  // With the daemon's decoy hash, an unknown login goes through the same KDF check as a real
+  // one (its timing tells nothing), and is refused even when the decoy "matches".
+  SessionConfig c = plain_config();
+  c.async_password_check = true;
+  auto decoy = crypto::hash_password("decoy-password", crypto::PasswordParams{1, 1024, 1});
+  ASSERT_TRUE(decoy);
+  c.dummy_password_hash = *decoy;
+  auto s = session(c);
+  EXPECT_EQ(send(*s, "a LOGIN nobody@example.com decoy-password\r\n"), "");
+  auto check = s->take_password_check();
+  ASSERT_TRUE(check);
+  EXPECT_EQ(check->hash, *decoy);
+  std::string out;
+  s->password_checked(crypto::verify_password(check->password, check->hash), out);
+  EXPECT_EQ(out, "a NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
+  EXPECT_EQ(s->state(), SessionState::kNotAuthenticated);
+  // A disabled user with the right password: checked against their own hash, refused.
+  ASSERT_TRUE(store_->set_disabled(user_, true).is_ok());
+  auto t = session(c);
+  EXPECT_EQ(send(*t, "b LOGIN alice@example.com secret\r\n"), "");
+  auto check2 = t->take_password_check();
+  ASSERT_TRUE(check2);
+  EXPECT_NE(check2->hash, *decoy);
+  out.clear();
+  t->password_checked(crypto::verify_password(check2->password, check2->hash), out);
+  EXPECT_EQ(out, "b NO [AUTHENTICATIONFAILED] Authentication failed\r\n");
+  EXPECT_EQ(t->state(), SessionState::kNotAuthenticated);
+  // Both are in the login history as what they were, not as bad passwords.
+  auto h = store::Accounts(*store_).recent(10);
+  ASSERT_TRUE(h);
+  ASSERT_GE(h->size(), 2u);
+  EXPECT_EQ((*h)[0].event.result, store::LoginResult::kDisabled);
+  EXPECT_EQ((*h)[1].event.result, store::LoginResult::kUnknownUser);
 }
 
 TEST_F(SessionTest, LockedAccountIsRefusedEvenWithTheRightPassword) {
