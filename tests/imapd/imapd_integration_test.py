@@ -10,6 +10,7 @@ Environment: TSUBAME_BIN (the build's bin directory), set by tsubame_pytest().
 """
 import imaplib
 import os
+import sys
 import re
 import shutil
 import signal
@@ -30,10 +31,8 @@ imaplib.Commands.setdefault("MOVE", ("SELECTED",))
 imaplib.Commands.setdefault("UNSELECT", ("SELECTED",))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tsubame_test import free_port, start_daemon  # noqa: E402  (shared: ports below the ephemeral range)
 
 
 def tls_client_context():
@@ -109,23 +108,19 @@ listen_imap = 127.0.0.1:{cls.imap}
 listen_imaps = 127.0.0.1:{cls.imaps}
 """ + cls.EXTRA_IMAPD_CONF)
         cls.stderr = open(os.path.join(cls.dir, "imapd.stderr"), "w")
-        cls.proc = subprocess.Popen([os.path.join(BIN, "tsubame-imapd"), "--config", conf],
-                                    stderr=cls.stderr, stdout=cls.stderr)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                for port in (cls.imap, cls.imaps):
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if cls.proc.poll() is not None or time.monotonic() > deadline:
-                    cls.tearDownClass()
-                    raise RuntimeError("tsubame-imapd did not start; see " + cls.stderr.name)
-                time.sleep(0.1)
+        # Started when THIS daemon logged "imapd: ready" and its ports answer.
+        cls.proc = None
+        try:
+            cls.proc = start_daemon("tsubame-imapd", conf, (cls.imap, cls.imaps), cls.stderr, timeout=60)
+        except RuntimeError:
+            pass
+        if cls.proc is None:
+            cls.tearDownClass()
+            raise RuntimeError("tsubame-imapd did not start; see " + cls.stderr.name)
 
     @classmethod
     def tearDownClass(cls):
-        if cls.proc.poll() is None:
+        if cls.proc is not None and cls.proc.poll() is None:
             cls.proc.send_signal(signal.SIGTERM)
             try:
                 cls.proc.wait(timeout=20)

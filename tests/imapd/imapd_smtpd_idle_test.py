@@ -22,44 +22,16 @@ import tempfile
 import time
 import unittest
 
-from imapd_integration_test import Raw, free_port
+from imapd_integration_test import Raw, free_port  # noqa: E402
+from tsubame_test import start_daemon, stop_daemon  # noqa: E402
 
 BIN = os.environ.get("TSUBAME_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 
 
-def start(name, conf, ports, log):
-    """Starts a daemon and waits until IT is serving: its own "ready" log line while it is
-    alive, and the ports answering. A port that merely answers may belong to another test's
-    daemon (free_port() is only a probe), so connecting alone proves nothing. Returns None
-    when the daemon exits before it is ready (e.g. a port was taken meanwhile)."""
-    proc = subprocess.Popen([os.path.join(BIN, name), "--config", conf], stdout=log, stderr=log)
-    deadline = time.monotonic() + 120  # smtpd compiles the rule set at start
-    short = name.replace("tsubame-", "")
-    while True:
-        if proc.poll() is not None:
-            return None
-        with open(log.name) as f:
-            ready = f"{short}: ready" in f.read()
-        if ready:
-            try:
-                for port in ports:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return proc
-            except OSError:
-                pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"{name} did not start; see {log.name}")
-        time.sleep(0.1)
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+# Shared helpers (tests/tsubame_test.py): a daemon counts as started on its own "ready" line
+# while alive, not on a port that answers (it may be another test's daemon).
+start = start_daemon
+stop = stop_daemon
 
 
 class ImapdSmtpdIdle(unittest.TestCase):
