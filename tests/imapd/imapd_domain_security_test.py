@@ -46,13 +46,7 @@ class ImapdDomainSecurity(unittest.TestCase):
         cls.inst.close()
 
     def users(self, *domains):
-        out = []
-        for d in domains:
-            self.inst.add_domain(d)
-            address = "kim@" + d
-            self.inst.add_user(address, password_for(address))
-            out.append(address)
-        return out
+        return self.inst.domain_users(*domains)
 
     def clear(self):
         m = imaplib.IMAP4("127.0.0.1", self.inst.ports["listen_imap"], timeout=30)

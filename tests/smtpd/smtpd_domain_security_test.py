@@ -123,6 +123,16 @@ class Installation:
     def add_user(self, address, password):
         self.cli("user", "add", address, "--password-stdin", stdin=password + "\n")
 
+    def domain_users(self, *domains):
+        """One new domain and user (kim@DOMAIN) per name; returns the users' addresses."""
+        out = []
+        for d in domains:
+            self.add_domain(d)
+            address = "kim@" + d
+            self.add_user(address, password_for(address))
+            out.append(address)
+        return out
+
     def security_set(self, domain, key, value):
         self.cli("security", "set", domain, key, value)
 
@@ -235,14 +245,7 @@ class SmtpdDomainSecurity(unittest.TestCase):
         cls.inst.close()
 
     def users(self, *domains):
-        """One new domain and user per name; returns the users' addresses."""
-        out = []
-        for d in domains:
-            self.inst.add_domain(d)
-            address = "kim@" + d
-            self.inst.add_user(address, password_for(address))
-            out.append(address)
-        return out
+        return self.inst.domain_users(*domains)
 
     def mx(self):
         s = smtplib.SMTP("127.0.0.1", self.inst.ports["listen_mx"],
