@@ -21,6 +21,7 @@
 
 #include "common/bytes.h"
 #include "common/crypto.h"
+#include "store/audit.h"
 #include "store/env.h"
 #include "store/keyring.h"
 #include "store/mail_records.h"
@@ -537,6 +538,13 @@ Domain to_domain(uint32_t id, const rec::DomainRow& r) {
   return d;
 }
 
+// Appends an administrative change's audit record in the change's own transaction.
+Status append_audit(Store& store, Txn& txn, const AuditEntry* audit) {
+  if (!audit) return Status::ok();
+  auto r = AuditLog(store).append(txn, *audit);
+  return r.is_ok() ? Status::ok() : r.status();
+}
+
 }  // namespace
 
 struct Store::Impl {
@@ -656,7 +664,7 @@ Result<std::unique_ptr<Store>> Store::open(const Options& options) {
 // ---------------------------------------------------------------------------------------------
 // domains
 
-Result<Domain> Store::add_domain(std::string_view name) {
+Result<Domain> Store::add_domain(std::string_view name, const AuditEntry* audit) {
   std::string n = to_lower(trim(name));
   TSUBAME_TRY(validate_domain_name(n));
   Domain d;
@@ -675,7 +683,7 @@ Result<Domain> Store::add_domain(std::string_view name) {
     TSUBAME_TRY(t.insert(Db::kDomains, be32(uint32_t(id)), rec::encode(r)));
     TSUBAME_TRY(t.insert(Db::kDomainNames, n, be32(uint32_t(id))));
     d = to_domain(uint32_t(id), r);
-    return Status::ok();
+    return append_audit(*this, t, audit);
   });
   if (!s.is_ok()) return s;
   return d;
@@ -735,7 +743,7 @@ Result<std::vector<Domain>> Store::list_domains() const {
   return out;
 }
 
-Status Store::remove_domain(std::string_view name) {
+Status Store::remove_domain(std::string_view name, const AuditEntry* audit) {
   std::string n = to_lower(trim(name));
   return impl_->write([&](Ops& ops) -> Status {
     Txn& t = ops.w();
@@ -759,7 +767,8 @@ Status Store::remove_domain(std::string_view name) {
     TSUBAME_TRY(bad);
     if (users) return Status::exists("domain " + n + " still has " + std::to_string(users) + " users");
     TSUBAME_TRY(t.del(Db::kDomains, be32(id)));
-    return t.del(Db::kDomainNames, n);
+    TSUBAME_TRY(t.del(Db::kDomainNames, n));
+    return append_audit(*this, t, audit);
   });
 }
 
@@ -767,7 +776,7 @@ Status Store::remove_domain(std::string_view name) {
 // users
 
 Result<User> Store::add_user(std::string_view address, std::string_view password_hash,
-                             uint64_t quota_bytes) {
+                             uint64_t quota_bytes, const AuditEntry* audit) {
   TSUBAME_ASSIGN(addr, normalize_address(address));
   if (password_hash.size() > kMaxPasswordHashBytes) return Status::invalid("password hash too long");
   std::string domain = addr.substr(addr.rfind('@') + 1);
@@ -798,7 +807,7 @@ Result<User> Store::add_user(std::string_view address, std::string_view password
       TSUBAME_TRY(ops.create_one(id, mb.name, mb.special, true).status());
     TSUBAME_ASSIGN(u, ops.to_user(id, r));
     out = std::move(u);
-    return Status::ok();
+    return append_audit(*this, t, audit);
   });
   if (!s.is_ok()) return s;
   return out;
@@ -861,7 +870,7 @@ Result<std::vector<User>> Store::list_users(std::optional<uint32_t> domain_id) c
   return out;
 }
 
-Status Store::set_password_hash(uint64_t user_id, std::string_view hash) {
+Status Store::set_password_hash(uint64_t user_id, std::string_view hash, const AuditEntry* audit) {
   if (hash.size() > kMaxPasswordHashBytes) return Status::invalid("password hash too long");
   return impl_->write([&](Ops& ops) -> Status {
     TSUBAME_ASSIGN(row, ops.user(user_id));
@@ -870,25 +879,25 @@ Status Store::set_password_hash(uint64_t user_id, std::string_view hash) {
     TSUBAME_ASSIGN(sealed, ops.seal(row->domain_id, rec::encode(p), Db::kUsers, be64(user_id)));
     row->sealed = std::move(sealed);
     ops.touch_user(user_id);
-    return Status::ok();
+    return append_audit(*this, ops.w(), audit);
   });
 }
 
-Status Store::set_disabled(uint64_t user_id, bool disabled) {
+Status Store::set_disabled(uint64_t user_id, bool disabled, const AuditEntry* audit) {
   return impl_->write([&](Ops& ops) -> Status {
     TSUBAME_ASSIGN(row, ops.user(user_id));
     row->disabled = disabled;
     ops.touch_user(user_id);
-    return Status::ok();
+    return append_audit(*this, ops.w(), audit);
   });
 }
 
-Status Store::set_quota(uint64_t user_id, uint64_t quota_bytes) {
+Status Store::set_quota(uint64_t user_id, uint64_t quota_bytes, const AuditEntry* audit) {
   return impl_->write([&](Ops& ops) -> Status {
     TSUBAME_ASSIGN(row, ops.user(user_id));
     row->quota_bytes = quota_bytes;
     ops.touch_user(user_id);
-    return Status::ok();
+    return append_audit(*this, ops.w(), audit);
   });
 }
 

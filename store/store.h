@@ -46,6 +46,7 @@ inline constexpr size_t kMaxTargetsPerMessage = 1000;
 
 class Env;
 class Keyring;
+struct AuditEntry;  // store/audit.h
 
 struct Options {
   std::string data_dir;               // LMDB environment directory
@@ -239,24 +240,27 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   // ---- domains ----
-  Result<Domain> add_domain(std::string_view name);
+  // Administrative changes take an optional audit record (store/audit.h), appended in the
+  // same transaction: the change and its evidence commit together or not at all.
+  Result<Domain> add_domain(std::string_view name, const AuditEntry* audit = nullptr);
   Result<Domain> find_domain(std::string_view name) const;
   Result<Domain> get_domain(uint32_t id) const;
   Result<std::vector<Domain>> list_domains() const;
-  Status remove_domain(std::string_view name);  // refused (Exists) while it has users
+  Status remove_domain(std::string_view name,  // refused (Exists) while it has users
+                       const AuditEntry* audit = nullptr);
 
   // ---- users ----
   // Creates the user and their INBOX, Sent, Drafts, Trash and Junk (with SPECIAL-USE).
   Result<User> add_user(std::string_view address, std::string_view password_hash,
-                        uint64_t quota_bytes = 0);
+                        uint64_t quota_bytes = 0, const AuditEntry* audit = nullptr);
   // Addresses are matched case-insensitively (local part too); the stored form keeps the local
   // part as given and lower-cases the domain.
   Result<User> find_user(std::string_view address) const;
   Result<User> get_user(uint64_t id) const;
   Result<std::vector<User>> list_users(std::optional<uint32_t> domain_id = std::nullopt) const;
-  Status set_password_hash(uint64_t user_id, std::string_view hash);
-  Status set_disabled(uint64_t user_id, bool disabled);
-  Status set_quota(uint64_t user_id, uint64_t quota_bytes);
+  Status set_password_hash(uint64_t user_id, std::string_view hash, const AuditEntry* audit = nullptr);
+  Status set_disabled(uint64_t user_id, bool disabled, const AuditEntry* audit = nullptr);
+  Status set_quota(uint64_t user_id, uint64_t quota_bytes, const AuditEntry* audit = nullptr);
 
   // ---- mailboxes ----
   Result<Mailbox> create_mailbox(uint64_t user_id, std::string_view name,

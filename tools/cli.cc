@@ -71,15 +71,20 @@ void set_action(CLI::App* cmd, std::function<int()> fn) {
 
 int last_exit() { return g_exit; }
 
-Status audit(store::Store& st, const std::string& action, const std::string& target,
-             const std::string& details) {
+store::AuditEntry audit_entry(const std::string& action, const std::string& target,
+                              const std::string& details) {
   const passwd* pw = getpwuid(getuid());
   store::AuditEntry e;
   e.actor = std::string("cli:") + (pw ? pw->pw_name : std::to_string(getuid()));
   e.action = action;
   e.target = target;
   e.details = details;
-  auto r = store::AuditLog(st).append(e);
+  return e;
+}
+
+Status audit(store::Store& st, const std::string& action, const std::string& target,
+             const std::string& details) {
+  auto r = store::AuditLog(st).append(audit_entry(action, target, details));
   if (!r.is_ok()) {
     std::cerr << "tsubame: warning: the change was made but its audit record failed: "
               << r.status().to_string() << "\n";

@@ -16,6 +16,7 @@
 
 #include "common/config.h"
 #include "common/result.h"
+#include "store/audit.h"
 #include "store/store.h"
 
 namespace tsubame::cli {
@@ -46,6 +47,10 @@ void set_action(CLI::App* cmd, std::function<int()> fn);
 // audit is reported (and returned) so the caller can say the change was made but not logged.
 Status audit(store::Store& st, const std::string& action, const std::string& target,
              const std::string& details = "");
+// The same record, for a store call that appends it in the change's own transaction
+// (store::Store::add_domain, add_user, set_disabled ...): change and record commit together.
+store::AuditEntry audit_entry(const std::string& action, const std::string& target,
+                              const std::string& details = "");
 
 // Reads a password from standard input (one line, trailing newline removed).
 Result<std::string> read_password_stdin();

@@ -22,9 +22,9 @@ void register_domain(CLI::App& app, Context& ctx) {
     if (!d.is_ok()) return fail("domain add", d.status());
     auto st = ctx.store();
     if (!st.is_ok()) return fail("store", st.status());
-    auto r = (*st)->add_domain(*d);
+    auto entry = audit_entry("domain.add", *d);
+    auto r = (*st)->add_domain(*d, &entry);
     if (!r.is_ok()) return fail("domain add " + *d, r.status());
-    (void)audit(**st, "domain.add", r->name);
     std::cout << "added domain " << r->name << "\n";
     return int(kOk);
   });
@@ -61,10 +61,10 @@ void register_domain(CLI::App& app, Context& ctx) {
     if (!aliases->empty())
       return fail("domain remove " + *d, Status::exists("the domain still has " + std::to_string(aliases->size()) +
                                                         " alias(es); remove them first"));
-    Status s = (*st)->remove_domain(*d);
+    auto entry = audit_entry("domain.remove", *d);
+    Status s = (*st)->remove_domain(*d, &entry);
     if (!s.is_ok()) return fail("domain remove " + *d, s);
     (void)store::clear_domain_settings(**st, dom->id);
-    (void)audit(**st, "domain.remove", *d);
     std::cout << "removed domain " << *d << "\n";
     return int(kOk);
   });

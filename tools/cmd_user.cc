@@ -69,10 +69,9 @@ void register_user(CLI::App& app, Context& ctx) {
     if (Status s = check_password_policy(**cfg, *st, *a, *pw); !s.is_ok()) return fail("user add", s);
     auto hash = hash_password(**cfg, *pw);
     if (!hash.is_ok()) return fail("user add", hash.status());
-    auto u = (*st)->add_user(*a, *hash, uint64_t(*q));
+    auto entry = audit_entry("user.add", *a, "quota=" + std::to_string(uint64_t(*q)) + (*force ? " forced" : ""));
+    auto u = (*st)->add_user(*a, *hash, uint64_t(*q), &entry);
     if (!u.is_ok()) return fail("user add " + *a, u.status());
-    (void)audit(**st, "user.add", u->address,
-                "quota=" + std::to_string(u->quota_bytes) + (*force ? " forced" : ""));
     std::cout << "added user " << u->address << "\n";
     return int(kOk);
   });
@@ -164,9 +163,9 @@ void register_user(CLI::App& app, Context& ctx) {
             if (p.user_id == u.id)
               return fail(what, Status::denied(u.address + " is deleted and awaiting purge; `user undelete` first"));
       }
-      Status s = st->set_disabled(u.id, disable);
+      auto entry = audit_entry(disable ? "user.disable" : "user.enable", u.address);
+      Status s = st->set_disabled(u.id, disable, &entry);
       if (!s.is_ok()) return fail(what, s);
-      (void)audit(*st, disable ? "user.disable" : "user.enable", u.address);
       std::cout << (disable ? "disabled " : "enabled ") << u.address << "\n";
       return int(kOk);
     });
@@ -226,9 +225,9 @@ void register_user(CLI::App& app, Context& ctx) {
       return fail("user passwd", s);
     auto hash = hash_password(**cfg, *pw);
     if (!hash.is_ok()) return fail("user passwd", hash.status());
-    Status s = t->st->set_password_hash(t->user.id, *hash);
+    auto entry = audit_entry("user.passwd", t->user.address);
+    Status s = t->st->set_password_hash(t->user.id, *hash, &entry);
     if (!s.is_ok()) return fail("user passwd", s);
-    (void)audit(*t->st, "user.passwd", t->user.address);
     std::cout << "password changed for " << t->user.address << "\n";
     return int(kOk);
   });
@@ -243,9 +242,9 @@ void register_user(CLI::App& app, Context& ctx) {
     if (!size.is_ok()) return fail("user quota", size.status());
     auto t = find_target(ctx, *qaddr);
     if (!t.is_ok()) return fail("user quota " + *qaddr, t.status());
-    Status s = t->st->set_quota(t->user.id, uint64_t(*size));
+    auto entry = audit_entry("user.quota", t->user.address, "quota=" + std::to_string(*size));
+    Status s = t->st->set_quota(t->user.id, uint64_t(*size), &entry);
     if (!s.is_ok()) return fail("user quota", s);
-    (void)audit(*t->st, "user.quota", t->user.address, "quota=" + std::to_string(*size));
     std::cout << "quota of " << t->user.address << " set to " << *size << " bytes\n";
     return int(kOk);
   });

@@ -58,6 +58,45 @@ AuditVerify verify(Store& s) {
   return v.is_ok() ? *v : AuditVerify{};
 }
 
+TEST(Audit, AdministrativeChangesCommitWithTheirRecordOrNotAtAll) {
+  TempStore t;
+  AuditLog log(*t);
+  AuditEntry e;
+  e.actor = "cli:root";
+  e.action = "domain.add";
+  e.target = "corp.test";
+  ASSERT_TRUE(t->add_domain("corp.test", &e));
+  // A refused change leaves no record: the record is in the change's transaction.
+  EXPECT_EQ(t->add_domain("corp.test", &e).status().code(), Code::kExists);
+  AuditEntry u = e;
+  u.action = "user.add";
+  u.target = "ann@corp.test";
+  auto user = t->add_user("ann@corp.test", "$argon2id$x", 0, &u);
+  ASSERT_TRUE(user);
+  AuditEntry d = e;
+  d.action = "user.disable";
+  d.target = "ann@corp.test";
+  ASSERT_TRUE(t->set_disabled(user->id, true, &d).is_ok());
+  AuditEntry q = e;
+  q.action = "user.quota";
+  ASSERT_TRUE(t->set_quota(user->id, 1 << 20, &q).is_ok());
+  EXPECT_EQ(t->set_quota(user->id + 100, 1, &q).code(), Code::kNotFound);
+  AuditEntry r = e;
+  r.action = "domain.remove";
+  EXPECT_EQ(t->remove_domain("corp.test", &r).code(), Code::kExists);  // still has a user
+  auto all = log.list();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 4u);
+  EXPECT_EQ((*all)[0].action, "user.quota");
+  EXPECT_EQ((*all)[1].action, "user.disable");
+  EXPECT_EQ((*all)[2].action, "user.add");
+  EXPECT_EQ((*all)[3].action, "domain.add");
+  auto v = log.verify();
+  ASSERT_TRUE(v);
+  EXPECT_TRUE(v->ok) << v->reason;
+  EXPECT_EQ(v->records, 4u);
+}
+
 TEST(Audit, EmptyLogVerifies) {
   TempStore t;
   auto v = verify(*t);
