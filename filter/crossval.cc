@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
+#include <numeric>
+#include <random>
 #include <set>
 
 namespace tsubame::filter {
@@ -106,16 +109,89 @@ TrainingStats train(const std::vector<CorpusMessage>& corpus, const std::vector<
   return ts;
 }
 
+HashedLogReg::HashedLogReg(const LogRegParams& params) : params_(params) {
+  params_.hash_bits = std::clamp(params_.hash_bits, kMinLogRegHashBits, kMaxLogRegHashBits);
+}
+
+void HashedLogReg::train(const std::vector<const std::vector<uint64_t>*>& tokens,
+                         const std::vector<bool>& spam) {
+  const size_t n = std::min(tokens.size(), spam.size());
+  w_.assign(size_t{1} << params_.hash_bits, 0.0f);
+  g2_.assign(w_.size(), 0.0f);
+  bias_ = bias_g2_ = 0;
+  trained_spam_ = trained_ham_ = 0;
+  for (size_t k = 0; k < n; ++k) (spam[k] ? trained_spam_ : trained_ham_)++;
+  if (n == 0) return;
+  const double both = static_cast<double>(n);
+  const double cw_spam = params_.balance && trained_spam_ ? both / (2.0 * double(trained_spam_)) : 1.0;
+  const double cw_ham = params_.balance && trained_ham_ ? both / (2.0 * double(trained_ham_)) : 1.0;
+  constexpr double kEps = 1e-8;
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::mt19937_64 rng(params_.seed);
+  for (int epoch = 0; epoch < params_.epochs; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t k : order) {
+      const std::vector<uint64_t>& x = *tokens[k];
+      const double xv = params_.length_norm && !x.empty() ? 1.0 / std::sqrt(double(x.size())) : 1.0;
+      const double z = log_odds(x);
+      const double p = 1.0 / (1.0 + std::exp(-z));
+      const double y = spam[k] ? 1.0 : 0.0;
+      const double g = (p - y) * (spam[k] ? cw_spam : cw_ham);  // d loss / d z
+      bias_g2_ += g * g;
+      bias_ -= params_.learning_rate * g / (std::sqrt(bias_g2_) + kEps);
+      for (uint64_t t : x) {
+        const size_t j = index(t);
+        const double gj = g * xv + params_.l2 * double(w_[j]);
+        if (gj == 0) continue;
+        g2_[j] = static_cast<float>(double(g2_[j]) + gj * gj);
+        w_[j] = static_cast<float>(double(w_[j]) - params_.learning_rate * gj / (std::sqrt(double(g2_[j])) + kEps));
+      }
+    }
+  }
+}
+
+double HashedLogReg::log_odds(const std::vector<uint64_t>& tokens) const {
+  if (w_.empty()) return 0.0;
+  double z = 0;
+  for (uint64_t t : tokens) z += double(w_[index(t)]);
+  if (params_.length_norm && !tokens.empty()) z /= std::sqrt(double(tokens.size()));
+  return std::clamp(z + bias_, -40.0, 40.0);
+}
+
+double HashedLogReg::probability(const std::vector<uint64_t>& tokens) const {
+  return 1.0 / (1.0 + std::exp(-log_odds(tokens)));
+}
+
 CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const std::vector<Fold>& folds,
                                const ClassifierParams& params, const Policy& policy,
-                               const TrainingRegime& regime) {
+                               const TrainingRegime& regime, const ModelOptions& model) {
   CrossValidation cv;
   std::vector<TokenStat> stats;
   for (const Fold& fold : folds) {
     MemoryTokenCounts counts;
     FoldFigures fig;
     fig.name = fold.name;
-    fig.training = train(corpus, train_order(corpus, fold.train), regime, params, counts);
+    const std::vector<size_t> order = train_order(corpus, fold.train);
+    fig.training = train(corpus, order, regime, params, counts);
+    std::vector<HashedLogReg> bag;
+    if (model.model != Model::kRobinson) {
+      std::vector<const std::vector<uint64_t>*> xs;
+      std::vector<bool> ys;
+      for (size_t i : order) {
+        if (corpus[i].tokens.empty()) continue;  // the parser gave up: nothing to learn
+        xs.push_back(&corpus[i].tokens);
+        ys.push_back(corpus[i].spam);
+      }
+      for (int k = 0; k < std::max(1, model.logreg.bags); ++k) {
+        LogRegParams lp = model.logreg;
+        lp.seed = model.logreg.seed + static_cast<uint64_t>(k);
+        bag.emplace_back(lp);
+        bag.back().train(xs, ys);
+      }
+    }
+    const bool lr_speaks = !bag.empty() && bag.front().trained_spam() >= params.min_learned &&
+                           bag.front().trained_ham() >= params.min_learned;
     for (size_t i : fold.test) {
       const CorpusMessage& m = corpus[i];
       Analysis a = m.analysis;
@@ -123,6 +199,26 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
       if (!a.verdict.fault) {
         counts.lookup(m.tokens, stats);
         ClassifierScore s = combine(stats, counts.totals(), params);
+        if (model.model != Model::kRobinson && lr_speaks) {
+          double q = 0;
+          for (const HashedLogReg& lr : bag) q += lr.probability(m.tokens);
+          q /= static_cast<double>(bag.size());
+          const bool mean = model.model == Model::kEnsemble && !s.abstained;
+          const double pr = s.probability;
+          s.probability = mean ? (pr + q) / 2.0 : q;
+          s.abstained = false;
+          s.points = classifier_points(s.probability, params);
+          s.uncertain = std::fabs(s.probability - 0.5) < kUncertainBand;
+          char buf[96];
+          if (mean)
+            std::snprintf(buf, sizeof buf, "ensemble p=%.4f (counts %.4f, logreg %.4f)", s.probability, pr, q);
+          else
+            std::snprintf(buf, sizeof buf, "logreg p=%.4f", q);
+          s.detail = buf;
+        } else if (model.model == Model::kLogReg) {
+          s = ClassifierScore{};
+          s.detail = "logreg abstains: too few training messages";
+        }
         prob = s.probability;
         a.verdict.add({"BAYES", s.points, "Statistical token classifier", s.detail,
                        ContributionKind::kClassifier});
@@ -142,6 +238,55 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
     cv.folds.push_back(std::move(fig));
   }
   return cv;
+}
+
+namespace {
+
+bool by_policy(const Verdict& v) {
+  for (const auto& c : v.contributions)
+    if (c.kind == ContributionKind::kPolicy) return true;
+  return false;
+}
+
+}  // namespace
+
+std::vector<FoldFigures> judge_at(const std::vector<CorpusMessage>& corpus, const CrossValidation& cv,
+                                  double junk_threshold) {
+  std::vector<FoldFigures> out;
+  std::map<std::string, size_t> at;
+  for (const auto& f : cv.folds) {
+    at[f.name] = out.size();
+    FoldFigures g;
+    g.name = f.name;
+    g.training = f.training;
+    out.push_back(g);
+  }
+  for (const auto& r : cv.results) {
+    auto it = at.find(r.fold);
+    if (it == at.end()) continue;
+    FoldFigures& g = out[it->second];
+    bool flagged = by_policy(r.verdict) ? r.verdict.action != Action::kDeliver : r.verdict.score >= junk_threshold;
+    if (corpus[r.message].spam) {
+      g.spam++;
+      g.false_negatives += !flagged;
+    } else {
+      g.ham++;
+      g.false_positives += flagged;
+    }
+  }
+  return out;
+}
+
+double threshold_for_false_positives(const std::vector<CorpusMessage>& corpus, const CrossValidation& cv,
+                                     size_t max_false_positives, double from, double to, double step) {
+  if (step <= 0) step = 0.05;
+  for (int k = 0;; ++k) {
+    double t = from + step * k;
+    if (t >= to) return to;
+    size_t fp = 0;
+    for (const auto& f : judge_at(corpus, cv, t)) fp += f.false_positives;
+    if (fp <= max_false_positives) return t;
+  }
 }
 
 namespace {

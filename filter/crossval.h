@@ -20,6 +20,9 @@
 // from data rather than by hand; the result is advice printed by the tool, never applied
 // behind the operator's back.
 //
+// A hashed logistic regression over the same tokens (HashedLogReg, ModelOptions) can stand
+// in for, or be averaged with, the counts: an experiment of the harness, not the product.
+//
 // Pure computation over values; no failure modes beyond the filter's own (a filter fault
 // on a message is counted, and the message counts as delivered).
 #pragma once
@@ -95,6 +98,62 @@ struct TrainingStats {
 TrainingStats train(const std::vector<CorpusMessage>& corpus, const std::vector<size_t>& order,
                     const TrainingRegime& regime, const ClassifierParams& params, MemoryTokenCounts& counts);
 
+// A discriminative alternative to the token counts, in the harness only (filter/README.md,
+// "Logistic regression"): L2-regularised logistic regression over the same token hashes
+// (tokenize_message), each hash folded into one of 2^hash_bits weights (the top bits of the
+// already mixed 64-bit hash), binary presence scaled by 1/sqrt(tokens in the message) when
+// length_norm is set, trained by AdaGrad for `epochs` shuffled passes with class weights
+// N / (2 N_class) so that 250 spam weigh as much as 1313 ham. The L2 penalty is applied to
+// the weights of a message's tokens at each of its steps (lazy, per example); the bias is
+// not penalised. Deterministic for a given seed and training order.
+struct LogRegParams {
+  unsigned hash_bits = 20;      // 2^hash_bits weights (kMinLogRegHashBits..kMaxLogRegHashBits)
+  double l2 = 1e-4;             // per-step penalty on the active weights
+  int epochs = 5;
+  double learning_rate = 0.2;   // AdaGrad base rate
+  bool length_norm = true;      // x = 1/sqrt(n) instead of 1 per present token
+  bool balance = true;          // class weights N / (2 N_class)
+  uint64_t seed = 1;            // shuffle of each epoch
+  int bags = 1;                 // cross_validate: mean probability of this many models, seeds
+                                // seed, seed + 1, ... (the shuffle order moves results)
+};
+inline constexpr unsigned kMinLogRegHashBits = 10;
+inline constexpr unsigned kMaxLogRegHashBits = 24;  // 2^24 float weights and AdaGrad sums: 128 MiB
+
+class HashedLogReg {
+ public:
+  explicit HashedLogReg(const LogRegParams& params);
+  // Trains from zero on the given messages (token lists, labels; sizes equal).
+  void train(const std::vector<const std::vector<uint64_t>*>& tokens, const std::vector<bool>& spam);
+  // The linear score (log-odds of spam) and the probability 1 / (1 + e^-z), in [0, 1].
+  double log_odds(const std::vector<uint64_t>& tokens) const;
+  double probability(const std::vector<uint64_t>& tokens) const;
+  size_t trained_spam() const { return trained_spam_; }
+  size_t trained_ham() const { return trained_ham_; }
+
+ private:
+  size_t index(uint64_t token) const { return static_cast<size_t>(token >> (64 - params_.hash_bits)); }
+  LogRegParams params_;
+  std::vector<float> w_, g2_;  // weights and AdaGrad's summed squared gradients
+  double bias_ = 0, bias_g2_ = 0;
+  size_t trained_spam_ = 0, trained_ham_ = 0;
+};
+
+// Which model gives the BAYES contribution in cross_validate().
+//   kRobinson: the token counts and combine() (production).
+//   kLogReg:   HashedLogReg trained on the fold's training messages (every one; the
+//              TrainingRegime applies to the counts only); abstains like the counts while
+//              fewer than min_learned of either class were trained.
+//   kEnsemble: the mean of the two probabilities (the log-odds model's alone while the
+//              counts abstain, and the reverse).
+// Either way the probability becomes points through classifier_points() with the same
+// ClassifierParams, so rules, policy and junk threshold are unchanged.
+enum class Model { kRobinson, kLogReg, kEnsemble };
+struct ModelOptions {
+  Model model = Model::kRobinson;
+  LogRegParams logreg;
+};
+
 struct OutOfFoldResult {
   size_t message = 0;  // index into the corpus
   std::string fold;
@@ -117,7 +176,18 @@ struct CrossValidation {
 
 CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const std::vector<Fold>& folds,
                                const ClassifierParams& params, const Policy& policy,
-                               const TrainingRegime& regime = {});
+                               const TrainingRegime& regime = {}, const ModelOptions& model = {});
+
+// The out-of-fold verdicts judged again at another junk threshold: flagged when the score
+// reaches it, or, for a verdict a policy action decided (a blocked attachment), when that
+// action was not deliver. Fold names and sizes as in cv.folds; training stats copied.
+std::vector<FoldFigures> judge_at(const std::vector<CorpusMessage>& corpus, const CrossValidation& cv,
+                                  double junk_threshold);
+// The lowest junk threshold in [from, to] (steps of `step`) whose total false positives over
+// all folds are at most max_false_positives; `to` when none is.
+double threshold_for_false_positives(const std::vector<CorpusMessage>& corpus, const CrossValidation& cv,
+                                     size_t max_false_positives, double from = 3.0, double to = 20.0,
+                                     double step = 0.05);
 
 struct FitOptions {
   double l2 = 1.0;           // ridge penalty on every weight except the classifier's

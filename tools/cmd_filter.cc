@@ -7,7 +7,9 @@
 // `eval --folds` is the tuning harness: cross-validation over the given corpus in memory
 // (filter/crossval.h), never touching the store's counts; `--misses` lists the out-of-fold
 // errors with their contributions, `--fit` prints logistic-regression weights for the rules,
-// `--regime tone` trains the folds until no errors instead of on every message.
+// `--regime tone` trains the folds until no errors instead of on every message; `--model
+// logreg|ensemble` replaces or averages the counts with a hashed logistic regression, and
+// `--match-fp N` judges again at the junk threshold with the same total false positives.
 // Failure: an unreadable file is an error (exit 3 or 1) before anything is learned from the
 // rest; a rule set that does not compile is listed as file:line: reason (exit 1).
 #include <nlohmann/json.hpp>
@@ -209,6 +211,8 @@ struct FoldOptions {
   double fit_logit = 3.0;      // log-odds at which the fitted scores reach the junk threshold
   filter::ClassifierParams params;
   filter::TrainingRegime regime;
+  filter::ModelOptions model;
+  long match_fp = -1;          // also judge at the lowest junk threshold with total FP <= this
 };
 
 // Cross-validation over one labelled corpus (the tuning harness; filter/README.md).
@@ -233,7 +237,7 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
     }
   }
   auto folds = filter::standard_folds(corpus);
-  auto cv = filter::cross_validate(corpus, folds, fo.params, *policy, fo.regime);
+  auto cv = filter::cross_validate(corpus, folds, fo.params, *policy, fo.regime, fo.model);
   size_t fp = 0, fn = 0, nh = 0, ns = 0;
   nlohmann::json jf = nlohmann::json::array();
   if (!ctx.json)
@@ -257,6 +261,24 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
   if (!ctx.json)
     std::printf("%-12s %7zu/%-8zu %7zu/%-8zu  FP %.2f%%  FN %.2f%%\n", "total", fp, nh, fn, ns,
                 100.0 * double(fp) / double(nh), 100.0 * double(fn) / double(ns));
+  if (fo.match_fp >= 0) {
+    // The same verdicts at the junk threshold that gives (at most) the given total FP, so
+    // that models are compared along their FP/FN curves rather than across them.
+    double t = filter::threshold_for_false_positives(corpus, cv, static_cast<size_t>(fo.match_fp));
+    auto figs = filter::judge_at(corpus, cv, t);
+    size_t mfp = 0, mfn = 0;
+    if (!ctx.json) std::printf("\nat junk %.2f (lowest with total FP <= %ld):\n", t, fo.match_fp);
+    for (const auto& fig : figs) {
+      mfp += fig.false_positives;
+      mfn += fig.false_negatives;
+      if (!ctx.json)
+        std::printf("%-12s %7zu/%-8zu %7zu/%-8zu\n", fig.name.c_str(), fig.false_positives, fig.ham,
+                    fig.false_negatives, fig.spam);
+    }
+    if (!ctx.json)
+      std::printf("%-12s %7zu/%-8zu %7zu/%-8zu  FP %.2f%%  FN %.2f%%\n", "total", mfp, nh, mfn, ns,
+                  100.0 * double(mfp) / double(nh), 100.0 * double(mfn) / double(ns));
+  }
   if (fo.sweep && !ctx.json) {
     // The same out-of-fold verdicts judged at other junk thresholds (a policy action such as
     // a blocked attachment stays flagged whatever the threshold).
@@ -445,6 +467,35 @@ void register_filter(CLI::App& app, Context& ctx) {
       ->check(CLI::Range(0.0, 0.5));
   eval->add_option("--tone-passes", fo->regime.max_passes, "With --regime tone: at most this many passes (default 5)")
       ->check(CLI::Range(1, 100));
+  eval->add_option_function<std::string>(
+      "--model",
+      [fo](const std::string& v) {
+        if (v == "robinson") fo->model.model = filter::Model::kRobinson;
+        else if (v == "logreg") fo->model.model = filter::Model::kLogReg;
+        else if (v == "ensemble") fo->model.model = filter::Model::kEnsemble;
+        else throw CLI::ValidationError("--model", "robinson, logreg or ensemble");
+      },
+      "With --folds: BAYES from the token counts (robinson, default), a hashed logistic regression "
+      "(logreg) or the mean of both probabilities (ensemble); harness only");
+  eval->add_option("--lr-bits", fo->model.logreg.hash_bits, "With --model logreg|ensemble: 2^N weights (default 20)")
+      ->check(CLI::Range(filter::kMinLogRegHashBits, filter::kMaxLogRegHashBits));
+  eval->add_option("--lr-l2", fo->model.logreg.l2, "With --model logreg|ensemble: L2 penalty per step (default 1e-4)")
+      ->check(CLI::Range(0.0, 10.0));
+  eval->add_option("--lr-epochs", fo->model.logreg.epochs, "With --model logreg|ensemble: passes (default 5)")
+      ->check(CLI::Range(1, 100));
+  eval->add_option("--lr-rate", fo->model.logreg.learning_rate, "With --model logreg|ensemble: AdaGrad rate (default 0.2)")
+      ->check(CLI::Range(1e-6, 100.0));
+  eval->add_option("--lr-length-norm", fo->model.logreg.length_norm,
+                   "With --model logreg|ensemble: scale features by 1/sqrt(tokens) (default true)");
+  eval->add_option("--lr-balance", fo->model.logreg.balance,
+                   "With --model logreg|ensemble: class weights N/(2 N_class) (default true)");
+  eval->add_option("--lr-seed", fo->model.logreg.seed, "With --model logreg|ensemble: shuffle seed (default 1)");
+  eval->add_option("--lr-bags", fo->model.logreg.bags,
+                   "With --model logreg|ensemble: mean of N models with seeds seed..seed+N-1 (default 1)")
+      ->check(CLI::Range(1, 32));
+  eval->add_option("--match-fp", fo->match_fp,
+                   "With --folds: also judge at the lowest junk threshold whose total FP is at most N")
+      ->check(CLI::Range(0L, 1000000L));
   set_action(eval, [&ctx, o, fo] {
     if (fo->enabled) return run_folds(ctx, o->spam_dir, o->ham_dir, o->domain, *fo);
     return run_eval(ctx, o->spam_dir, o->ham_dir, o->domain);

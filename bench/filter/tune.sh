@@ -13,6 +13,10 @@
 #   bench/filter/tune.sh ../corpus --fit                 # logistic-regression rule weights
 #   bench/filter/tune.sh ../corpus --bayes-strength 1    # try a classifier parameter
 #   bench/filter/tune.sh ../corpus --regime tone --tone-margin 0.1   # train until no errors
+#   bench/filter/tune.sh ../corpus --model logreg --lr-rate 0.5 --lr-epochs 20 --lr-l2 1e-4 --match-fp 15
+#                                   # hashed logistic regression instead of the counts, also judged
+#                                   # at the junk threshold with the same total FP (15 = 0.29%)
+#   bench/filter/tune.sh ../corpus --model ensemble --match-fp 42   # mean of counts and logreg
 #   bench/filter/tune.sh ../corpus --fit --json > fit.json && bench/filter/apply_fit.py fit.json conf/rules
 #
 # TSUBAME_BIN=DIR uses DIR/tsubame (say build-filtrel/bin); otherwise a Release build in

@@ -126,6 +126,83 @@ TEST_F(CrossValTest, OutOfFoldVerdictsCountErrorsPerFold) {
   }
 }
 
+TEST_F(CrossValTest, LogRegAndEnsembleModelsGiveTheBayesContribution) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  for (Model model : {Model::kLogReg, Model::kEnsemble}) {
+    ModelOptions mo;
+    mo.model = model;
+    auto cv = cross_validate(corpus_, standard_folds(corpus_), p, Policy{}, {}, mo);
+    ASSERT_EQ(cv.results.size(), 4 * corpus_.size() / 2);
+    for (const auto& f : cv.folds) {
+      EXPECT_EQ(f.false_positives, 0u) << f.name;
+      EXPECT_EQ(f.false_negatives, 0u) << f.name;
+    }
+    for (const auto& r : cv.results) {
+      const Contribution* b = r.verdict.find("BAYES");
+      ASSERT_NE(b, nullptr);
+      EXPECT_NE(b->detail.find(model == Model::kLogReg ? "logreg p=" : "ensemble p="), std::string::npos)
+          << b->detail;
+      EXPECT_GE(r.probability, 0.0);
+      EXPECT_LE(r.probability, 1.0);
+      EXPECT_DOUBLE_EQ(b->score, classifier_points(r.probability, p));  // same points mapping
+      if (corpus_[r.message].spam) EXPECT_GT(r.probability, 0.5) << b->detail;
+      else EXPECT_LT(r.probability, 0.5) << b->detail;
+    }
+  }
+  // A bag of models (mean probability over seeds) still separates the toy corpus.
+  {
+    ModelOptions mo;
+    mo.model = Model::kLogReg;
+    mo.logreg.bags = 3;
+    auto cv = cross_validate(corpus_, standard_folds(corpus_), p, Policy{}, {}, mo);
+    for (const auto& r : cv.results) {
+      EXPECT_GE(r.probability, 0.0);
+      EXPECT_LE(r.probability, 1.0);
+      EXPECT_EQ(r.probability > 0.5, corpus_[r.message].spam);
+    }
+  }
+  // Below min_learned the log-odds model abstains like the counts: no points.
+  p.min_learned = 100;
+  ModelOptions mo;
+  mo.model = Model::kLogReg;
+  auto cv = cross_validate(corpus_, standard_folds(corpus_), p, Policy{}, {}, mo);
+  for (const auto& r : cv.results) {
+    EXPECT_DOUBLE_EQ(r.probability, 0.5);
+    EXPECT_DOUBLE_EQ(r.verdict.find("BAYES")->score, 0.0);
+  }
+}
+
+TEST_F(CrossValTest, JudgeAtReproducesThePolicyThresholdAndFindsTheFpThreshold) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  Policy policy;
+  auto cv = cross_validate(corpus_, standard_folds(corpus_), p, policy);
+  auto same = judge_at(corpus_, cv, policy.domain.junk_threshold);
+  ASSERT_EQ(same.size(), cv.folds.size());
+  for (size_t k = 0; k < same.size(); ++k) {
+    EXPECT_EQ(same[k].name, cv.folds[k].name);
+    EXPECT_EQ(same[k].ham, cv.folds[k].ham);
+    EXPECT_EQ(same[k].spam, cv.folds[k].spam);
+    EXPECT_EQ(same[k].false_positives, cv.folds[k].false_positives);
+    EXPECT_EQ(same[k].false_negatives, cv.folds[k].false_negatives);
+  }
+  // At a threshold below every ham's score all ham is junked; far above, all spam kept.
+  size_t fp = 0, fn = 0;
+  for (const auto& f : judge_at(corpus_, cv, -100.0)) fp += f.false_positives;
+  for (const auto& f : judge_at(corpus_, cv, 1000.0)) fn += f.false_negatives;
+  EXPECT_EQ(fp, 4 * 6u);
+  EXPECT_EQ(fn, 4 * 4u);
+  // The lowest threshold with no false positives lies above the highest ham score.
+  double t = threshold_for_false_positives(corpus_, cv, 0, -100.0, 100.0, 0.05);
+  double top_ham = -1e9;
+  for (const auto& r : cv.results)
+    if (!corpus_[r.message].spam) top_ham = std::max(top_ham, r.verdict.score);
+  EXPECT_GT(t, top_ham);
+  EXPECT_LE(t, top_ham + 0.05 + 1e-9);
+  EXPECT_DOUBLE_EQ(threshold_for_false_positives(corpus_, cv, 0, -100.0, -99.0, 0.05), -99.0);  // none found
+}
+
 TEST_F(CrossValTest, TrainOrderInterleavesClassesKeepingEachClassInOrder) {
   std::vector<size_t> all(corpus_.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = i;
