@@ -57,14 +57,22 @@ Result<filter::Policy> scan_policy(Context& ctx, const std::string& domain) {
   if (!st.is_ok()) return st.status();
   auto d = (*st)->find_domain(to_lower(domain));
   if (!d.is_ok()) return d.status();
-  auto junk = store::domain_setting_number(**st, d->id, "junk_threshold");
-  auto reject = store::domain_setting_number(**st, d->id, "reject_threshold");
+  // As smtpd judges (smtpd/store_backend.cc): the [filter] config values, refined by the
+  // keys the domain has set; keys it did not set keep the config's value.
+  auto set = store::domain_overrides(**st, d->id);
+  if (!set.is_ok()) return set.status();
+  if (set->count("junk_threshold")) {
+    auto junk = store::domain_setting_number(**st, d->id, "junk_threshold");
+    if (!junk.is_ok()) return junk.status();
+    p.domain.junk_threshold = *junk;
+  }
+  if (set->count("reject_threshold")) {
+    auto reject = store::domain_setting_number(**st, d->id, "reject_threshold");
+    if (!reject.is_ok()) return reject.status();
+    p.domain.reject_threshold = *reject;
+  }
   auto ext = store::domain_setting_list(**st, d->id, "blocked_extensions");
-  if (!junk.is_ok()) return junk.status();
-  if (!reject.is_ok()) return reject.status();
   if (!ext.is_ok()) return ext.status();
-  p.domain.junk_threshold = *junk;
-  p.domain.reject_threshold = *reject;
   if (!ext->empty()) p.domain.blocked_extensions = *ext;
   return p;
 }
