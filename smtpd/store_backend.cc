@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <cstdio>
 #include <cstring>
@@ -22,6 +23,7 @@
 #include "filter/policy.h"
 #include "smtpd/metrics.h"
 #include "store/accounts.h"
+#include "store/env.h"
 #include "store/aliases.h"
 #include "store/queue.h"
 #include "store/settings.h"
@@ -576,6 +578,23 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
     std::vector<std::vector<std::string>> addresses;  // per message, per target (webhooks)
     std::vector<std::string> actions;                 // per message: its verdict (webhooks)
     store::OutboundQueue queue(st);
+    // Remote copies of jobs that also have local copies: enqueued inside the delivery's
+    // transaction, so the job's local and remote copies commit together.
+    std::vector<std::pair<size_t, store::QueueEntry>> remote;
+    auto log_queued = [](const store::QueueEntry& e) {
+      log::mail(e.id, std::string(e.held ? "held" : "queued") + " for " + std::to_string(e.recipients.size()) +
+                          " remote recipient(s)");
+    };
+    // Enqueues the remote copies of the jobs `wanted` accepts, inside `txn`.
+    auto enqueue_remote = [&](store::Txn& txn, const std::function<bool(size_t)>& wanted) -> Status {
+      for (auto& [job, e] : remote)
+        if (wanted(job)) TSUBAME_TRY(queue.enqueue(txn, e));
+      return Status::ok();
+    };
+    auto log_remote = [&](const std::function<bool(size_t)>& wanted) {
+      for (const auto& [job, e] : remote)
+        if (wanted(job)) log_queued(e);
+    };
     for (size_t i = 0; i < batch.size(); ++i) {
       const DeliveryJob& job = batch[i];
       const auto* p = static_cast<const Prepared*>(job.prepared.get());
@@ -657,13 +676,20 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
           out.hold_reason = p->hold_reason;
           out.hold_rules = p->rules;
         }
-        if (Status q = queue.enqueue(out); !q.is_ok()) {
-          log::sys().error("smtpd: queue {} failed: {}", job.queue_id, q.to_string());
-          results[i] = kWriteFailed;
-          continue;
+        bool has_local = std::any_of(ms.begin(), ms.end(), [](const auto& m) { return !m.targets.empty(); });
+        if (has_local) {
+          // Enqueued in the same transaction as the local copies (store deliver's `also`):
+          // a failed local write leaves no remote copy behind to be sent twice when the
+          // client retries after our 451.
+          remote.push_back({i, std::move(out)});
+        } else {
+          if (Status q = queue.enqueue(out); !q.is_ok()) {
+            log::sys().error("smtpd: queue {} failed: {}", job.queue_id, q.to_string());
+            results[i] = kWriteFailed;
+            continue;
+          }
+          log_queued(out);
         }
-        log::mail(job.queue_id, std::string(out.held ? "held" : "queued") + " for " +
-                                    std::to_string(out.recipients.size()) + " remote recipient(s)");
       }
       bool any_local = false;
       for (size_t v = 0; v < nvariants; ++v) {
@@ -686,8 +712,11 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
     // A job's answer: accepted only if every one of its messages was stored.
     std::vector<bool> failed(batch.size(), false);
     if (!messages.empty()) {
-      auto stored = st.deliver(messages);  // one durable commit for the whole group
+      auto all_jobs = [](size_t) { return true; };
+      // One durable commit for the whole group, remote copies included.
+      auto stored = st.deliver(messages, [&](store::Txn& txn) { return enqueue_remote(txn, all_jobs); });
       if (stored.is_ok()) {
+        log_remote(all_jobs);
         notify_imapd(*notify, *stored);
         for (size_t k = 0; k < messages.size() && k < stored->size(); ++k)
           publish_delivered(webhooks, batch[index[k]], addresses[k], actions[k], messages[k], (*stored)[k]);
@@ -706,8 +735,11 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
           size_t k1 = k0;
           while (k1 < messages.size() && index[k1] == index[k0]) ++k1;
           std::vector<store::IncomingMessage> group(messages.begin() + long(k0), messages.begin() + long(k1));
-          auto one = st.deliver(group);
+          const size_t job = index[k0];
+          auto this_job = [job](size_t j) { return j == job; };
+          auto one = st.deliver(group, [&](store::Txn& txn) { return enqueue_remote(txn, this_job); });
           if (one.is_ok()) {
+            log_remote(this_job);
             notify_imapd(*notify, *one);
             for (size_t k = k0; k < k1 && k - k0 < one->size(); ++k)
               publish_delivered(webhooks, batch[index[k]], addresses[k], actions[k], messages[k], (*one)[k - k0]);

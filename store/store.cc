@@ -1072,6 +1072,11 @@ Status Store::set_subscribed(uint64_t user_id, std::string_view name, bool subsc
 // messages
 
 Result<std::vector<DeliveryResult>> Store::deliver(const std::vector<IncomingMessage>& batch) {
+  return deliver(batch, nullptr);
+}
+
+Result<std::vector<DeliveryResult>> Store::deliver(const std::vector<IncomingMessage>& batch,
+                                                   const std::function<Status(Txn&)>& also) {
   if (batch.size() > kMaxBatchMessages) return Status::invalid("delivery batch too large");
   // Validate everything before the transaction.
   std::vector<std::vector<std::pair<std::string, std::vector<std::string>>>> norm(batch.size());
@@ -1129,6 +1134,7 @@ Result<std::vector<DeliveryResult>> Store::deliver(const std::vector<IncomingMes
       }
       results.push_back(std::move(r));
     }
+    if (also) TSUBAME_TRY(also(ops.w()));
     return Status::ok();
   });
   if (!s.is_ok()) return s;

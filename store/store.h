@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,7 @@ inline constexpr size_t kMaxTargetsPerMessage = 1000;
 
 class Env;
 class Keyring;
+class Txn;          // store/env.h
 struct AuditEntry;  // store/audit.h
 
 struct Options {
@@ -283,6 +285,11 @@ class Store {
   // (a target's quota, or the store's max_map_size), InvalidArgument (limits above).
   // Disabled users still receive mail. Each target's mailbox is created if missing.
   Result<std::vector<DeliveryResult>> deliver(const std::vector<IncomingMessage>& batch);
+  // The same, with `also` run inside the delivery's write transaction after the copies are
+  // stored (smtpd enqueues a message's remote copies there): everything commits together or
+  // nothing does. An error from `also` fails the whole call.
+  Result<std::vector<DeliveryResult>> deliver(const std::vector<IncomingMessage>& batch,
+                                              const std::function<Status(Txn&)>& also);
   // IMAP APPEND to one mailbox (APPENDUID).
   Result<DeliveredCopy> append(uint64_t user_id, uint64_t mailbox_id, std::string_view raw,
                                const MessageSummary& summary, uint32_t flags,

@@ -393,6 +393,28 @@ rule TEST_REJECT_MARKER
         self.assertEqual(entries[held_id][:3], ["held", "<alice@example.com>", "friend@elsewhere.example"])
         self.assertIn("POLICY_DLP", entries[held_id][3])
 
+    def test_local_and_remote_recipients_in_one_message_commit_together(self):
+        # One message to a local and a remote recipient: the local copy and the queue entry
+        # for the remote one are one store transaction, answered by one 250.
+        before = len(self.inbox())
+        with smtplib.SMTP_SSL("127.0.0.1", self.subs, timeout=10, context=tls_client_context()) as s:
+            s.ehlo("laptop")
+            s.login("alice@example.com", PASSWORD)
+            s.mail("alice@example.com")
+            self.assertEqual(s.rcpt("alice@example.com")[0], 250)
+            self.assertEqual(s.rcpt("colleague@elsewhere.example")[0], 250)
+            code, text = s.data(b"From: alice@example.com\r\nSubject: both ways\r\n\r\nhello\r\n")
+            self.assertEqual(code, 250, text)
+            qid = text.split()[-1].decode()
+        msgs = self.inbox()
+        self.assertEqual(len(msgs), before + 1)
+        self.assertIn(b"Subject: both ways", msgs[-1])
+        out = subprocess.run([os.path.join(BIN, "smtpd_fixture"), "queue", self.dir],
+                             check=True, capture_output=True, text=True).stdout.splitlines()
+        entries = {line.split()[0]: line.split()[1:] for line in out}
+        self.assertIn(qid, entries)
+        self.assertEqual(entries[qid][2:3], ["colleague@elsewhere.example"])
+
     # ---- submissions (465, implicit TLS) ----
 
     def test_submissions_auth_plain_and_send(self):

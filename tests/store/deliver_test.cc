@@ -5,6 +5,8 @@
 #include <set>
 #include <thread>
 
+#include "store/env.h"
+#include "store/queue.h"
 #include "tests/store/mail_fixture.h"
 
 namespace tsubame::store {
@@ -88,6 +90,36 @@ TEST_F(Deliver, BatchOfManyMessagesInOneCall) {
   EXPECT_EQ((*r)[3].copies[0].uid, 2u);
   EXPECT_NE(store().read_message(alice, (*r)[63].copies[0].mailbox_id, (*r)[63].copies[0].uid)->find("batch-63"),
             std::string::npos);
+  expect_consistent();
+}
+
+TEST_F(Deliver, AlsoRunsInTheDeliveryTransaction) {
+  // smtpd enqueues a message's remote copies through `also`: they commit with the local
+  // copies, and a failure of either leaves neither.
+  OutboundQueue q(store());
+  QueueEntry e;
+  e.sender = "alice@corp.test";
+  QueueRecipient r;
+  r.address = "carol@remote.test";
+  e.recipients.push_back(r);
+  e.content = "Subject: both\r\n\r\nbody\r\n";
+  auto ok = store().deliver({incoming("both", "b", {to(alice)})},
+                            [&](Txn& txn) { return q.enqueue(txn, e); });
+  ASSERT_TRUE(ok.is_ok()) << err(ok);
+  EXPECT_EQ(box(alice, "INBOX").messages, 1u);
+  EXPECT_EQ(q.list()->size(), 1u);
+  // `also` fails: the local copy is not stored either.
+  auto bad = store().deliver({incoming("neither", "b", {to(alice)})},
+                             [](Txn&) { return Status::io_error("disk on fire"); });
+  EXPECT_FALSE(bad.is_ok());
+  EXPECT_EQ(box(alice, "INBOX").messages, 1u);
+  // A local copy that cannot be stored (deleted user) takes the queue entry down with it.
+  QueueEntry e2 = e;
+  e2.id.clear();
+  auto gone = store().deliver({incoming("ghost", "b", {to(alice), to(999999)})},
+                              [&](Txn& txn) { return q.enqueue(txn, e2); });
+  EXPECT_FALSE(gone.is_ok());
+  EXPECT_EQ(q.list()->size(), 1u);
   expect_consistent();
 }
 
