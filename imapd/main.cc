@@ -84,6 +84,8 @@ int run(const std::string& config_path) {
   }
 
   // Failed-login lockout, shared with smtpd through the store (store/accounts.h).
+  // imapd.flag_sync: how durable a STORE is before its reply (imapd/README.md, "Durability").
+  sc.flag_sync = cfg->str("imapd.flag_sync") == "full" ? store::BatchSync::kFull : store::BatchSync::kFlagsDeferred;
   sc.lockout.max_failures = static_cast<uint32_t>(cfg->integer("security.lockout_failures"));
   sc.lockout.window_ms = cfg->integer("security.lockout_window") * 1000;
   sc.lockout.lock_ms = cfg->integer("security.lockout_duration") * 1000;

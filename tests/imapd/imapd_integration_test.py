@@ -106,6 +106,8 @@ key_file = tls/key.pem
 [imapd]
 listen_imap = 127.0.0.1:{cls.imap}
 listen_imaps = 127.0.0.1:{cls.imaps}
+# every STORE fully synced here; the other imapd tests run the default (deferred)
+flag_sync = full
 """ + cls.EXTRA_IMAPD_CONF)
         cls.stderr = open(os.path.join(cls.dir, "imapd.stderr"), "w")
         # Started when THIS daemon logged "imapd: ready" and its ports answer.
