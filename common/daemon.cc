@@ -39,6 +39,10 @@ int daemon_main(int argc, char** argv, const std::string& program, const std::st
   app.add_option("--config", config_path, "Configuration file")->required();
   if (add_options) add_options(app);
   CLI11_PARSE(app, argc, argv);
+  // SIGHUP (logrotate, a closed terminal, a postmaster's reload) never stops a daemon: it is
+  // ignored from the first instruction, and a daemon that reloads something on it (smtpd: the
+  // rule set) installs its handler on the event loop later.
+  std::signal(SIGHUP, SIG_IGN);
   try {
     return run(config_path);
   } catch (const std::exception& e) {

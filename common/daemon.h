@@ -29,7 +29,8 @@ void run_until_signal(event_base* base, const std::function<void()>& on_stop);
 
 // main() of a daemon: parses --config FILE (and whatever `add_options` registers), calls
 // run(config_path), and turns an exception escaping it into "<program>: fatal: ..." and
-// exit code 1. Usage errors print CLI11's message and its exit code.
+// exit code 1. Usage errors print CLI11's message and its exit code. SIGHUP is ignored from
+// the start (a daemon that reloads on it installs its own handler on the event loop).
 int daemon_main(int argc, char** argv, const std::string& program, const std::string& description,
                 const std::function<int(const std::string& config_path)>& run,
                 const std::function<void(CLI::App&)>& add_options = {});

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import socket
 import ssl
 import subprocess
@@ -155,6 +156,13 @@ class HttpdTest(unittest.TestCase):
             status, _, _ = self.d.request("POST", "/api/login", {"address": "frank@tsubame.test", "password": "nope-nope-nope"})
             self.assertEqual(status, 401)
         self.assertEqual(self.d.request("POST", "/api/login", {"address": "frank@tsubame.test", "password": PASSWORD})[0], 200)
+
+    def test_sighup_does_not_stop_the_daemon(self):
+        # logrotate or a closed terminal sends SIGHUP: the daemon goes on serving.
+        os.kill(self.d.proc.pid, signal.SIGHUP)
+        time.sleep(0.3)
+        self.assertIsNone(self.d.proc.poll())
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
 
     def test_login_bad_json_is_400(self):
         for raw in [b"not json", b"[1,2]", b"{\"address\": 5, \"password\": \"x\"}", b"{\"address\": \"a@b\"}", b""]:
