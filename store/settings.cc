@@ -282,7 +282,8 @@ Result<AuthPolicy> auth_policy_for_login(Store& store, std::string_view login,
     return it != o.end() ? it->second : std::string(find_setting_def(key)->default_value);
   };
   p.tls_required = value("tls_required") == "yes";
-  for (auto m : split(value("auth_mechanisms"), ','))
+  const std::string mechanisms = value("auth_mechanisms");  // split() gives views into it
+  for (auto m : split(mechanisms, ','))
     if (!m.empty()) p.mechanisms.emplace_back(m);
   apply_lockout_overrides(o, p.lockout);
   return p;

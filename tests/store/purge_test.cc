@@ -125,7 +125,9 @@ TEST(Purge, RemovesMailRecordsAndKeepsSharedBlobs) {
   auto again = s.add_user("ann@example.com", "$argon2id$y");
   ASSERT_TRUE(again.is_ok());
   EXPECT_NE(again->id, f.ann.id);
-  for (const auto& m : *s.list_mailboxes(again->id)) EXPECT_EQ(m.messages, 0u);
+  auto boxes = s.list_mailboxes(again->id);  // a named Result: the loop reads into it
+  ASSERT_TRUE(boxes.is_ok());
+  for (const auto& m : *boxes) EXPECT_EQ(m.messages, 0u);
 
   // Purging bob frees the last blob.
   ASSERT_TRUE(purge_user(s, f.bob.id, "cli:t").is_ok());
