@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "common/bytes.h"
+#include "common/config.h"
 
 namespace tsubame::crypto {
 namespace {
@@ -110,6 +111,17 @@ bool verify_password(std::string_view password, std::string_view encoded) {
   std::string enc(encoded);  // libargon2 wants a C string
   if (enc.rfind("$argon2id$", 0) != 0) return false;
   return argon2id_verify(enc.c_str(), password.data(), password.size()) == ARGON2_OK;
+}
+
+PasswordParams password_params(const Config& config) {
+  PasswordParams p;
+  p.m_cost_kib = static_cast<uint32_t>(config.integer("security.kdf_memory") / 1024);
+  p.t_cost = static_cast<uint32_t>(config.integer("security.kdf_passes"));
+  return p;
+}
+
+Result<std::string> decoy_password_hash(const PasswordParams& p) {
+  return hash_password(to_hex(random_bytes(16)), p);
 }
 
 }  // namespace tsubame::crypto

@@ -15,6 +15,10 @@
 
 #include "common/result.h"
 
+namespace tsubame {
+class Config;  // common/config.h
+}  // namespace tsubame
+
 namespace tsubame::crypto {
 
 inline constexpr size_t kKeySize = 32;
@@ -39,5 +43,11 @@ struct PasswordParams {
 Result<std::string> hash_password(std::string_view password, const PasswordParams& p = {});
 // True only if the password matches the encoded hash. Malformed hashes are false.
 bool verify_password(std::string_view password, std::string_view encoded);
+
+// The site's Argon2id cost: security.kdf_memory and security.kdf_passes of the config.
+PasswordParams password_params(const Config& config);
+// The hash of a random password made with `p`: an unknown login's password is checked
+// against it, so that refusing it costs the same KDF work as checking a real user's.
+Result<std::string> decoy_password_hash(const PasswordParams& p);
 
 }  // namespace tsubame::crypto

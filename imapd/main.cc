@@ -21,6 +21,7 @@
 #include "common/webhook.h"
 #include "imapd/limits.h"
 #include "imapd/server.h"
+#include "store/accounts.h"
 #include "store/store.h"
 #ifdef TSUBAME_IMAPD_WITH_FILTER
 #include "imapd/filter_glue.h"
@@ -86,17 +87,12 @@ int run(const std::string& config_path) {
   // Failed-login lockout, shared with smtpd through the store (store/accounts.h).
   // imapd.flag_sync: how durable a STORE is before its reply (imapd/README.md, "Durability").
   sc.flag_sync = cfg->str("imapd.flag_sync") == "full" ? store::BatchSync::kFull : store::BatchSync::kFlagsDeferred;
-  sc.lockout.max_failures = static_cast<uint32_t>(cfg->integer("security.lockout_failures"));
-  sc.lockout.window_ms = cfg->integer("security.lockout_window") * 1000;
-  sc.lockout.lock_ms = cfg->integer("security.lockout_duration") * 1000;
+  sc.lockout = store::lockout_settings(*cfg);
   // Per-domain tls_required, auth_mechanisms and lockout_* (store/settings.h), read at
   // each login: `tsubame security set` needs no restart.
   // The decoy hash for unknown logins, with the KDF settings real hashes are made with.
   {
-    crypto::PasswordParams kdf;
-    kdf.m_cost_kib = static_cast<uint32_t>(cfg->integer("security.kdf_memory") / 1024);
-    kdf.t_cost = static_cast<uint32_t>(cfg->integer("security.kdf_passes"));
-    auto dummy = crypto::hash_password(to_hex(random_bytes(16)), kdf);
+    auto dummy = crypto::decoy_password_hash(crypto::password_params(*cfg));
     if (!dummy.is_ok()) {
       std::cerr << "tsubame-imapd: password hashing: " << dummy.status().to_string() << "\n";
       return 1;

@@ -207,20 +207,14 @@ int run(const std::string& config_path) {
   std::signal(SIGPIPE, SIG_IGN);
   int rc = 0;
   {
-    store::LockoutSettings lockout;
-    lockout.max_failures = static_cast<uint32_t>(cfg->integer("security.lockout_failures"));
-    lockout.window_ms = cfg->integer("security.lockout_window") * 1000;
-    lockout.lock_ms = cfg->integer("security.lockout_duration") * 1000;
-    crypto::PasswordParams kdf;  // as `tsubame user passwd` hashes (tools/cli.cc)
-    kdf.m_cost_kib = static_cast<uint32_t>(cfg->integer("security.kdf_memory") / 1024);
-    kdf.t_cost = static_cast<uint32_t>(cfg->integer("security.kdf_passes"));
+    store::LockoutSettings lockout = store::lockout_settings(*cfg);
     smtp::Server server(base, std::move(sc),
                         smtp::make_store_backend(**st, cfg->str("general.hostname"), lockout,
                                                  mail_filter.get(), &policy,
                                                  (std::filesystem::path(cfg->str("general.run_dir")) /
                                                   "imapd.notify")
                                                      .string(),
-                                                 webhooks.get(), kdf));
+                                                 webhooks.get(), crypto::password_params(*cfg)));
     if (Status s = server.start(); !s.is_ok()) {
       std::cerr << "tsubame-smtpd: " << s.to_string() << "\n";
       rc = 1;

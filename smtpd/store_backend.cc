@@ -39,10 +39,9 @@ std::string normalise_address(std::string_view address) {
   return std::string(address.substr(0, at + 1)) + to_lower(address.substr(at + 1));
 }
 
-// A fixed Argon2id hash so that an unknown login costs the same KDF time as a known one.
 // The decoy an unknown login's password is checked against (random password, site KDF).
 std::shared_ptr<const std::string> make_dummy_hash(const crypto::PasswordParams& kdf) {
-  auto r = crypto::hash_password(to_hex(random_bytes(16)), kdf);
+  auto r = crypto::decoy_password_hash(kdf);
   return std::make_shared<const std::string>(r.is_ok() ? r.value() : std::string());
 }
 

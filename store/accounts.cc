@@ -9,6 +9,7 @@
 #include "store/accounts.h"
 
 #include "common/bytes.h"
+#include "common/config.h"
 #include "common/crypto.h"
 #include "store/audit.h"
 #include "store/env.h"
@@ -101,6 +102,14 @@ const char* login_protocol_name(LoginProtocol p) {
     case LoginProtocol::kHttp: return "http";
   }
   return "unknown";
+}
+
+LockoutSettings lockout_settings(const Config& config) {
+  LockoutSettings l;
+  l.max_failures = static_cast<uint32_t>(config.integer("security.lockout_failures"));
+  l.window_ms = config.integer("security.lockout_window") * 1000;
+  l.lock_ms = config.integer("security.lockout_duration") * 1000;
+  return l;
 }
 
 const char* login_result_name(LoginResult r) {

@@ -23,6 +23,10 @@
 
 #include "common/result.h"
 
+namespace tsubame {
+class Config;  // common/config.h
+}  // namespace tsubame
+
 namespace tsubame::store {
 
 class Store;
@@ -60,6 +64,9 @@ struct LockoutSettings {
   int64_t window_ms = 15 * 60 * 1000;
   int64_t lock_ms = 15 * 60 * 1000;
 };
+// The site-wide values: security.lockout_failures, lockout_window and lockout_duration of
+// the config (a domain's lockout_* settings refine them, store/settings.h).
+LockoutSettings lockout_settings(const Config& config);
 
 struct LockoutState {
   uint32_t failures = 0;          // failures in the current window

@@ -102,10 +102,7 @@ Result<std::string> read_password_stdin() {
 }
 
 Result<std::string> hash_password(const Config& config, const std::string& password) {
-  crypto::PasswordParams p;
-  p.m_cost_kib = uint32_t(config.integer("security.kdf_memory") / 1024);
-  p.t_cost = uint32_t(config.integer("security.kdf_passes"));
-  return crypto::hash_password(password, p);
+  return crypto::hash_password(password, crypto::password_params(config));
 }
 
 Status check_password_policy(const Config& config, store::Store* st, const std::string& address,

@@ -140,10 +140,7 @@ Response json_error(int status, const std::string& message) {
 Result<std::unique_ptr<Api>> Api::create(store::Store& store, ApiOptions options,
                                          webhook::Sender* webhooks, Metrics& metrics) {
   std::unique_ptr<Api> api(new Api(store, std::move(options), webhooks, metrics));
-  crypto::PasswordParams p;
-  p.m_cost_kib = api->options_.kdf_memory_kib;
-  p.t_cost = api->options_.kdf_passes;
-  auto dummy = crypto::hash_password(to_hex(random_bytes(16)), p);
+  auto dummy = crypto::decoy_password_hash(api->options_.kdf);
   if (!dummy.is_ok()) return dummy.status();
   api->dummy_hash_ = *dummy;
   static const std::pair<const char*, const char*> files[] = {
@@ -167,12 +164,7 @@ Api::Api(store::Store& store, ApiOptions options, webhook::Sender* webhooks, Met
       webhooks_(webhooks),
       metrics_(metrics),
       sessions_(options_.session_lifetime_ms) {
-  store::LockoutSettings ls;
-  ls.max_failures = options_.lockout_failures;
-  ls.window_ms = options_.lockout_window_ms;
-  ls.lock_ms = options_.lockout_duration_ms;
-  fallback_lockout_ = ls;
-  accounts_ = std::make_unique<store::Accounts>(store_, ls);
+  accounts_ = std::make_unique<store::Accounts>(store_, options_.lockout);
   reports_ = std::make_unique<store::Reports>(store_);
 }
 
@@ -295,7 +287,7 @@ Response Api::login(const Request& req) {
     return denied;
   }
   ev.user_id = user->id;
-  auto lockout = store::domain_lockout(store_, user->domain_id, fallback_lockout_);
+  auto lockout = store::domain_lockout(store_, user->domain_id, options_.lockout);
   if (!lockout.is_ok()) return from_status(lockout.status(), "lockout settings");
   domain_accounts.emplace(store_, *lockout);
   accounts = &*domain_accounts;

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/crypto.h"
 #include "common/result.h"
 #include "store/accounts.h"
 #include "tools/httpd/metrics.h"
@@ -72,11 +73,8 @@ struct Response {
 
 struct ApiOptions {
   int64_t session_lifetime_ms = 8 * 3600 * 1000;
-  uint32_t lockout_failures = 5;
-  int64_t lockout_window_ms = 15 * 60 * 1000;
-  int64_t lockout_duration_ms = 15 * 60 * 1000;
-  uint32_t kdf_memory_kib = 65536;   // for the dummy hash (same cost as real ones)
-  uint32_t kdf_passes = 3;
+  store::LockoutSettings lockout;  // site-wide; a domain's lockout_* settings refine it
+  crypto::PasswordParams kdf;  // for the decoy hash (same cost as real ones)
   std::string www_dir;               // index.html, app.js, style.css
   std::string metrics_dir;           // <run_dir>/metrics
   std::string rules_dir;             // general.rules_dir: the filter, opened at the first decision
@@ -121,7 +119,6 @@ class Api {
   Metrics& metrics_;
   SessionTable sessions_;
   std::unique_ptr<store::Accounts> accounts_;  // config lockout values (unknown logins)
-  store::LockoutSettings fallback_lockout_;
   std::unique_ptr<store::Reports> reports_;
   Result<filter::Filter*> filter();
   std::string dummy_hash_;

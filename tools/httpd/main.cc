@@ -17,9 +17,11 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/crypto.h"
 #include "common/daemon.h"
 #include "common/log.h"
 #include "common/tls.h"
+#include "store/accounts.h"
 #include "store/store.h"
 #include "tools/httpd/api.h"
 #include "tools/httpd/server.h"
@@ -72,11 +74,8 @@ int run(const std::string& config_path, const std::string& www_dir, int64_t sess
 
   httpd::ApiOptions ao;
   ao.session_lifetime_ms = (session_lifetime > 0 ? session_lifetime : cfg->integer("httpd.session_lifetime")) * 1000;
-  ao.lockout_failures = static_cast<uint32_t>(cfg->integer("security.lockout_failures"));
-  ao.lockout_window_ms = cfg->integer("security.lockout_window") * 1000;
-  ao.lockout_duration_ms = cfg->integer("security.lockout_duration") * 1000;
-  ao.kdf_memory_kib = static_cast<uint32_t>(cfg->integer("security.kdf_memory") / 1024);
-  ao.kdf_passes = static_cast<uint32_t>(cfg->integer("security.kdf_passes"));
+  ao.lockout = store::lockout_settings(*cfg);
+  ao.kdf = crypto::password_params(*cfg);
   ao.www_dir = www_dir;
   ao.metrics_dir = (std::filesystem::path(cfg->str("general.run_dir")) / "metrics").string();
   ao.rules_dir = cfg->str("general.rules_dir");
