@@ -102,6 +102,16 @@ Result<uint64_t> AuditLog::append(Txn& txn, const AuditEntry& e) {
   return seq;
 }
 
+Status AuditLog::append(Txn& txn, std::string_view actor, std::string_view action, std::string target,
+                        std::string details) {
+  AuditEntry a;
+  a.actor = std::string(actor);
+  a.action = std::string(action);
+  a.target = std::move(target);
+  a.details = std::move(details);
+  return append(txn, a).status();
+}
+
 Result<uint64_t> AuditLog::append(const AuditEntry& entry) {
   uint64_t seq = 0;
   Status s = store_.env().write([&](Txn& txn) -> Status {

@@ -77,6 +77,9 @@ class AuditLog {
   // Appends inside the caller's write transaction, so a change and its record commit
   // together (or neither does).
   Result<uint64_t> append(Txn& txn, const AuditEntry& entry);
+  // The same, built from its fields.
+  Status append(Txn& txn, std::string_view actor, std::string_view action, std::string target,
+                std::string details);
 
   // Newest first, at most filter.limit records.
   Result<std::vector<AuditRecord>> list(const AuditFilter& filter = {}) const;

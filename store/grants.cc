@@ -64,12 +64,7 @@ Result<Grant> load(const Txn& txn, const Keyring& keys, uint64_t id) {
 
 Status audit(Store& store, Txn& txn, std::string_view actor, std::string_view action,
              uint64_t user_id, std::string details) {
-  AuditEntry a;
-  a.actor = std::string(actor);
-  a.action = std::string(action);
-  a.target = "user:" + std::to_string(user_id);
-  a.details = std::move(details);
-  return AuditLog(store).append(txn, a).status();
+  return AuditLog(store).append(txn, actor, action, "user:" + std::to_string(user_id), std::move(details));
 }
 
 }  // namespace

@@ -130,12 +130,7 @@ Status validate(const QueueEntry& e) {
 
 Status audit(Store& store, Txn& txn, std::string_view actor, std::string_view action,
              std::string_view id, std::string details) {
-  AuditEntry a;
-  a.actor = std::string(actor);
-  a.action = std::string(action);
-  a.target = "queue:" + std::string(id);
-  a.details = std::move(details);
-  return AuditLog(store).append(txn, a).status();
+  return AuditLog(store).append(txn, actor, action, "queue:" + std::string(id), std::move(details));
 }
 
 std::string join(const std::vector<std::string>& v) {

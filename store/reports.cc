@@ -96,16 +96,6 @@ Result<Report> load(const Txn& txn, const Keyring& keys, uint64_t id, bool with_
   return decode(keys, id, v, with_content);
 }
 
-Status audit(Store& store, Txn& txn, std::string_view actor, std::string_view action,
-             std::string target, std::string details) {
-  AuditEntry a;
-  a.actor = std::string(actor);
-  a.action = std::string(action);
-  a.target = std::move(target);
-  a.details = std::move(details);
-  return AuditLog(store).append(txn, a).status();
-}
-
 }  // namespace
 
 const char* report_kind_name(ReportKind k) { return k == ReportKind::kSpam ? "spam" : "not-spam"; }
@@ -207,7 +197,7 @@ Result<Report> Reports::view(uint64_t id, std::string_view analyst) {
     auto r = load(txn, store_.keys(), id, true);
     if (!r.is_ok()) return r.status();
     out = std::move(r.value());
-    return audit(store_, txn, analyst, "report.view", "report:" + std::to_string(id),
+    return AuditLog(store_).append(txn, analyst, "report.view", "report:" + std::to_string(id),
                  "reporter=" + std::to_string(out.reporter) + " kind=" + report_kind_name(out.kind));
   });
   if (!s.is_ok()) return s;
@@ -231,7 +221,7 @@ Status Reports::decide(uint64_t id, ReportStatus status, std::string_view analys
     rep.decided_by.assign(analyst);
     rep.decided_at_ms = unix_now_ms();
     TSUBAME_TRY(txn.put(Db::kReports, be64(id), encode(rep, seal_meta(keys, rep), content)));
-    return audit(store_, txn, analyst, "report.decide", "report:" + std::to_string(id), details);
+    return AuditLog(store_).append(txn, analyst, "report.decide", "report:" + std::to_string(id), details);
   });
 }
 
@@ -254,7 +244,7 @@ Result<uint64_t> Reports::purge_older_than(int64_t cutoff_ms, std::string_view a
     for (auto& k : victims) TSUBAME_TRY(txn.del(Db::kReports, k));
     n = victims.size();
     if (n == 0) return Status::ok();
-    return audit(store_, txn, actor.empty() ? "system" : actor, "report.purge", "reports",
+    return AuditLog(store_).append(txn, actor.empty() ? "system" : actor, "report.purge", "reports",
                  "count=" + std::to_string(n) + " cutoff_ms=" + std::to_string(cutoff_ms));
   });
   if (!s.is_ok()) return s;
