@@ -17,6 +17,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -42,6 +43,14 @@ def free_port():
         _handed_out.add(port)
         return port
     raise RuntimeError("no free loopback port in %d-%d" % (PORT_LOW, PORT_HIGH))
+
+
+def tls_client_context():
+    """A client TLS context that accepts the test installation's self-signed certificate."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def start_daemon(name, conf, ports, log, timeout=120, extra_args=()):

@@ -34,14 +34,8 @@ PASSWORD = "Lunch at noon 2026"  # meets the default password policy (length, ch
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tsubame_test import free_port, start_daemon  # noqa: E402  (shared: ports below the ephemeral range)
+from tsubame_test import free_port, start_daemon, tls_client_context  # noqa: E402  (shared: ports below the ephemeral range)
 
-
-def tls_client_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # self-signed test certificate
-    return ctx
 
 
 def set_keys(conf, values):
