@@ -336,7 +336,8 @@ Result<uint64_t> OutboundQueue::flush(int64_t now_ms, std::string_view actor) {
       TSUBAME_TRY(txn.put(Db::kQueue, e.id, encode_record(e, seal_meta(keys, e), content)));
       moved++;
     }
-    return audit(store_, txn, actor, "queue.flush", "queue", "entries=" + std::to_string(moved));
+    // Target "queue" (the whole queue, as the CLI recorded it before), not "queue:<id>".
+    return AuditLog(store_).append(txn, actor, "queue.flush", "queue", "entries=" + std::to_string(moved));
   });
   if (!s.is_ok()) return s;
   return moved;

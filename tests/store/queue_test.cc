@@ -238,6 +238,7 @@ TEST(Queue, FlushMovesOnlyNextAttemptsAndIsAudited) {
   auto audit = AuditLog(*t).list();
   ASSERT_FALSE(audit->empty());
   EXPECT_EQ((*audit)[0].action, "queue.flush");
+  EXPECT_EQ((*audit)[0].target, "queue");
   EXPECT_EQ((*audit)[0].actor, "postmaster");
   EXPECT_NE((*audit)[0].details.find("entries=1"), std::string::npos);
   EXPECT_EQ(*q.flush(now, "postmaster"), 0u);  // nothing left to move
