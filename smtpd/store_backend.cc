@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
+#include <optional>
 #include <map>
 #include <cstdio>
 #include <cstring>
@@ -584,15 +584,15 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
       log::mail(e.id, std::string(e.held ? "held" : "queued") + " for " + std::to_string(e.recipients.size()) +
                           " remote recipient(s)");
     };
-    // Enqueues the remote copies of the jobs `wanted` accepts, inside `txn`.
-    auto enqueue_remote = [&](store::Txn& txn, const std::function<bool(size_t)>& wanted) -> Status {
+    // Enqueues the remote copies of every job, or of job `only`, inside `txn`.
+    auto enqueue_remote = [&](store::Txn& txn, std::optional<size_t> only) -> Status {
       for (auto& [job, e] : remote)
-        if (wanted(job)) TSUBAME_TRY(queue.enqueue(txn, e));
+        if (!only || job == *only) TSUBAME_TRY(queue.enqueue(txn, e));
       return Status::ok();
     };
-    auto log_remote = [&](const std::function<bool(size_t)>& wanted) {
+    auto log_remote = [&](std::optional<size_t> only) {
       for (const auto& [job, e] : remote)
-        if (wanted(job)) log_queued(e);
+        if (!only || job == *only) log_queued(e);
     };
     for (size_t i = 0; i < batch.size(); ++i) {
       const DeliveryJob& job = batch[i];
@@ -711,11 +711,10 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
     // A job's answer: accepted only if every one of its messages was stored.
     std::vector<bool> failed(batch.size(), false);
     if (!messages.empty()) {
-      auto all_jobs = [](size_t) { return true; };
       // One durable commit for the whole group, remote copies included.
-      auto stored = st.deliver(messages, [&](store::Txn& txn) { return enqueue_remote(txn, all_jobs); });
+      auto stored = st.deliver(messages, [&](store::Txn& txn) { return enqueue_remote(txn, std::nullopt); });
       if (stored.is_ok()) {
-        log_remote(all_jobs);
+        log_remote(std::nullopt);
         notify_imapd(*notify, *stored);
         for (size_t k = 0; k < messages.size() && k < stored->size(); ++k)
           publish_delivered(webhooks, batch[index[k]], addresses[k], actions[k], messages[k], (*stored)[k]);
@@ -735,10 +734,9 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
           while (k1 < messages.size() && index[k1] == index[k0]) ++k1;
           std::vector<store::IncomingMessage> group(messages.begin() + long(k0), messages.begin() + long(k1));
           const size_t job = index[k0];
-          auto this_job = [job](size_t j) { return j == job; };
-          auto one = st.deliver(group, [&](store::Txn& txn) { return enqueue_remote(txn, this_job); });
+          auto one = st.deliver(group, [&](store::Txn& txn) { return enqueue_remote(txn, job); });
           if (one.is_ok()) {
-            log_remote(this_job);
+            log_remote(job);
             notify_imapd(*notify, *one);
             for (size_t k = k0; k < k1 && k - k0 < one->size(); ++k)
               publish_delivered(webhooks, batch[index[k]], addresses[k], actions[k], messages[k], (*one)[k - k0]);
