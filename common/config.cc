@@ -78,7 +78,7 @@ const std::vector<ConfigKey> kSchema = {
   {"imapd.idle_timeout", T::kDuration, "30m", "Idle time before an authenticated session is closed (RFC 9051 §5.4: at least 30m).", 60, 86400},
   {"imapd.max_connections_per_ip", T::kInt, "50", "Concurrent connections from one IP address.", 1, 100000},
   {"imapd.max_connections", T::kInt, "5000", "Concurrent connections in all.", 1, 1000000},
-  {"imapd.flag_sync", T::kString, "deferred", "Durability of flag changes (STORE): deferred = data synced, the commit record synced with the next commit or within 20 ms (a system crash may undo the last flag batch, never corrupt the store); full = both synced before the reply. Messages are always fully synced.", 0, 0, {"deferred", "full"}},
+  {"imapd.flag_sync", T::kString, "journal", "Durability of flag changes (STORE): journal = answered once written to a journal in the data directory (imapd-flags.journal) and applied with a sync right after (a crash of imapd loses nothing; a system crash may lose the last moments of flag changes, never corrupt the store); deferred = answered once the data pages are synced, the commit record synced with the next commit or within 20 ms; full = both synced before the reply. Messages are always fully synced before their reply.", 0, 0, {"journal", "deferred", "full"}},
   // [httpd]
   {"httpd.listen", T::kEndpoint, "127.0.0.1:8443", "HTTPS API and web UI listener; empty disables it."},
   {"httpd.session_lifetime", T::kDuration, "8h", "Lifetime of a web session token.", 60, 86400 * 30},

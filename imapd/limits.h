@@ -120,6 +120,12 @@ inline constexpr uint64_t kMaxWriteBatchBytes = 64ull * 1024 * 1024;
 // closes the window earlier.
 inline constexpr std::chrono::milliseconds kMetaSyncDelay{20};
 
+// STOREs acknowledged early (imapd.flag_sync = journal) and not yet committed, over all
+// sessions. Beyond it a STORE takes the ordinary path and waits for its commit: a client
+// pipelining STOREs faster than the disk syncs is slowed to the disk's pace instead of
+// growing the writer's queue and the overlay without bound.
+inline constexpr uint64_t kMaxEarlyFlagWrites = 4096;
+
 // ---- SEARCH (search_cache.h) ----
 
 // Decoded, case-folded searchable text kept for the daemon's sessions (LRU). About 1.2x the

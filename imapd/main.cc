@@ -87,6 +87,8 @@ int run(const std::string& config_path) {
   // Failed-login lockout, shared with smtpd through the store (store/accounts.h).
   // imapd.flag_sync: how durable a STORE is before its reply (imapd/README.md, "Durability").
   sc.flag_sync = cfg->str("imapd.flag_sync") == "full" ? store::BatchSync::kFull : store::BatchSync::kFlagsDeferred;
+  if (cfg->str("imapd.flag_sync") == "journal")
+    sc.flag_journal = (std::filesystem::path(so.data_dir) / "imapd-flags.journal").string();
   sc.lockout = store::lockout_settings(*cfg);
   // Per-domain tls_required, auth_mechanisms and lockout_* (store/settings.h), read at
   // each login: `tsubame security set` needs no restart.

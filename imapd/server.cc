@@ -86,6 +86,13 @@ struct Server::Impl {
   // Group commit (imapd/writer.h): tickets are connection ids; outcomes come back through
   // write_wake, made active by the writer thread.
   std::unique_ptr<GroupWriter> writer;
+  // imapd.flag_sync = journal: early-acknowledged STOREs (imapd/flag_journal.h). Their
+  // writer tickets carry kEarlyTicket; sessions waiting for them are in flag_waiters.
+  std::unique_ptr<FlagJournal> journal;
+  FlagOverlay overlay;
+  std::unordered_set<uint64_t> flag_waiters;  // connection ids
+  static constexpr uint64_t kEarlyTicket = 1ull << 63;
+  void resume_flag_waiters();
   // SEARCH's decoded text, shared by every session (imapd/search_cache.h).
   std::shared_ptr<SearchCache> search_cache = std::make_shared<SearchCache>();
   event* write_wake = nullptr;
@@ -157,7 +164,14 @@ struct Conn {
   void after(const std::string& out) {
     if (!out.empty()) bufferevent_write(bev, out.data(), out.size());
     if (auto check = session->take_password_check()) srv->submit(id, std::move(*check));
-    if (auto w = session->take_write()) srv->writer->submit(id, std::move(*w));
+    // Early STOREs first: the session accepted them before any write it is now waiting for.
+    for (auto& e : session->take_early_writes())
+      srv->writer->submit(id | Server::Impl::kEarlyTicket, std::move(e.request), e.journal_seq);
+    if (auto w = session->take_write()) {
+      srv->overlay.ordinary_submitted();
+      srv->writer->submit(id, std::move(*w));
+    }
+    if (session->flag_barrier()) srv->flag_waiters.insert(id);
     if (session->wants_start_tls()) start_tls();
     if (session->wants_close()) begin_close();
     if (session->idling()) {
@@ -306,10 +320,21 @@ void Server::Impl::on_wake(evutil_socket_t, short, void* arg) {
 void Server::Impl::on_write_wake(evutil_socket_t, short, void* arg) {
   auto* impl = static_cast<Impl*>(arg);
   std::vector<uint64_t> writers;
-  for (auto& [id, outcome] : impl->writer->take_done()) {
+  for (auto& [ticket, outcome] : impl->writer->take_done()) {
+    bool early = ticket & kEarlyTicket;
+    uint64_t id = ticket & ~kEarlyTicket;
+    if (early) impl->overlay.completed();
+    else impl->overlay.ordinary_done();
     auto it = impl->by_id.find(id);
     if (it == impl->by_id.end()) continue;  // the connection is gone; the write stands
     Conn* c = it->second;
+    if (early) {  // already answered: the session only learns the MODSEQs
+      if (outcome.status.is_ok() &&
+          std::find(writers.begin(), writers.end(), c->session->user_id()) == writers.end())
+        writers.push_back(c->session->user_id());
+      c->session->early_write_done(outcome);
+      continue;
+    }
     if (outcome.status.is_ok() &&
         std::find(writers.begin(), writers.end(), c->session->user_id()) == writers.end())
       writers.push_back(c->session->user_id());
@@ -324,13 +349,46 @@ void Server::Impl::on_write_wake(evutil_socket_t, short, void* arg) {
       impl->release(c);
     }
   }
+  impl->resume_flag_waiters();
   for (uint64_t u : writers) impl->wake_user(u);
+}
+
+// Sessions whose next command waited for early STOREs that have now all committed.
+void Server::Impl::resume_flag_waiters() {
+  if (flag_waiters.empty()) return;
+  std::vector<uint64_t> ready;
+  for (uint64_t id : flag_waiters) {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) {
+      ready.push_back(id);
+      continue;
+    }
+    auto b = it->second->session->flag_barrier();
+    if (!b || *b <= overlay.completed_seq()) ready.push_back(id);
+  }
+  for (uint64_t id : ready) {
+    flag_waiters.erase(id);
+    auto it = by_id.find(id);
+    if (it == by_id.end()) continue;
+    Conn* c = it->second;
+    try {
+      std::string out;
+      c->session->flags_settled(out);
+      if (!c->closing && !c->session->in_command()) c->arm_timeout();
+      c->after(out);  // may wait again (a later early STORE): back into flag_waiters
+      if (c->closing && c->output_empty()) release(c);
+    } catch (const std::exception& e) {
+      log::sys().error("imapd: {}: command failed: {}", c->ip, e.what());
+      release(c);
+    }
+  }
 }
 
 void Server::Impl::release(Conn* c) {
   if (!conns.erase(c)) return;
   log::sys().info("imapd: {} disconnected: {}", c->ip, c->session ? c->session->summary() : "");
   by_id.erase(c->id);
+  flag_waiters.erase(c->id);
   auto it = per_ip.find(c->ip);
   if (it != per_ip.end() && --it->second == 0) per_ip.erase(it);
   delete c;
@@ -381,6 +439,10 @@ void Server::Impl::accept(evutil_socket_t fd, const sockaddr* sa, const Listener
   sc.lockout = cfg.lockout;
   sc.dummy_password_hash = cfg.dummy_password_hash;
   sc.on_account_locked = cfg.on_account_locked;
+  if (journal) {
+    sc.flag_journal = journal.get();
+    sc.flag_overlay = &overlay;
+  }
   c->session = std::make_unique<Session>(store, std::move(sc));
   c->timer = evtimer_new(base, &Conn::on_timer, c);
   c->poll = evtimer_new(base, &Conn::on_poll, c);
@@ -519,6 +581,16 @@ Status Server::start() {
   if (!impl_->write_wake) return Status::internal("imapd: cannot create the write wake event");
   WriterOptions wo;
   wo.flag_sync = impl_->cfg.flag_sync;
+  if (!impl_->cfg.flag_journal.empty()) {
+    // Acknowledged flag changes a crash left unapplied go in before any session starts.
+    auto j = FlagJournal::open(impl_->cfg.flag_journal);
+    if (!j.is_ok()) return Status(j.status().code(), "imapd: flag journal: " + j.status().message());
+    auto last = replay_flag_journal(impl_->store, **j);
+    if (!last.is_ok()) return Status(last.status().code(), "imapd: " + last.status().message());
+    impl_->journal = std::move(*j);
+    wo.journal = impl_->journal.get();
+    wo.flag_sync = store::BatchSync::kFlagsDeferred;
+  }
   event* ww = impl_->write_wake;
   impl_->writer = std::make_unique<GroupWriter>(impl_->store, wo,
                                                 [ww] { event_active(ww, EV_READ, 0); });

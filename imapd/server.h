@@ -63,6 +63,10 @@ struct ServerConfig {
   // page synced right after (imapd/README.md "Durability"). kFull: every batch fully durable
   // before its replies.
   store::BatchSync flag_sync = store::BatchSync::kFlagsDeferred;
+  // imapd.flag_sync = journal: the flag journal's path (imapd/flag_journal.h; the daemon puts
+  // it in the data directory). start() replays it, then STOREs of system flags are answered
+  // once journaled. Empty: off.
+  std::string flag_journal;
   // Passed to every session (imapd/session.h SessionConfig).
   store::LockoutSettings lockout;
   std::string dummy_password_hash;  // SessionConfig::dummy_password_hash

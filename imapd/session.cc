@@ -572,12 +572,58 @@ void Session::receive(std::string_view bytes, std::string& out) {
 }
 
 void Session::process(std::string& out) {
-  // Pipelined commands wait while a password check or a TLS handshake is pending.
+  // Pipelined commands wait while a password check, a TLS handshake or a write is pending,
+  // and (flag journal) while STOREs acknowledged early have not all committed: every command
+  // but STORE reads or writes what they change, so it runs after them.
   while (state_ != SessionState::kLogout && !start_tls_pending_ && !pending_login_ &&
-         !pending_write_) {
+         !pending_write_ && !(early_ && early_->held)) {
     auto ev = parser_.next();
     if (!ev) break;
+    const auto* c = std::get_if<Command>(&*ev);
+    if (c && c->kind != CommandKind::kStore && cfg_.flag_overlay && !cfg_.flag_overlay->settled()) {
+      if (!early_) early_ = std::make_unique<Early>();
+      early_->held = std::make_unique<ParseEvent>(std::move(*ev));
+      early_->barrier = cfg_.flag_overlay->accepted_seq();
+      break;
+    }
     handle(std::move(*ev), out);
+  }
+}
+
+std::vector<Session::EarlyWrite> Session::take_early_writes() {
+  std::vector<EarlyWrite> w;
+  if (early_) w.swap(early_->out);
+  return w;
+}
+
+std::optional<uint64_t> Session::flag_barrier() const {
+  if (!early_ || !early_->held) return std::nullopt;
+  return early_->barrier;
+}
+
+void Session::flags_settled(std::string& out) {
+  if (!early_ || !early_->held || !cfg_.flag_overlay ||
+      cfg_.flag_overlay->completed_seq() < early_->barrier)
+    return;
+  ParseEvent ev = std::move(*early_->held);
+  early_->held.reset();
+  if (state_ != SessionState::kLogout) handle(std::move(ev), out);
+  process(out);
+}
+
+void Session::early_write_done(const store::WriteOutcome& outcome) {
+  if (!early_ || early_->predictions.empty()) return;
+  Early::Prediction p = std::move(early_->predictions.front());
+  early_->predictions.pop_front();
+  if (!outcome.status || !sel_ || sel_->box.id != p.mailbox_id) return;
+  // The client was told the predicted flags. Where the store agrees, that change needs no
+  // further report (as an ordinary STORE's); where it does not (another process changed
+  // the message meanwhile), the next sync reports the stored flags.
+  for (const auto& ch : outcome.flags.changed) {
+    auto it = std::find_if(p.changes.begin(), p.changes.end(),
+                           [&](const FlagOverlay::Change& x) { return x.uid == ch.uid; });
+    if (it != p.changes.end() && it->state.flags == ch.flags && it->state.keywords == ch.keywords)
+      sel_->self_reported[ch.uid] = ch.modseq;
   }
 }
 
@@ -2013,7 +2059,85 @@ void Session::cmd_store(const Command& c, std::string& out) {
     done(none, out);
     return;
   }
+  if (store_early(c, req, out)) return;
   write(std::move(req), std::move(done), out);
+}
+
+bool Session::store_early(const Command& c, const store::StoreFlagsRequest& req, std::string& out) {
+  FlagOverlay* ov = cfg_.flag_overlay;
+  FlagJournal* journal = cfg_.flag_journal;
+  if (!ov || !journal || !cfg_.async_writes || !req.keywords.empty() || req.unchanged_since ||
+      condstore_ || !ov->available() ||
+      ov->accepted_seq() - ov->completed_seq() >= kMaxEarlyFlagWrites)
+    return false;
+  const auto& a = c.as<StoreArgs>();
+  uint64_t box = sel_->box.id;
+  std::vector<uint32_t> uids = req.uids;
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  // The current flags: a pending early STORE's result, else the store's. A large set is
+  // read in one range scan instead of one lookup per message.
+  std::vector<store::Message> listed;
+  constexpr size_t kScanFrom = 16;
+  if (uids.size() >= kScanFrom) {
+    auto l = store_.list_messages(box, uids.front(), uids.back());
+    if (!l.is_ok()) return false;
+    listed = std::move(*l);
+  }
+  std::vector<FlagOverlay::Change> changes;
+  for (uint32_t uid : uids) {
+    FlagOverlay::State cur;
+    if (const FlagOverlay::State* p = ov->find(box, uid)) {
+      cur = *p;
+    } else if (uids.size() >= kScanFrom) {
+      auto it = std::lower_bound(listed.begin(), listed.end(), uid,
+                                 [](const store::Message& m, uint32_t u) { return m.uid < u; });
+      if (it == listed.end() || it->uid != uid) continue;  // expunged meanwhile: skipped
+      cur = FlagOverlay::State{it->flags, it->keywords};
+    } else {
+      auto m = store_.get_message(box, uid);
+      if (!m.is_ok() && m.status().code() == Code::kNotFound) continue;
+      if (!m.is_ok()) return false;
+      cur = FlagOverlay::State{m->flags, std::move(m->keywords)};
+    }
+    // As the store applies it (store.cc do_store_flags), for a request without keywords.
+    FlagOverlay::State next = cur;
+    switch (req.mode) {
+      case store::FlagMode::kAdd: next.flags |= req.flags; break;
+      case store::FlagMode::kRemove: next.flags &= ~req.flags; break;
+      case store::FlagMode::kReplace:
+        next.flags = req.flags;
+        next.keywords.clear();
+        break;
+    }
+    if (next.flags == cur.flags && next.keywords == cur.keywords) continue;  // no change
+    changes.push_back(FlagOverlay::Change{uid, std::move(next)});
+  }
+  uint64_t seq = journal->last_seq() + 1;
+  if (Status j = journal->append(seq, req); !j.is_ok()) {
+    log::sys().warn("imapd: flag journal: {}; STORE takes the synced path", j.to_string());
+    return false;
+  }
+  ov->accept(box, changes);
+  if (!early_) early_ = std::make_unique<Early>();
+  early_->out.push_back(EarlyWrite{req, seq});
+  // RFC 9051 §6.4.6: the new flags of each changed message, unless .SILENT (CONDSTORE,
+  // which needs the MODSEQ, never takes this path).
+  if (!a.silent) {
+    for (const auto& ch : changes) {
+      auto it = std::lower_bound(sel_->uids.begin(), sel_->uids.end(), ch.uid);
+      if (it == sel_->uids.end() || *it != ch.uid) continue;
+      std::string f = std::to_string(it - sel_->uids.begin() + 1) + " FETCH (";
+      if (c.uid) f += "UID " + std::to_string(ch.uid) + " ";
+      f += "FLAGS ";
+      append_flag_list(f, flag_names(ch.state.flags, ch.state.keywords));
+      f += ")";
+      out += untagged(f);
+    }
+  }
+  early_->predictions.push_back(Early::Prediction{box, std::move(changes)});
+  out += tagged(c.tag, "OK", "", c.uid ? "UID STORE completed" : "STORE completed");
+  return true;
 }
 
 // Junk is the \Junk special-use mailbox and every mailbox under it; Trash likewise.

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -31,6 +32,7 @@
 
 #include "common/message_summary.h"
 #include "common/result.h"
+#include "imapd/flag_journal.h"
 #include "imapd/limits.h"
 #include "imapd/parser.h"
 #include "imapd/response.h"
@@ -81,6 +83,14 @@ struct SessionConfig {
   // writes of many sessions share one transaction and one fsync. false: each write is one
   // Store::write_batch call inline (unit tests), fully durable.
   bool async_writes = false;
+  // imapd.flag_sync = journal (imapd/flag_journal.h), with async_writes: a STORE of system
+  // flags (no keywords, no UNCHANGEDSINCE, CONDSTORE not enabled, no ordinary write in
+  // flight) is predicted from the store plus the overlay, journaled, and answered at once;
+  // the adapter takes its store write with take_early_writes(). Every other command waits
+  // until each such STORE accepted before it (by any session) has committed, so reads never
+  // miss an acknowledged change (flag_barrier / flags_settled). Null: off.
+  FlagJournal* flag_journal = nullptr;
+  FlagOverlay* flag_overlay = nullptr;
   // Failed-login lockout (store/accounts.h; the daemon passes security.lockout_*): the
   // site-wide thresholds; a domain's lockout_* settings (store/settings.h) override them.
   store::LockoutSettings lockout;
@@ -135,6 +145,20 @@ class Session {
   void write_done(store::WriteOutcome outcome, std::string& out);
   bool write_pending() const { return pending_write_ != nullptr; }
 
+  // SessionConfig::flag_journal: STOREs acknowledged early. The adapter takes them (once, in
+  // order), submits them to the writer with their journal sequence number, and calls
+  // early_write_done() with each outcome, in the same order. A session that waits for them
+  // before its next command returns the overlay count to wait for from flag_barrier(); the
+  // adapter calls flags_settled() once FlagOverlay::completed_seq() has reached it.
+  struct EarlyWrite {
+    store::StoreFlagsRequest request;
+    uint64_t journal_seq = 0;
+  };
+  std::vector<EarlyWrite> take_early_writes();
+  void early_write_done(const store::WriteOutcome& outcome);
+  std::optional<uint64_t> flag_barrier() const;
+  void flags_settled(std::string& out);
+
   // Commands received by name, for the one-line summary logged at disconnect (Postfix's
   // "ehlo=1 mail=1 quit=1"): "login=1 select=1 fetch=3 logout=1 bad=1".
   std::string summary() const;
@@ -183,6 +207,8 @@ class Session {
   void cmd_search(const Command& c, std::string& out);
   void cmd_fetch(const Command& c, std::string& out);
   void cmd_store(const Command& c, std::string& out);
+  // The early path of STORE (SessionConfig::flag_journal); false: take the ordinary one.
+  bool store_early(const Command& c, const store::StoreFlagsRequest& req, std::string& out);
   void cmd_copy(const Command& c, std::string& out);
   void cmd_quota(const Command& c, std::string& out);
   void cmd_sort(const Command& c, std::string& out);  // SORT and THREAD
@@ -240,6 +266,17 @@ class Session {
     WriteDone done;
   };
   std::unique_ptr<PendingWrite> pending_write_;  // on the heap: idle sessions stay small
+  struct Early {  // SessionConfig::flag_journal state, on the heap (most sessions never STORE)
+    std::vector<EarlyWrite> out;  // not yet taken by the adapter
+    struct Prediction {
+      uint64_t mailbox_id = 0;
+      std::vector<FlagOverlay::Change> changes;
+    };
+    std::deque<Prediction> predictions;  // submitted, outcome not back; in order
+    std::unique_ptr<ParseEvent> held;    // the command waiting for the barrier
+    uint64_t barrier = 0;
+  };
+  std::unique_ptr<Early> early_;
   bool condstore_ = false;  // RFC 7162 §3.1: enabled by ENABLE or a CONDSTORE-using command
   bool qresync_ = false;
   bool rev2_ = false;       // ENABLE IMAP4rev2

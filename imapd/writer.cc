@@ -36,10 +36,10 @@ void GroupWriter::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void GroupWriter::submit(uint64_t ticket, store::WriteRequest request) {
+void GroupWriter::submit(uint64_t ticket, store::WriteRequest request, uint64_t journal_seq) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Job{ticket, std::move(request)});
+    queue_.push_back(Job{ticket, std::move(request), journal_seq});
   }
   cv_.notify_one();
 }
@@ -70,6 +70,7 @@ void GroupWriter::run() {
         if (s.is_ok()) {
           meta_pending = false;
           ++stats_.deferred_syncs;
+          if (opts_.journal) opts_.journal->reset_if_applied(applied_seq_);
         } else {
           log::sys().warn("imapd: deferred store sync failed: {}", s.to_string());
         }
@@ -83,28 +84,42 @@ void GroupWriter::run() {
     // Everything waiting, up to the batch limits (a single large APPEND goes alone).
     std::vector<uint64_t> tickets;
     std::vector<store::WriteRequest> batch;
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, journal_seq = 0;
     while (!queue_.empty() && batch.size() < opts_.max_batch) {
       const auto* a = std::get_if<store::AppendRequest>(&queue_.front().request);
       uint64_t size = a ? a->raw.size() : 0;
       if (!batch.empty() && bytes + size > opts_.max_batch_bytes) break;
       bytes += size;
       tickets.push_back(queue_.front().ticket);
+      journal_seq = std::max(journal_seq, queue_.front().journal_seq);
       batch.push_back(std::move(queue_.front().request));
       queue_.pop_front();
     }
     lock.unlock();
     std::vector<store::WriteOutcome> outcomes;
     try {
-      outcomes = store_.write_batch(batch, opts_.flag_sync);
+      outcomes = store_.write_batch(batch, opts_.flag_sync, journal_seq);
     } catch (const std::exception& e) {  // allocation failure: nothing may escape the thread
       log::sys().error("imapd: write batch failed: {}", e.what());
       outcomes.assign(batch.size(), store::WriteOutcome{Status::internal(e.what())});
     }
-    bool deferred = false, durable = false;
+    bool deferred = false, durable = false, committed = false;
     for (const auto& o : outcomes) {
       if (!o.status.is_ok()) continue;
       (o.durable ? durable : deferred) = true;
+      committed = true;
+    }
+    if (opts_.journal && committed) {
+      applied_seq_ = std::max(applied_seq_, journal_seq);
+      if (durable && !deferred) {
+        opts_.journal->reset_if_applied(applied_seq_);
+      } else if (deferred && opts_.journal->size() > kMaxJournalBytes) {
+        // Busy for long enough that the journal grew large: make it durable and empty it.
+        if (store_.sync().is_ok()) {
+          deferred = false;
+          opts_.journal->reset_if_applied(applied_seq_);
+        }
+      }
     }
     lock.lock();
     // A fully durable commit synced everything before it; a deferred one leaves its meta.

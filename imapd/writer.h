@@ -21,6 +21,10 @@
 // Any batch holding a message (APPEND, COPY, MOVE, EXPUNGE) is fully durable before its
 // outcomes are handed back.
 //
+// With a flag journal (imapd/flag_journal.h) the journal is emptied after a sync that made
+// every record in it durable in the store: the idle sync, a fully durable batch, or a sync
+// forced once the journal reaches kMaxJournalBytes.
+//
 // Failure: a store error is an outcome (the request's status), never an exception. Requests
 // still queued at destruction are dropped unexecuted (their sessions are gone with the
 // server); nothing was acknowledged for them.
@@ -38,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "imapd/flag_journal.h"
 #include "imapd/limits.h"
 #include "store/store.h"
 
@@ -48,6 +53,10 @@ struct WriterOptions {
   size_t max_batch = kMaxWriteBatch;
   uint64_t max_batch_bytes = kMaxWriteBatchBytes;
   std::chrono::milliseconds meta_sync_delay = kMetaSyncDelay;
+  // imapd.flag_sync = journal: the journal that early-acknowledged STOREs were written to.
+  // Each batch records its highest journal sequence number in the store; once everything
+  // journaled is applied and synced, the journal is emptied.
+  FlagJournal* journal = nullptr;
 };
 
 struct WriterStats {
@@ -68,7 +77,8 @@ class GroupWriter {
   // Syncs a deferred flag batch, then ends the thread; queued requests are dropped.
   void stop();
   // Queues a request; `ticket` comes back with its outcome (the server uses connection ids).
-  void submit(uint64_t ticket, store::WriteRequest request);
+  // journal_seq: the request's flag-journal record (0: not journaled).
+  void submit(uint64_t ticket, store::WriteRequest request, uint64_t journal_seq = 0);
   // Outcomes ready since the last call, in submission order.
   std::vector<std::pair<uint64_t, store::WriteOutcome>> take_done();
   WriterStats stats() const;
@@ -77,6 +87,7 @@ class GroupWriter {
   struct Job {
     uint64_t ticket = 0;
     store::WriteRequest request;
+    uint64_t journal_seq = 0;
   };
   void run();
 
@@ -89,6 +100,7 @@ class GroupWriter {
   std::vector<std::pair<uint64_t, store::WriteOutcome>> done_;
   WriterStats stats_;
   bool stop_ = false;
+  uint64_t applied_seq_ = 0;  // highest journal record committed (writer thread only)
   std::thread thread_;
 };
 

@@ -23,6 +23,8 @@ inline constexpr uint8_t kVersion = 1;
 inline constexpr std::string_view kMetaSchema = "schema";          // be32 version
 inline constexpr std::string_view kMetaKeyCheck = "key_check";     // Keyring::make_check()
 inline constexpr std::string_view kMetaUidvalidity = "uidvalidity";  // be32 last issued
+// be64: the last imapd flag-journal record applied (Store::write_batch journal_seq).
+inline constexpr std::string_view kMetaFlagJournal = "flag_journal_seq";
 
 // ---- keys ----
 inline std::string key64(uint64_t a) { return be64(a); }

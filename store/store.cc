@@ -1396,7 +1396,8 @@ bool map_full(const Status& s) {
 }
 }  // namespace
 
-std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& batch, BatchSync sync) {
+std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& batch, BatchSync sync,
+                                             uint64_t journal_seq) {
   std::vector<WriteOutcome> out(batch.size());
   if (batch.size() > kMaxBatchMessages) {
     for (auto& o : out) o.status = Status::invalid("write batch too large");
@@ -1469,6 +1470,13 @@ std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& ba
           if (map_full(r) || parent_broken) return r;
           if (!r.is_ok()) o = WriteOutcome{r};
         }
+        if (journal_seq != 0) {  // never lowered: replays and live batches may interleave
+          std::string_view v;
+          Status g = t.get(Db::kMeta, rec::kMetaFlagJournal, &v);
+          if (!g.is_ok() && g.code() != Code::kNotFound) return g;
+          uint64_t have = g.is_ok() && v.size() == 8 ? get_be64(v.data()) : 0;
+          if (journal_seq > have) TSUBAME_TRY(t.put(Db::kMeta, rec::kMetaFlagJournal, be64(journal_seq)));
+        }
         return Status::ok();
       },
       data_only ? Env::Sync::kDataOnly : Env::Sync::kFull);
@@ -1481,6 +1489,21 @@ std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& ba
 }
 
 Status Store::sync() { return impl_->env->sync(); }
+
+Result<uint64_t> Store::flag_journal_seq() const {
+  uint64_t seq = 0;
+  Status s = impl_->env->read([&](const Txn& t) -> Status {
+    std::string_view v;
+    Status g = t.get(Db::kMeta, rec::kMetaFlagJournal, &v);
+    if (g.code() == Code::kNotFound) return Status::ok();
+    TSUBAME_TRY(g);
+    if (v.size() != 8) return Status::corruption("malformed flag journal sequence");
+    seq = get_be64(v.data());
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return seq;
+}
 
 Result<std::vector<Message>> Store::changed_since(uint64_t mailbox_id, uint64_t modseq) const {
   std::vector<Message> out;

@@ -325,8 +325,14 @@ class Store {
   // outcome; the others commit. Returns one outcome per request, in order. If the batch
   // transaction itself cannot commit (I/O error, map full beyond max_map_size), nothing is
   // stored and every outcome carries that error. At most kMaxBatchMessages requests.
+  // journal_seq > 0: the batch holds imapd's flag-journal records up to that sequence number
+  // (imapd/flag_journal.h); it is recorded in the same transaction (never lowered), so a
+  // replay after a crash skips exactly what committed.
   std::vector<WriteOutcome> write_batch(const std::vector<WriteRequest>& batch,
-                                        BatchSync sync = BatchSync::kFull);
+                                        BatchSync sync = BatchSync::kFull,
+                                        uint64_t journal_seq = 0);
+  // The last flag-journal sequence number a committed batch recorded (0: none).
+  Result<uint64_t> flag_journal_seq() const;
   // Makes every committed transaction durable (after kFlagsDeferred batches).
   Status sync();
 

@@ -66,7 +66,7 @@ static Status deliver(store::Store& st, uint64_t user, const std::string& raw) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: imapd_fixture init DIR | deliver DIR ADDRESS SUBJECT\n";
+    std::cerr << "usage: imapd_fixture init DIR | deliver DIR ADDRESS SUBJECT | check DIR\n";
     return 2;
   }
   std::string cmd = argv[1];
@@ -104,6 +104,12 @@ int main(int argc, char** argv) {
         !s.is_ok())
       return fail(s);
     return 0;
+  }
+  if (cmd == "check") {  // the store's consistency walk (Store::check)
+    auto rep = (*st)->check();
+    if (!rep.is_ok()) return fail(rep.status());
+    for (const auto& p : rep->problems) std::cerr << "imapd_fixture: " << p << "\n";
+    return rep->problems.empty() ? 0 : 1;
   }
   std::cerr << "imapd_fixture: unknown command\n";
   return 2;

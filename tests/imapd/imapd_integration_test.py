@@ -100,8 +100,9 @@ key_file = tls/key.pem
 [imapd]
 listen_imap = 127.0.0.1:{cls.imap}
 listen_imaps = 127.0.0.1:{cls.imaps}
-# every STORE fully synced here; the other imapd tests run the default (deferred)
-flag_sync = full
+# the default: STOREs of system flags answered once journaled (imapd_flag_journal_test.py
+# covers crashes; full and deferred are the other settings)
+flag_sync = journal
 """ + cls.EXTRA_IMAPD_CONF)
         cls.stderr = open(os.path.join(cls.dir, "imapd.stderr"), "w")
         # Started when THIS daemon logged "imapd: ready" and its ports answer.

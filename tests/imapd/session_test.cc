@@ -995,6 +995,138 @@ TEST_F(SessionTest, WritesOfTwoSessionsShareOneBatch) {
   EXPECT_EQ(store_->get_message(inbox_, 1)->flags, uint32_t(store::kSeen));
 }
 
+// ---- early STORE through the flag journal (SessionConfig::flag_journal) ----
+
+class EarlyStoreTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    SessionTest::SetUp();
+    auto j = FlagJournal::open(dir_ + "/imapd-flags.journal");
+    ASSERT_TRUE(j) << j.status().to_string();
+    journal_ = std::move(*j);
+  }
+  void TearDown() override {
+    journal_.reset();
+    SessionTest::TearDown();
+  }
+  SessionConfig early_config() {
+    SessionConfig c = plain_config();
+    c.async_writes = true;
+    c.flag_journal = journal_.get();
+    c.flag_overlay = &overlay_;
+    return c;
+  }
+  std::unique_ptr<Session> selected(SessionConfig c) {
+    auto s = session(std::move(c));
+    EXPECT_TRUE(has(send(*s, "l LOGIN alice@example.com secret\r\n"), "l OK"));
+    EXPECT_TRUE(has(send(*s, "s SELECT INBOX\r\n"), "s OK"));
+    return s;
+  }
+  // What the server does with a session's early writes: one batch, then the outcomes back
+  // in order, the overlay told first.
+  void commit_early(Session& s) {
+    auto writes = s.take_early_writes();
+    std::vector<store::WriteRequest> batch;
+    uint64_t seq = 0;
+    for (auto& w : writes) {
+      batch.push_back(w.request);
+      seq = std::max(seq, w.journal_seq);
+    }
+    auto outcomes = store_->write_batch(batch, store::BatchSync::kFlagsDeferred, seq);
+    for (auto& o : outcomes) {
+      overlay_.completed();
+      s.early_write_done(o);
+    }
+  }
+  std::unique_ptr<FlagJournal> journal_;
+  FlagOverlay overlay_;
+};
+
+TEST_F(EarlyStoreTest, AnsweredAtOnceAndReadsWaitForTheCommit) {
+  deliver(simple_message("one", "x\r\n"));
+  deliver(simple_message("two", "y\r\n"));
+  auto a = selected(early_config());
+  auto b = selected(early_config());
+  // The reply comes before the store has it; the journal has it.
+  EXPECT_EQ(send(*a, "a1 STORE 1 +FLAGS (\\Flagged)\r\n"),
+            "* 1 FETCH (FLAGS (\\Flagged))\r\na1 OK STORE completed\r\n");
+  EXPECT_EQ(store_->get_message(inbox_, 1)->flags, 0u);
+  EXPECT_EQ(journal_->read_all()->size(), 1u);
+  // Another session's read waits for it (no answer yet) ...
+  EXPECT_EQ(send(*b, "b1 FETCH 1 FLAGS\r\n"), "");
+  ASSERT_TRUE(b->flag_barrier().has_value());
+  EXPECT_EQ(*b->flag_barrier(), 1u);
+  // ... while further STOREs are predicted from the pending one (and a no-op sends nothing).
+  std::string second = send(*a, "a2 UID STORE 1:2 +FLAGS (\\Seen)\r\n");
+  EXPECT_TRUE(has(second, "* 1 FETCH (UID 1 FLAGS (")) << second;
+  EXPECT_TRUE(has(second, "\\Flagged")) << second;
+  EXPECT_TRUE(has(second, "* 2 FETCH (UID 2 FLAGS (\\Seen))")) << second;
+  EXPECT_TRUE(has(second, "a2 OK UID STORE completed")) << second;
+  EXPECT_EQ(send(*a, "a3 STORE 2 +FLAGS (\\Seen)\r\n"), "a3 OK STORE completed\r\n");
+  commit_early(*a);
+  EXPECT_EQ(store_->get_message(inbox_, 1)->flags, uint32_t(store::kFlagged | store::kSeen));
+  EXPECT_EQ(*store_->flag_journal_seq(), 3u);
+  std::string out;
+  b->flags_settled(out);
+  EXPECT_TRUE(has(out, "b1 OK FETCH completed")) << out;
+  EXPECT_TRUE(has(out, "\\Flagged")) << out;
+  EXPECT_TRUE(has(out, "\\Seen")) << out;
+  EXPECT_FALSE(b->flag_barrier().has_value());
+  // A already told its client; its next sync repeats nothing.
+  EXPECT_EQ(send(*a, "a4 NOOP\r\n"), "a4 OK NOOP completed\r\n");
+}
+
+TEST_F(EarlyStoreTest, TheOtherCasesTakeTheSyncedPath) {
+  deliver(simple_message("one", "x\r\n"));
+  auto s = selected(early_config());
+  // Keywords (reports, the keyword limit) are the store's to decide.
+  EXPECT_EQ(send(*s, "a STORE 1 +FLAGS ($Forwarded)\r\n"), "");
+  EXPECT_TRUE(s->write_pending());
+  EXPECT_TRUE(s->take_early_writes().empty());
+  auto w = s->take_write();
+  ASSERT_TRUE(w.has_value());
+  std::string out;
+  s->write_done(store_->write_batch({*w})[0], out);
+  EXPECT_TRUE(has(out, "a OK")) << out;
+  // While an ordinary write is in flight, a prediction could miss it.
+  overlay_.ordinary_submitted();
+  EXPECT_EQ(send(*s, "b STORE 1 +FLAGS (\\Seen)\r\n"), "");
+  EXPECT_TRUE(s->write_pending());
+  out.clear();
+  s->write_done(store_->write_batch({*s->take_write()})[0], out);
+  overlay_.ordinary_done();
+  EXPECT_TRUE(has(out, "b OK")) << out;
+  // CONDSTORE needs the MODSEQ the commit assigns.
+  ASSERT_TRUE(has(send(*s, "c SELECT INBOX (CONDSTORE)\r\n"), "c OK"));
+  EXPECT_EQ(send(*s, "d STORE 1 +FLAGS (\\Flagged)\r\n"), "");
+  EXPECT_TRUE(s->write_pending());
+  EXPECT_TRUE(s->take_early_writes().empty());
+  EXPECT_EQ(journal_->read_all()->size(), 0u);
+  out.clear();
+  s->write_done(store_->write_batch({*s->take_write()})[0], out);
+  EXPECT_TRUE(has(out, "d OK")) << out;
+  // kMaxEarlyFlagWrites already waiting for the disk: the next STORE waits for its commit.
+  auto t = selected(early_config());
+  for (uint64_t i = 0; i < kMaxEarlyFlagWrites; i++) overlay_.accept(inbox_, {});
+  EXPECT_EQ(send(*t, "e STORE 1 +FLAGS (\\Draft)\r\n"), "");
+  EXPECT_TRUE(t->write_pending());
+  EXPECT_TRUE(t->take_early_writes().empty());
+}
+
+TEST_F(EarlyStoreTest, AnotherWritersChangeIsReportedWhenThePredictionMissedIt) {
+  deliver(simple_message("one", "x\r\n"));
+  auto s = selected(early_config());
+  EXPECT_EQ(send(*s, "a STORE 1 +FLAGS (\\Flagged)\r\n"),
+            "* 1 FETCH (FLAGS (\\Flagged))\r\na OK STORE completed\r\n");
+  // Another process (the web UI, the CLI) answers the message before the commit.
+  ASSERT_TRUE(store_->store_flags(inbox_, {1}, store::FlagMode::kAdd, store::kAnswered, {}));
+  commit_early(*s);
+  std::string out = send(*s, "b NOOP\r\n");
+  EXPECT_TRUE(has(out, "* 1 FETCH (")) << out;
+  EXPECT_TRUE(has(out, "\\Answered")) << out;
+  EXPECT_TRUE(has(out, "\\Flagged")) << out;
+}
+
 TEST_F(SessionTest, SearchCacheGivesTheSameAnswersAndNeverCrossesUsers) {
   // One delivery to alice and bob: one blob, shared.
   auto hash = crypto::hash_password("secret", crypto::PasswordParams{1, 1024, 1});

@@ -1,0 +1,270 @@
+// tests/imapd/flag_journal_test.cc: the flag journal (imapd/flag_journal.h) on real files and
+// a real store: records round-trip; a torn or corrupted tail ends the replay there; one
+// process at a time; the journal empties only once everything in it is applied; replay
+// applies exactly the records the store has not recorded, once; the overlay tracks pending
+// predictions; the writer records journal sequence numbers and empties the journal.
+#include "imapd/flag_journal.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "imapd/writer.h"
+
+namespace tsubame::imap {
+namespace {
+
+class FlagJournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/tsubame-flag-journal-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    path_ = dir_ + "/imapd-flags.journal";
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  void open_store() {
+    store::Options o;
+    o.data_dir = dir_ + "/data";
+    o.key_file = dir_ + "/master.key";
+    o.create = true;
+    auto s = store::Store::open(o);
+    ASSERT_TRUE(s) << s.status().to_string();
+    store_ = std::move(s.value());
+    ASSERT_TRUE(store_->add_domain("example.com"));
+    auto u = store_->add_user("alice@example.com", "$argon2id$unused");
+    ASSERT_TRUE(u) << u.status().to_string();
+    inbox_ = store_->find_mailbox(u->id, "INBOX")->id;
+    store::AppendRequest a;
+    a.user_id = u->id;
+    a.mailbox_id = inbox_;
+    a.raw = "Subject: x\r\n\r\nbody\r\n";
+    a.summary.size = a.raw.size();
+    auto out = store_->write_batch({a, a});
+    ASSERT_TRUE(out[0].status.is_ok() && out[1].status.is_ok());
+  }
+  static store::StoreFlagsRequest req(uint64_t box, std::vector<uint32_t> uids, store::FlagMode mode,
+                                      uint32_t flags, std::vector<std::string> kw = {}) {
+    store::StoreFlagsRequest r;
+    r.mailbox_id = box;
+    r.uids = std::move(uids);
+    r.mode = mode;
+    r.flags = flags;
+    r.keywords = std::move(kw);
+    return r;
+  }
+  void append_raw(std::string_view bytes) {
+    int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    ::close(fd);
+  }
+  std::string dir_, path_;
+  std::unique_ptr<store::Store> store_;
+  uint64_t inbox_ = 0;
+};
+
+TEST_F(FlagJournalTest, RecordsRoundTrip) {
+  auto j = FlagJournal::open(path_);
+  ASSERT_TRUE(j) << j.status().to_string();
+  auto a = req(7, {1, 2, 300000}, store::FlagMode::kAdd, store::kSeen | store::kFlagged);
+  auto b = req(8, {5}, store::FlagMode::kRemove, store::kDeleted, {"$Forwarded", "$Label1"});
+  auto c = req(9, {}, store::FlagMode::kReplace, 0);
+  c.unchanged_since = 123456789012ull;
+  ASSERT_TRUE((*j)->append(1, a).is_ok());
+  ASSERT_TRUE((*j)->append(2, b).is_ok());
+  ASSERT_TRUE((*j)->append(3, c).is_ok());
+  EXPECT_EQ((*j)->last_seq(), 3u);
+  uint64_t discarded = 99;
+  auto r = (*j)->read_all(&discarded);
+  ASSERT_TRUE(r) << r.status().to_string();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ(discarded, 0u);
+  EXPECT_EQ((*r)[0].seq, 1u);
+  EXPECT_EQ((*r)[0].request.uids, a.uids);
+  EXPECT_EQ((*r)[0].request.flags, a.flags);
+  EXPECT_EQ((*r)[0].request.mode, store::FlagMode::kAdd);
+  EXPECT_EQ((*r)[1].request.mode, store::FlagMode::kRemove);
+  EXPECT_EQ((*r)[1].request.keywords, b.keywords);
+  EXPECT_EQ((*r)[1].request.mailbox_id, 8u);
+  EXPECT_EQ((*r)[2].request.mode, store::FlagMode::kReplace);
+  EXPECT_EQ((*r)[2].request.unchanged_since, c.unchanged_since);
+  EXPECT_FALSE((*r)[0].request.unchanged_since.has_value());
+}
+
+TEST_F(FlagJournalTest, ATornOrCorruptTailEndsTheRecords) {
+  {
+    auto j = FlagJournal::open(path_);
+    ASSERT_TRUE(j);
+    ASSERT_TRUE((*j)->append(1, req(1, {1}, store::FlagMode::kAdd, store::kSeen)).is_ok());
+    ASSERT_TRUE((*j)->append(2, req(1, {2}, store::FlagMode::kAdd, store::kSeen)).is_ok());
+  }
+  // A crash in the middle of the third write: its first 10 bytes only.
+  std::string third = encode_journal_record(3, req(1, {3}, store::FlagMode::kAdd, store::kSeen));
+  append_raw(third.substr(0, 10));
+  {
+    auto j = FlagJournal::open(path_);
+    ASSERT_TRUE(j);
+    uint64_t discarded = 0;
+    auto r = (*j)->read_all(&discarded);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->size(), 2u);
+    EXPECT_EQ(discarded, 10u);
+  }
+  // A flipped byte in the second record's payload: its CRC fails, and nothing after it is read.
+  std::filesystem::resize_file(path_, 2 * third.size());  // the two whole records
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(third.size() + 12));
+    f.put('\x5a');
+  }
+  auto j = FlagJournal::open(path_);
+  ASSERT_TRUE(j);
+  auto r = (*j)->read_all();
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].seq, 1u);
+}
+
+TEST_F(FlagJournalTest, OneProcessAtATime) {
+  auto first = FlagJournal::open(path_);
+  ASSERT_TRUE(first);
+  auto second = FlagJournal::open(path_);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.status().code(), Code::kLocked);
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos);
+  first->reset();
+  EXPECT_TRUE(FlagJournal::open(path_));
+  // A directory that does not exist is an error with the path, not a crash.
+  auto bad = FlagJournal::open(dir_ + "/missing/dir/journal");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.status().message().find("missing/dir"), std::string::npos);
+}
+
+TEST_F(FlagJournalTest, EmptiedOnlyWhenEverythingIsApplied) {
+  auto j = FlagJournal::open(path_);
+  ASSERT_TRUE(j);
+  ASSERT_TRUE((*j)->append(1, req(1, {1}, store::FlagMode::kAdd, store::kSeen)).is_ok());
+  ASSERT_TRUE((*j)->append(2, req(1, {2}, store::FlagMode::kAdd, store::kSeen)).is_ok());
+  EXPECT_GT((*j)->size(), 0u);
+  EXPECT_FALSE((*j)->reset_if_applied(1));
+  EXPECT_EQ((*j)->read_all()->size(), 2u);
+  EXPECT_TRUE((*j)->reset_if_applied(2));
+  EXPECT_EQ((*j)->size(), 0u);
+  EXPECT_EQ(std::filesystem::file_size(path_), 0u);
+  // Appends go on after the reset, from the start of the file.
+  ASSERT_TRUE((*j)->append(3, req(1, {3}, store::FlagMode::kAdd, store::kSeen)).is_ok());
+  auto r = (*j)->read_all();
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].seq, 3u);
+}
+
+TEST_F(FlagJournalTest, TooLargeARecordIsRefused) {
+  auto j = FlagJournal::open(path_);
+  ASSERT_TRUE(j);
+  std::vector<uint32_t> uids(kMaxJournalRecord / 4 + 1);
+  for (size_t i = 0; i < uids.size(); i++) uids[i] = static_cast<uint32_t>(i + 1);
+  Status s = (*j)->append(1, req(1, uids, store::FlagMode::kAdd, store::kSeen));
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ((*j)->size(), 0u);
+}
+
+TEST_F(FlagJournalTest, ReplayAppliesExactlyWhatTheStoreHasNotRecorded) {
+  open_store();
+  // Record 1 "committed" before the crash: the store holds its sequence number (its effect
+  // here is \Answered, so that a second application would be visible as \Seen).
+  auto pre = store_->write_batch({req(inbox_, {1}, store::FlagMode::kAdd, store::kAnswered)},
+                                 store::BatchSync::kFull, 1);
+  ASSERT_TRUE(pre[0].status.is_ok());
+  EXPECT_EQ(*store_->flag_journal_seq(), 1u);
+  {
+    auto j = FlagJournal::open(path_);
+    ASSERT_TRUE(j);
+    ASSERT_TRUE((*j)->append(1, req(inbox_, {1}, store::FlagMode::kAdd, store::kSeen)).is_ok());
+    ASSERT_TRUE((*j)->append(2, req(inbox_, {1, 2}, store::FlagMode::kAdd, store::kFlagged)).is_ok());
+    ASSERT_TRUE((*j)->append(3, req(999999, {1}, store::FlagMode::kAdd, store::kSeen)).is_ok());  // mailbox gone
+    ASSERT_TRUE((*j)->append(4, req(inbox_, {2, 77}, store::FlagMode::kAdd, store::kDeleted)).is_ok());
+  }
+  auto j = FlagJournal::open(path_);
+  ASSERT_TRUE(j);
+  auto last = replay_flag_journal(*store_, **j);
+  ASSERT_TRUE(last) << last.status().to_string();
+  EXPECT_EQ(*last, 4u);
+  EXPECT_EQ(store_->get_message(inbox_, 1)->flags, uint32_t(store::kAnswered | store::kFlagged));
+  EXPECT_EQ(store_->get_message(inbox_, 2)->flags, uint32_t(store::kFlagged | store::kDeleted));
+  EXPECT_EQ(*store_->flag_journal_seq(), 4u);
+  EXPECT_EQ((*j)->size(), 0u);
+  EXPECT_EQ((*j)->last_seq(), 4u);  // the next record is 5
+  // A second replay (nothing left) changes nothing.
+  auto again = replay_flag_journal(*store_, **j);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 4u);
+  EXPECT_EQ(store_->get_message(inbox_, 1)->flags, uint32_t(store::kAnswered | store::kFlagged));
+  // The recorded sequence number is never lowered by an older batch.
+  store_->write_batch({req(inbox_, {1}, store::FlagMode::kAdd, store::kSeen)}, store::BatchSync::kFull, 2);
+  EXPECT_EQ(*store_->flag_journal_seq(), 4u);
+  EXPECT_TRUE(store_->check()->problems.empty());
+}
+
+TEST_F(FlagJournalTest, WriterRecordsSequenceNumbersAndEmptiesTheJournal) {
+  open_store();
+  auto j = FlagJournal::open(path_);
+  ASSERT_TRUE(j);
+  WriterOptions wo;
+  wo.journal = j->get();
+  GroupWriter w(*store_, wo, nullptr);
+  w.start();
+  auto a = req(inbox_, {1}, store::FlagMode::kAdd, store::kSeen);
+  auto b = req(inbox_, {2}, store::FlagMode::kAdd, store::kFlagged);
+  ASSERT_TRUE((*j)->append(1, a).is_ok());
+  ASSERT_TRUE((*j)->append(2, b).is_ok());
+  w.submit(1, a, 1);
+  w.submit(2, b, 2);
+  std::vector<std::pair<uint64_t, store::WriteOutcome>> done;
+  for (int i = 0; i < 2000 && done.size() < 2; ++i) {
+    for (auto& d : w.take_done()) done.push_back(std::move(d));
+    if (done.size() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_TRUE(done[0].second.status.is_ok());
+  EXPECT_TRUE(done[1].second.status.is_ok());
+  w.stop();  // syncs the deferred flag batch, then empties the journal
+  EXPECT_EQ(*store_->flag_journal_seq(), 2u);
+  EXPECT_EQ((*j)->size(), 0u);
+  EXPECT_EQ(store_->get_message(inbox_, 2)->flags, uint32_t(store::kFlagged));
+}
+
+TEST(FlagOverlay, PendingPredictionsUntilTheirRequestCompletes) {
+  FlagOverlay ov;
+  EXPECT_TRUE(ov.settled());
+  EXPECT_TRUE(ov.available());
+  uint64_t n1 = ov.accept(5, {{1, {store::kSeen, {}}}, {2, {store::kSeen, {"$X"}}}});
+  uint64_t n2 = ov.accept(5, {{2, {store::kSeen | store::kFlagged, {"$X"}}}});
+  EXPECT_EQ(n1, 1u);
+  EXPECT_EQ(n2, 2u);
+  EXPECT_FALSE(ov.settled());
+  ASSERT_NE(ov.find(5, 1), nullptr);
+  EXPECT_EQ(ov.find(5, 2)->flags, uint32_t(store::kSeen | store::kFlagged));
+  EXPECT_EQ(ov.find(6, 1), nullptr);  // another mailbox
+  ov.completed();                     // request 1: uid 1 goes, uid 2 is still request 2's
+  EXPECT_EQ(ov.completed_seq(), 1u);
+  EXPECT_EQ(ov.find(5, 1), nullptr);
+  ASSERT_NE(ov.find(5, 2), nullptr);
+  EXPECT_EQ(ov.find(5, 2)->keywords, std::vector<std::string>{"$X"});
+  ov.completed();
+  EXPECT_TRUE(ov.settled());
+  EXPECT_EQ(ov.entries(), 0u);
+  ov.ordinary_submitted();
+  EXPECT_FALSE(ov.available());
+  ov.ordinary_done();
+  EXPECT_TRUE(ov.available());
+}
+
+}  // namespace
+}  // namespace tsubame::imap
