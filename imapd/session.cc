@@ -1269,6 +1269,24 @@ void Session::cmd_list(const Command& c, std::string& out) {
     out += untagged(line);
     if (a.return_status && !lsub) status_items(b, *a.return_status, out);  // RFC 5819
   }
+  // Subscribed names without a mailbox (deleted since, or not yet created): RFC 9051
+  // §6.3.9.2 / RFC 5258 §3.1 LIST (SUBSCRIBED) returns them with \NonExistent (which implies
+  // \Noselect); RFC 3501 §6.3.9 LSUB with \Noselect. A plain LIST shows mailboxes only.
+  if ((lsub || a.select_subscribed) && !a.select_special_use) {
+    auto orphans = store_.orphan_subscriptions(user_.id);
+    if (!orphans) {
+      out += tagged(c.tag, "NO", "SERVERBUG", orphans.status().message());
+      return;
+    }
+    for (const auto& name : *orphans) {
+      if (!std::any_of(pats.begin(), pats.end(),
+                       [&](const std::string& p) { return wildcard_match(name, p); }))
+        continue;
+      std::string line = lsub ? "LSUB (\\Noselect) \"/\" " : "LIST (\\NonExistent \\Subscribed) \"/\" ";
+      append_mailbox(line, name, enc());
+      out += untagged(line);
+    }
+  }
   out += tagged(c.tag, "OK", "", lsub ? "LSUB completed" : "LIST completed");
 }
 

@@ -21,7 +21,7 @@ constexpr const char* kDbNames[] = {
     "meta",     "domains", "domain_names", "users",   "user_index", "mailboxes", "mailbox_index",
     "messages", "modseq",  "expunged",     "blobs",   "summaries",  "audit",     "logins",
     "lockout",  "trace",   "trace_ids",    "queue",   "reports",    "tokens",    "grants",
-    "aliases",  "settings", "purges",
+    "aliases",  "settings", "purges",  "subscriptions",
 };
 static_assert(sizeof(kDbNames) / sizeof(kDbNames[0]) == size_t(Db::kCount));
 
@@ -62,6 +62,7 @@ Status lmdb_status(int rc, std::string_view what) {
 }
 
 Status Txn::get(Db db, std::string_view key, std::string_view* value) const {
+  if (dbi(db) == kAbsentDbi) return Status::not_found(std::string("get ") + db_name(db));
   MDB_val k = val(key), v;
   int rc = mdb_get(txn_, dbi(db), &k, &v);
   if (rc == MDB_SUCCESS) *value = view(v);
@@ -94,6 +95,7 @@ Status Txn::del(Db db, std::string_view key) {
 
 Status Txn::scan(Db db, std::string_view prefix, std::string_view from,
                  const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  if (dbi(db) == kAbsentDbi) return Status::ok();
   Cursor cur;
   int rc = mdb_cursor_open(txn_, dbi(db), &cur.c);
   if (rc) return lmdb_status(rc, "cursor");
@@ -113,6 +115,7 @@ Status Txn::scan(Db db, std::string_view prefix, std::string_view from,
 
 Status Txn::scan_back(Db db, std::string_view prefix, std::string_view from,
                       const std::function<bool(std::string_view, std::string_view)>& fn) const {
+  if (dbi(db) == kAbsentDbi) return Status::ok();
   Cursor cur;
   int rc = mdb_cursor_open(txn_, dbi(db), &cur.c);
   if (rc) return lmdb_status(rc, "cursor");
@@ -134,6 +137,7 @@ Status Txn::scan_back(Db db, std::string_view prefix, std::string_view from,
 }
 
 Status Txn::last(Db db, std::string_view prefix, std::string* key, std::string* value) const {
+  if (dbi(db) == kAbsentDbi) return Status::not_found("no key with prefix");
   // The first key after every key with this prefix, then one step back.
   std::string upper(prefix);
   while (!upper.empty() && uint8_t(upper.back()) == 0xff) upper.pop_back();
@@ -183,6 +187,7 @@ Result<uint64_t> Txn::del_prefix(Db db, std::string_view prefix) {
 }
 
 Result<uint64_t> Txn::count(Db db) const {
+  if (dbi(db) == kAbsentDbi) return uint64_t(0);
   MDB_stat st;
   int rc = mdb_stat(txn_, dbi(db), &st);
   if (rc) return lmdb_status(rc, "stat");
@@ -262,6 +267,12 @@ Result<std::unique_ptr<Env>> Env::open(const EnvOptions& opts) {
     // missing (a newer schema adding one).
     bool may_create = !opts.read_only && (i != int(Db::kMeta) || !existed);
     rc = mdb_dbi_open(txn, kDbNames[i], may_create ? MDB_CREATE : 0, &env->dbis_[i]);
+    if (rc == MDB_NOTFOUND && opts.read_only && i >= int(Db::kSubscriptions)) {
+      // A database added after the file was written (a backup of an older version, opened
+      // read-only to verify or restore it): it reads as empty.
+      env->dbis_[i] = kAbsentDbi;
+      continue;
+    }
     if (rc) {
       mdb_txn_abort(txn);
       if (rc == MDB_NOTFOUND && i == int(Db::kMeta))

@@ -56,12 +56,18 @@ enum class Db : int {
   kAliases,       // be32 domain | HMAC(alias) -> sealed alias record (store/aliases.h)
   kSettings,      // be32 domain | setting name -> value (store/settings.h)
   kPurges,        // be64 user id -> scheduled purge (store/purge.h)
+  kSubscriptions, // be64 user | HMAC(user, name) -> sealed name: subscribed names without a
+                  // mailbox (a mailbox's own subscription is its record's flag)
   kCount
 };
 const char* db_name(Db db);
 
 // Maps an LMDB return code to a Status. `what` says what was being done.
 Status lmdb_status(int rc, std::string_view what);
+
+// The handle of a database missing from a file opened read-only (one added by a newer
+// version than wrote the file): reads see it empty.
+inline constexpr MDB_dbi kAbsentDbi = ~MDB_dbi{0};
 
 class Txn {
  public:

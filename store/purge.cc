@@ -182,6 +182,7 @@ Result<PurgeOutcome> purge_user(Store& store, uint64_t user_id, std::string_view
       if (!m.is_ok() && m.code() != Code::kNotFound) return m;
     }
     TSUBAME_TRY(t.del_prefix(Db::kMailboxIndex, be64(user_id)).status());
+    TSUBAME_TRY(t.del_prefix(Db::kSubscriptions, be64(user_id)).status());
     Status ui = t.del(Db::kUserIndex, store.keys().index("user", to_lower(u->address)));
     if (!ui.is_ok() && ui.code() != Code::kNotFound) return ui;
     TSUBAME_TRY(t.del(Db::kUsers, be64(user_id)));

@@ -294,6 +294,42 @@ class Ops {
     return be64(user_id) + keys_.index("mailbox", be64(user_id) + std::string(norm));
   }
 
+  // ---- subscriptions of names without a mailbox (RFC 9051 §6.3.7) ----
+  std::string subscription_key(uint64_t user_id, std::string_view norm) const {
+    return be64(user_id) + keys_.index("subscription", be64(user_id) + std::string(norm));
+  }
+  Result<bool> has_orphan_subscription(uint64_t user_id, std::string_view norm) {
+    std::string_view v;
+    Status s = t_.get(Db::kSubscriptions, subscription_key(user_id, norm), &v);
+    if (s.code() == Code::kNotFound) return false;
+    TSUBAME_TRY(s);
+    return true;
+  }
+  Status add_orphan_subscription(uint64_t user_id, std::string_view norm) {
+    TSUBAME_ASSIGN(have, has_orphan_subscription(user_id, norm));
+    if (have) return Status::ok();
+    size_t n = 0;
+    TSUBAME_TRY(t_.scan(Db::kSubscriptions, be64(user_id), "", [&](std::string_view k, std::string_view) {
+      if (k.substr(0, 8) != be64(user_id)) return false;
+      ++n;
+      return true;
+    }));
+    if (n >= kMaxMailboxesPerUser)
+      return Status::full("user has the maximum of " + std::to_string(kMaxMailboxesPerUser) +
+                          " subscriptions without a mailbox");
+    TSUBAME_ASSIGN(dom, user_domain(user_id));
+    std::string key = subscription_key(user_id, norm);
+    TSUBAME_ASSIGN(sealed, seal(dom, norm, Db::kSubscriptions, key));
+    return w_->put(Db::kSubscriptions, key, sealed);
+  }
+  // True if there was one.
+  Result<bool> del_orphan_subscription(uint64_t user_id, std::string_view norm) {
+    Status s = w_->del(Db::kSubscriptions, subscription_key(user_id, norm));
+    if (s.code() == Code::kNotFound) return false;
+    TSUBAME_TRY(s);
+    return true;
+  }
+
   // The id of the mailbox with this normalized name, or nullopt.
   Result<std::optional<uint64_t>> find_mailbox(uint64_t user_id, std::string_view norm) {
     std::string_view v;
@@ -350,7 +386,9 @@ class Ops {
     MailboxRow r;
     r.user_id = user_id;
     r.special = special;
-    r.subscribed = subscribed;
+    // A name subscribed while it had no mailbox: the new mailbox takes the subscription.
+    TSUBAME_ASSIGN(orphan, del_orphan_subscription(user_id, norm));
+    r.subscribed = subscribed || orphan;
     TSUBAME_ASSIGN(uv, next_uidvalidity());
     r.uidvalidity = uv;
     TSUBAME_ASSIGN(sealed, seal(dom, norm, Db::kMailboxes, be64(id)));
@@ -1019,6 +1057,10 @@ Status Store::rename_mailbox(uint64_t user_id, std::string_view from, std::strin
     }
     for (const auto& [id, nn] : moves) {
       TSUBAME_ASSIGN(row, ops.mailbox(id));
+      // The subscription moves with the mailbox; a name subscribed without a mailbox that
+      // the rename now fills is subscribed, as CREATE would have made it.
+      TSUBAME_ASSIGN(orphan, ops.del_orphan_subscription(user_id, nn));
+      if (orphan) row->subscribed = true;
       Status ins = ops.w().insert(Db::kMailboxIndex, ops.index_key(user_id, nn), be64(id));
       if (ins.code() == Code::kExists) return Status::exists("mailbox " + nn + " exists");
       TSUBAME_TRY(ins);
@@ -1051,6 +1093,9 @@ Status Store::delete_mailbox(uint64_t user_id, std::string_view name) {
     TSUBAME_TRY(ops.w().del_prefix(Db::kModseq, be64(*id)).status());
     TSUBAME_TRY(ops.w().del(Db::kMailboxIndex, ops.index_key(user_id, norm)));
     TSUBAME_TRY(ops.w().del(Db::kMailboxes, be64(*id)));
+    // RFC 9051 §6.3.7: the server SHOULD NOT remove a name from the subscriptions because
+    // its mailbox is gone; LIST (SUBSCRIBED) shows it \NonExistent.
+    if (row->subscribed) TSUBAME_TRY(ops.add_orphan_subscription(user_id, norm));
     ops.forget_mailbox(*id);
     return Status::ok();
   });
@@ -1059,13 +1104,45 @@ Status Store::delete_mailbox(uint64_t user_id, std::string_view name) {
 Status Store::set_subscribed(uint64_t user_id, std::string_view name, bool subscribed) {
   TSUBAME_ASSIGN(norm, normalize_mailbox(name));
   return impl_->write([&](Ops& ops) -> Status {
+    TSUBAME_TRY(ops.user(user_id).status());
     TSUBAME_ASSIGN(id, ops.find_mailbox(user_id, norm));
-    if (!id) return Status::not_found("no mailbox " + norm);
-    TSUBAME_ASSIGN(row, ops.mailbox(*id));
-    row->subscribed = subscribed;
-    ops.touch_mailbox(*id);
+    if (id) {
+      TSUBAME_ASSIGN(row, ops.mailbox(*id));
+      row->subscribed = subscribed;
+      ops.touch_mailbox(*id);
+      return Status::ok();
+    }
+    // RFC 9051 §6.3.7: a name may be subscribed without a mailbox (one to be created, or
+    // one deleted since).
+    if (subscribed) return ops.add_orphan_subscription(user_id, norm);
+    TSUBAME_ASSIGN(found, ops.del_orphan_subscription(user_id, norm));
+    if (!found) return Status::not_found("not subscribed to " + norm);
     return Status::ok();
   });
+}
+
+Result<std::vector<std::string>> Store::orphan_subscriptions(uint64_t user_id) const {
+  std::vector<std::string> out;
+  Status s = impl_->read([&](Ops& ops) -> Status {
+    TSUBAME_TRY(ops.user(user_id).status());
+    TSUBAME_ASSIGN(dom, ops.user_domain(user_id));
+    std::string prefix = be64(user_id);
+    Status inner;
+    TSUBAME_TRY(ops.t().scan(Db::kSubscriptions, prefix, "", [&](std::string_view k, std::string_view v) {
+      if (k.substr(0, 8) != prefix) return false;
+      auto name = ops.open(dom, v, Db::kSubscriptions, k);
+      if (!name.is_ok()) {
+        inner = name.status();
+        return false;
+      }
+      out.push_back(std::move(*name));
+      return true;
+    }));
+    return inner;
+  });
+  if (!s.is_ok()) return s;
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -276,7 +276,15 @@ class Store {
   // Removes the mailbox and its messages (blob references dropped); inferior mailboxes stay.
   // INBOX refused (PermissionDenied).
   Status delete_mailbox(uint64_t user_id, std::string_view name);
+  // SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8). A name without a mailbox may be
+  // subscribed (kept in Db::kSubscriptions, at most kMaxMailboxesPerUser); deleting a
+  // subscribed mailbox keeps its name subscribed; creating a mailbox (or renaming one to a
+  // name) that is subscribed makes it a subscribed mailbox. UNSUBSCRIBE of a name neither a
+  // mailbox nor subscribed is NotFound.
   Status set_subscribed(uint64_t user_id, std::string_view name, bool subscribed);
+  // The subscribed names that have no mailbox, sorted (LIST (SUBSCRIBED) shows them
+  // \NonExistent, LSUB \Noselect).
+  Result<std::vector<std::string>> orphan_subscriptions(uint64_t user_id) const;
 
   // ---- messages ----
   // Group commit: every message of the batch, to every target, in ONE durable write

@@ -452,6 +452,20 @@ TEST_F(SessionTest, MailboxManagementAndList) {
   EXPECT_TRUE(has(out, "\\Subscribed) \"/\" Archive2024")) << out;
   EXPECT_TRUE(has(send(*s, "d1 DELETE Archive2024\r\n"), "d1 OK"));
   EXPECT_TRUE(has(send(*s, "d2 DELETE Archive2024\r\n"), "d2 NO [NONEXISTENT]"));
+  // RFC 9051 §6.3.7: the subscription outlives the mailbox; LIST (SUBSCRIBED) says so with
+  // \NonExistent (RFC 5258 §3.1), LSUB with \Noselect, a plain LIST not at all.
+  out = send(*s, "l8 LIST (SUBSCRIBED) \"\" Arch*\r\n");
+  EXPECT_EQ(out, "* LIST (\\NonExistent \\Subscribed) \"/\" Archive2024\r\nl8 OK LIST completed\r\n");
+  out = send(*s, "l9 LSUB \"\" *\r\n");
+  EXPECT_TRUE(has(out, "* LSUB (\\Noselect) \"/\" Archive2024\r\n")) << out;
+  EXPECT_FALSE(has(send(*s, "l10 LIST \"\" Arch*\r\n"), "Archive2024"));
+  EXPECT_TRUE(has(send(*s, "u2 SUBSCRIBE Someday\r\n"), "u2 OK"));
+  EXPECT_TRUE(has(send(*s, "c9 CREATE Someday\r\n"), "c9 OK"));
+  out = send(*s, "l11 LIST (SUBSCRIBED) \"\" Someday\r\n");
+  EXPECT_EQ(out, "* LIST (\\HasNoChildren \\Subscribed) \"/\" Someday\r\nl11 OK LIST completed\r\n");
+  EXPECT_TRUE(has(send(*s, "u3 UNSUBSCRIBE Archive2024\r\n"), "u3 OK"));
+  EXPECT_TRUE(has(send(*s, "u4 UNSUBSCRIBE Archive2024\r\n"), "u4 NO"));
+  EXPECT_FALSE(has(send(*s, "l12 LSUB \"\" *\r\n"), "Archive2024"));
   EXPECT_TRUE(has(send(*s, "d3 DELETE INBOX\r\n"), "d3 NO"));
   out = send(*s, "n1 NAMESPACE\r\n");
   EXPECT_EQ(out, "* NAMESPACE ((\"\" \"/\")) NIL NIL\r\nn1 OK NAMESPACE completed\r\n");

@@ -212,7 +212,38 @@ TEST_F(Mailboxes, Subscribe) {
   EXPECT_TRUE(box(alice, "Lists").subscribed);
   ASSERT_TRUE(store().set_subscribed(alice, "Lists", false).is_ok());
   EXPECT_FALSE(box(alice, "Lists").subscribed);
-  EXPECT_EQ(store().set_subscribed(alice, "Nope", true).code(), Code::kNotFound);
+  // UNSUBSCRIBE of a name that is neither a mailbox nor subscribed.
+  EXPECT_EQ(store().set_subscribed(alice, "Nope", false).code(), Code::kNotFound);
+}
+
+// RFC 9051 §6.3.7: names without a mailbox can be subscribed, and deleting a mailbox does not
+// remove its subscription.
+TEST_F(Mailboxes, SubscriptionsOutliveAndPrecedeTheirMailboxes) {
+  ASSERT_TRUE(store().set_subscribed(alice, "Later/Box", true).is_ok());
+  ASSERT_TRUE(store().set_subscribed(alice, "Later/Box", true).is_ok());  // idempotent
+  EXPECT_EQ(*store().orphan_subscriptions(alice), std::vector<std::string>{"Later/Box"});
+  EXPECT_TRUE(store().orphan_subscriptions(bob)->empty());  // per user
+  // Creating it makes it a subscribed mailbox (its parent is not subscribed).
+  ASSERT_TRUE(store().create_mailbox(alice, "Later/Box").is_ok());
+  EXPECT_TRUE(box(alice, "Later/Box").subscribed);
+  EXPECT_FALSE(box(alice, "Later").subscribed);
+  EXPECT_TRUE(store().orphan_subscriptions(alice)->empty());
+  // Deleting it keeps the name subscribed; deleting an unsubscribed one leaves nothing.
+  ASSERT_TRUE(store().delete_mailbox(alice, "Later/Box").is_ok());
+  ASSERT_TRUE(store().delete_mailbox(alice, "Later").is_ok());
+  EXPECT_EQ(*store().orphan_subscriptions(alice), std::vector<std::string>{"Later/Box"});
+  // A rename onto a subscribed name subscribes the renamed mailbox.
+  ASSERT_TRUE(store().create_mailbox(alice, "Elsewhere").is_ok());
+  ASSERT_TRUE(store().rename_mailbox(alice, "Elsewhere", "Later/Box").is_ok());
+  EXPECT_TRUE(box(alice, "Later/Box").subscribed);
+  EXPECT_TRUE(store().orphan_subscriptions(alice)->empty());
+  // UNSUBSCRIBE of a name without a mailbox removes it.
+  ASSERT_TRUE(store().set_subscribed(alice, "Gone", true).is_ok());
+  ASSERT_TRUE(store().set_subscribed(alice, "Gone", false).is_ok());
+  EXPECT_TRUE(store().orphan_subscriptions(alice)->empty());
+  EXPECT_EQ(store().set_subscribed(alice, "Gone", false).code(), Code::kNotFound);
+  EXPECT_EQ(store().set_subscribed(alice, "bad*name", true).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(store().check()->problems.empty());
 }
 
 TEST_F(Mailboxes, NameLimits) {

@@ -180,6 +180,46 @@ TEST(Open, ReadOnly) {
   EXPECT_EQ((*s)->add_domain("x.example").status().code(), Code::kPermissionDenied);
 }
 
+// A file written before Db::kSubscriptions existed (an older backup): read-only it opens with
+// that database empty; read-write it is added.
+TEST(Open, DatabaseAddedByANewerVersion) {
+  Closed c;
+  {
+    MDB_env* env;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 64), 0);
+    ASSERT_EQ(mdb_env_set_mapsize(env, 1ull << 30), 0);
+    ASSERT_EQ(mdb_env_open(env, c.opts.data_dir.c_str(), 0, 0600), 0);
+    MDB_txn* txn;
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "subscriptions", 0, &dbi), 0);
+    ASSERT_EQ(mdb_drop(txn, dbi, 1), 0);  // delete the database itself
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  Options ro = c.opts;
+  ro.read_only = true;
+  ro.create = false;
+  {
+    auto s = Store::open(ro);
+    ASSERT_TRUE(s.is_ok()) << err(s);
+    auto u = (*s)->find_user("alice@example.com");
+    ASSERT_TRUE(u.is_ok());
+    auto orphans = (*s)->orphan_subscriptions(u->id);
+    ASSERT_TRUE(orphans.is_ok()) << orphans.status().to_string();
+    EXPECT_TRUE(orphans->empty());
+    EXPECT_TRUE((*s)->check()->problems.empty());
+  }
+  Options rw = c.opts;
+  rw.create = false;
+  auto s = Store::open(rw);
+  ASSERT_TRUE(s.is_ok()) << err(s);
+  auto u = (*s)->find_user("alice@example.com");
+  ASSERT_TRUE((*s)->set_subscribed(u->id, "Someday", true).is_ok());
+  EXPECT_EQ(*(*s)->orphan_subscriptions(u->id), std::vector<std::string>{"Someday"});
+}
+
 TEST(Open, MapGrowsOnDemand) {
   TempStore ts;
   ts.close();
