@@ -128,6 +128,12 @@ inline constexpr uint64_t kMaxEarlyFlagWrites = 4096;
 
 // ---- SEARCH (search_cache.h) ----
 
+// A SEARCH/SORT/THREAD by text whose mailbox has at least this many messages not yet in the
+// search cache has their text extracted on the worker pool first (about 36 µs a message):
+// the event loop, and so every other session, is not held up meanwhile. Fewer are
+// extracted inline.
+inline constexpr size_t kMinAsyncTextMessages = 64;
+
 // Decoded, case-folded searchable text kept for the daemon's sessions (LRU). About 1.2x the
 // text size of the messages searched; a message above an eighth of it is never cached.
 inline constexpr size_t kSearchCacheBytes = 64 * 1024 * 1024;

@@ -39,6 +39,11 @@ std::shared_ptr<const FoldedText> SearchCache::get(uint64_t user_id, uint64_t bl
   return it->second->text;
 }
 
+bool SearchCache::contains(uint64_t user_id, uint64_t blob_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return index_.count(Key{user_id, blob_id}) != 0;
+}
+
 void SearchCache::put(uint64_t user_id, uint64_t blob_id, std::shared_ptr<const FoldedText> text) {
   if (!text) return;
   size_t bytes = text->bytes();

@@ -60,6 +60,8 @@ class SearchCache {
   SearchCache& operator=(const SearchCache&) = delete;
 
   std::shared_ptr<const FoldedText> get(uint64_t user_id, uint64_t blob_id);
+  // Whether an entry is there (no statistics, no LRU change).
+  bool contains(uint64_t user_id, uint64_t blob_id) const;
   void put(uint64_t user_id, uint64_t blob_id, std::shared_ptr<const FoldedText> text);
   SearchCacheStats stats() const;
 

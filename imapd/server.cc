@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -26,6 +27,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -65,9 +67,12 @@ struct ListenerArg {
 //   session ── take_password_check ──▶ jobs ──▶ worker: verify_password ──▶ results
 //      ▲                                                                       │
 //      └──────────── password_checked (loop thread, on_wake) ◀── event_active ─┘
+// Also a SEARCH's text extraction (Session::TextJob): the decoded, folded text of the
+// mailbox's uncached messages goes into the shared search cache, then the session's command
+// runs on the loop with a warm cache.
 struct KdfJob {
   uint64_t conn_id = 0;
-  PasswordCheck check;
+  std::variant<PasswordCheck, Session::TextJob> work;
 };
 
 struct Server::Impl {
@@ -80,6 +85,7 @@ struct Server::Impl {
   std::condition_variable cv;
   std::deque<KdfJob> jobs;
   std::vector<std::pair<uint64_t, bool>> results;
+  std::vector<uint64_t> text_results;  // connection ids whose text job is done
   bool stop = false;
   event* wake = nullptr;
   std::vector<std::thread> workers;
@@ -99,6 +105,8 @@ struct Server::Impl {
   static void on_write_wake(evutil_socket_t, short, void* arg);
 
   void submit(uint64_t id, PasswordCheck check);
+  void submit_text(uint64_t id, Session::TextJob job);
+  void run_text_job(const Session::TextJob& job);
   void worker_loop();
   static void on_wake(evutil_socket_t, short, void* arg);
   std::vector<evconnlistener*> listeners;
@@ -164,6 +172,7 @@ struct Conn {
   void after(const std::string& out) {
     if (!out.empty()) bufferevent_write(bev, out.data(), out.size());
     if (auto check = session->take_password_check()) srv->submit(id, std::move(*check));
+    if (auto job = session->take_text_job()) srv->submit_text(id, std::move(*job));
     // Early STOREs first: the session accepted them before any write it is now waiting for.
     for (auto& e : session->take_early_writes())
       srv->writer->submit(id | Server::Impl::kEarlyTicket, std::move(e.request), e.journal_seq);
@@ -271,6 +280,28 @@ void Server::Impl::submit(uint64_t id, PasswordCheck check) {
   cv.notify_one();
 }
 
+void Server::Impl::submit_text(uint64_t id, Session::TextJob job) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    jobs.push_back(KdfJob{id, std::move(job)});
+  }
+  cv.notify_one();
+}
+
+// On a worker: what Session::search_hits would extract inline, put into the shared cache.
+// A message that cannot be read or parsed is skipped (the search then reads it inline and
+// falls back to its raw octets, as before).
+void Server::Impl::run_text_job(const Session::TextJob& job) {
+  auto start = std::chrono::steady_clock::now();
+  size_t done = extract_search_text(store, cfg.extract_text, *search_cache, job, [this] {
+    std::lock_guard<std::mutex> lock(mu);  // a stopping server does not wait for a mailbox
+    return stop;
+  });
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  log::sys().info("imapd: search text of {} message(s) extracted off the event loop in {} ms", done,
+                  ms.count());
+}
+
 void Server::Impl::worker_loop() {
   while (true) {
     KdfJob job;
@@ -281,7 +312,20 @@ void Server::Impl::worker_loop() {
       job = std::move(jobs.front());
       jobs.pop_front();
     }
-    bool ok = crypto::verify_password(job.check.password, job.check.hash);
+    if (auto* text = std::get_if<Session::TextJob>(&job.work)) {
+      try {
+        run_text_job(*text);
+      } catch (const std::exception& e) {  // allocation failure: the search runs inline
+        log::sys().error("imapd: search text extraction failed: {}", e.what());
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      if (stop) return;
+      text_results.push_back(job.conn_id);
+      event_active(wake, EV_READ, 0);
+      continue;
+    }
+    const auto& check = std::get<PasswordCheck>(job.work);
+    bool ok = crypto::verify_password(check.password, check.hash);
     std::lock_guard<std::mutex> lock(mu);
     if (stop) return;
     results.emplace_back(job.conn_id, ok);
@@ -292,9 +336,26 @@ void Server::Impl::worker_loop() {
 void Server::Impl::on_wake(evutil_socket_t, short, void* arg) {
   auto* impl = static_cast<Impl*>(arg);
   std::vector<std::pair<uint64_t, bool>> done;
+  std::vector<uint64_t> texts;
   {
     std::lock_guard<std::mutex> lock(impl->mu);
     done.swap(impl->results);
+    texts.swap(impl->text_results);
+  }
+  for (uint64_t id : texts) {
+    auto it = impl->by_id.find(id);
+    if (it == impl->by_id.end()) continue;  // the connection is gone
+    Conn* c = it->second;
+    try {
+      std::string out;
+      c->session->text_ready(out);
+      if (!c->closing && !c->session->in_command()) c->arm_timeout();
+      c->after(out);
+      if (c->closing && c->output_empty()) impl->release(c);
+    } catch (const std::exception& e) {
+      log::sys().error("imapd: {}: search failed: {}", c->ip, e.what());
+      impl->release(c);
+    }
   }
   for (const auto& [id, ok] : done) {
     auto it = impl->by_id.find(id);
@@ -435,6 +496,7 @@ void Server::Impl::accept(evutil_socket_t fd, const sockaddr* sa, const Listener
   sc.extract_text = cfg.extract_text;
   sc.search_cache = search_cache;
   sc.async_password_check = true;
+  sc.async_text = true;
   sc.async_writes = true;
   sc.lockout = cfg.lockout;
   sc.dummy_password_hash = cfg.dummy_password_hash;

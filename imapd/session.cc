@@ -445,6 +445,18 @@ bool uses_modseq(const SearchKey& k) {
   return std::any_of(k.children.begin(), k.children.end(), uses_modseq);
 }
 
+// Keys answered from the decoded text (SearchCtx::text).
+bool uses_text(const SearchKey& k) {
+  using K = SearchKey::Kind;
+  switch (k.kind) {
+    case K::kBcc: case K::kBody: case K::kCc: case K::kFrom: case K::kSubject: case K::kText:
+    case K::kTo: case K::kHeader:
+      return true;
+    default:
+      return std::any_of(k.children.begin(), k.children.end(), uses_text);
+  }
+}
+
 // ---- LIST ----
 
 // RFC 9051 §6.3.9: "*" matches anything, "%" anything but the hierarchy delimiter.
@@ -576,7 +588,7 @@ void Session::process(std::string& out) {
   // and (flag journal) while STOREs acknowledged early have not all committed: every command
   // but STORE reads or writes what they change, so it runs after them.
   while (state_ != SessionState::kLogout && !start_tls_pending_ && !pending_login_ &&
-         !pending_write_ && !(early_ && early_->held)) {
+         !pending_write_ && !pending_text_ && !(early_ && early_->held)) {
     auto ev = parser_.next();
     if (!ev) break;
     const auto* c = std::get_if<Command>(&*ev);
@@ -588,6 +600,61 @@ void Session::process(std::string& out) {
     }
     handle(std::move(*ev), out);
   }
+}
+
+std::optional<Session::TextJob> Session::take_text_job() {
+  if (!pending_text_ || !pending_text_->job) return std::nullopt;
+  auto j = std::move(pending_text_->job);
+  pending_text_->job.reset();
+  return j;
+}
+
+void Session::text_ready(std::string& out) {
+  if (!pending_text_) return;
+  Command c = std::move(pending_text_->command);
+  pending_text_.reset();
+  // Nothing else ran meanwhile (the session was paused): still selected, same mailbox.
+  if (state_ == SessionState::kSelected) {
+    text_warmed_ = true;  // whatever the cache could not keep is extracted inline
+    if (c.kind == CommandKind::kSearch) cmd_search(c, out);
+    else cmd_sort(c, out);
+    text_warmed_ = false;
+  }
+  process(out);
+}
+
+bool Session::defer_for_text(const Command& c, const SearchKey& key) {
+  if (!cfg_.async_text || !cfg_.search_cache || !cfg_.extract_text || text_warmed_ ||
+      !uses_text(key) || !sel_)
+    return false;
+  auto msgs = store_.list_messages(sel_->box.id);
+  if (!msgs) return false;  // the command reports it
+  TextJob job;
+  job.user_id = user_.id;
+  job.mailbox_id = sel_->box.id;
+  for (const auto& m : *msgs) {
+    if (!std::binary_search(sel_->uids.begin(), sel_->uids.end(), m.uid)) continue;
+    if (!cfg_.search_cache->contains(user_.id, m.blob_id)) job.messages.emplace_back(m.uid, m.blob_id);
+  }
+  if (job.messages.size() < kMinAsyncTextMessages) return false;
+  pending_text_ = std::make_unique<PendingText>(PendingText{std::move(job), c});
+  return true;
+}
+
+size_t extract_search_text(store::Store& store, const TextExtractor& extract, SearchCache& cache,
+                           const Session::TextJob& job, const std::function<bool()>& stop) {
+  size_t n = 0, done = 0;
+  for (const auto& [uid, blob] : job.messages) {
+    if (stop && ++n % 64 == 0 && stop()) break;
+    if (cache.contains(job.user_id, blob)) continue;
+    auto raw = store.read_message(job.user_id, job.mailbox_id, uid);
+    if (!raw.is_ok()) continue;
+    auto text = extract(*raw);
+    if (!text.is_ok()) continue;
+    cache.put(job.user_id, blob, std::make_shared<const FoldedText>(fold_search_text(*text)));
+    ++done;
+  }
+  return done;
 }
 
 std::vector<Session::EarlyWrite> Session::take_early_writes() {
@@ -1645,6 +1712,7 @@ void Session::cmd_search(const Command& c, std::string& out) {
     out += tagged(c.tag, "NO", "", cs.error);
     return;
   }
+  if (defer_for_text(c, key)) return;
   bool want_modseq = uses_modseq(key);
   if (want_modseq) condstore_ = true;
   auto found = search_hits(key, false);
@@ -1709,6 +1777,7 @@ void Session::cmd_sort(const Command& c, std::string& out) {
     out += tagged(c.tag, "NO", "", cs.error);
     return;
   }
+  if (defer_for_text(c, key)) return;
   auto found = search_hits(key, true);
   if (!found) {
     out += tagged(c.tag, "NO", "SERVERBUG", found.status().message());

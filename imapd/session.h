@@ -78,6 +78,9 @@ struct SessionConfig {
   // are refused afterwards: the answer costs the same KDF work as a real check, so its timing
   // does not tell which logins exist. Empty: no decoy check (unit tests).
   std::string dummy_password_hash;
+  // The search text of a mailbox's uncached messages is extracted off the event loop
+  // (take_text_job / text_ready; needs extract_text and search_cache). false: inline.
+  bool async_text = false;
   // Store writes (APPEND, STORE, COPY, MOVE, EXPUNGE, CLOSE's expunge) go to the daemon's
   // group-commit writer (imapd/writer.h) through take_write / write_done, so that the
   // writes of many sessions share one transaction and one fsync. false: each write is one
@@ -135,6 +138,18 @@ class Session {
   // calls password_checked() with the result; input is held until then.
   std::optional<PasswordCheck> take_password_check();
   void password_checked(bool ok, std::string& out);
+
+  // With SessionConfig::async_text: a SEARCH / SORT / THREAD by text over a mailbox with
+  // kMinAsyncTextMessages or more messages whose text is not in the search cache waits
+  // while the adapter runs the job on a worker (extract_text_job, search_cache.h); the
+  // adapter then calls text_ready() and the command runs on the warm cache.
+  struct TextJob {
+    uint64_t user_id = 0;
+    uint64_t mailbox_id = 0;
+    std::vector<std::pair<uint32_t, uint64_t>> messages;  // uid, blob id: not in the cache
+  };
+  std::optional<TextJob> take_text_job();
+  void text_ready(std::string& out);
 
   // With SessionConfig::async_writes: a command waits for its store write. The adapter
   // takes the request (once), hands it to the group-commit writer and calls write_done()
@@ -212,6 +227,9 @@ class Session {
   void cmd_copy(const Command& c, std::string& out);
   void cmd_quota(const Command& c, std::string& out);
   void cmd_sort(const Command& c, std::string& out);  // SORT and THREAD
+  // SessionConfig::async_text: true if the command now waits for a text job (it runs again
+  // from text_ready()).
+  bool defer_for_text(const Command& c, const SearchKey& key);
 
   // helpers
   struct Hit {
@@ -277,6 +295,12 @@ class Session {
     uint64_t barrier = 0;
   };
   std::unique_ptr<Early> early_;
+  struct PendingText {
+    std::optional<TextJob> job;  // not yet taken by the adapter
+    Command command;             // runs again once the job is done
+  };
+  std::unique_ptr<PendingText> pending_text_;
+  bool text_warmed_ = false;  // the command being re-run after its text job: no second job
   bool condstore_ = false;  // RFC 7162 §3.1: enabled by ENABLE or a CONDSTORE-using command
   bool qresync_ = false;
   bool rev2_ = false;       // ENABLE IMAP4rev2
@@ -287,5 +311,12 @@ class Session {
   int failed_logins_ = 0;
   int bad_commands_ = 0;
 };
+
+// Runs a Session::TextJob (on a worker thread): the decoded, folded text of each message
+// not yet in `cache` goes into it, as Session::search_hits would have put it. A message
+// that cannot be read or parsed is skipped (the search then reads it inline and falls back
+// to its raw octets). `stop` is asked every 64 messages. Returns how many were extracted.
+size_t extract_search_text(store::Store& store, const TextExtractor& extract, SearchCache& cache,
+                           const Session::TextJob& job, const std::function<bool()>& stop = {});
 
 }  // namespace tsubame::imap

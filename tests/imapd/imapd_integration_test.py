@@ -299,6 +299,37 @@ flag_sync = journal
         a.close()
         b.close()
 
+    def test_cold_text_search_of_a_large_mailbox_runs_off_the_loop(self):
+        # 80 messages (over kMinAsyncTextMessages) whose text is not cached yet: the daemon
+        # extracts it on a worker while other sessions are served, then answers.
+        m = self.imaps_login()
+        self.assertEqual(m.create("Bulk")[0], "OK")
+        for i in range(80):
+            body = "the harbor at dawn" if i % 9 == 0 else "nothing to see"
+            msg = f"From: bob@example.org\r\nSubject: bulk {i}\r\n\r\n{body}\r\n".encode()
+            self.assertEqual(m.append("Bulk", None, None, msg)[0], "OK")
+        m.select("Bulk")
+        searcher, other = Raw(self.imaps, tls=True), Raw(self.imaps, tls=True)
+        searcher.login()
+        other.login()
+        _, t = searcher.cmd("s0", "SELECT Bulk")
+        self.assertTrue(t.startswith("s0 OK"), t)
+        searcher.send("s1 SEARCH BODY harbor\r\n")
+        # Another session is served while (or after) the extraction runs.
+        _, t = other.cmd("o1", "NOOP")
+        self.assertEqual(t, "o1 OK NOOP completed")
+        lines, t = searcher.until("s1")
+        self.assertEqual(t, "s1 OK SEARCH completed")
+        self.assertEqual(lines, ["* SEARCH " + " ".join(str(i) for i in range(1, 81, 9))])
+        searcher.close()
+        with open(self.stderr.name) as f:
+            self.assertRegex(f.read(), r"search text of \d+ message\(s\) extracted off the event loop")
+        # Warm: the same answer again.
+        typ, data = m.search(None, "BODY", "harbor")
+        self.assertEqual([int(x) for x in data[0].split()], list(range(1, 81, 9)))
+        m.logout()
+        other.close()
+
     def test_idle_wakes_on_delivery(self):
         r = Raw(self.imaps, tls=True)
         r.login()

@@ -1141,6 +1141,43 @@ TEST_F(EarlyStoreTest, AnotherWritersChangeIsReportedWhenThePredictionMissedIt) 
   EXPECT_TRUE(has(out, "\\Flagged")) << out;
 }
 
+// SessionConfig::async_text: a cold text search over kMinAsyncTextMessages or more messages
+// waits for a text job (which the daemon runs on a worker), then answers from the cache.
+TEST_F(SessionTest, ColdTextSearchWaitsForItsTextJob) {
+  for (size_t i = 0; i < kMinAsyncTextMessages + 6; i++)
+    deliver(simple_message("note " + std::to_string(i), i % 7 == 0 ? "the harbor at dawn\r\n" : "nothing\r\n"));
+  auto cache = std::make_shared<SearchCache>();
+  SessionConfig cfg = plain_config();
+  cfg.extract_text = filter_extract_text;
+  cfg.search_cache = cache;
+  cfg.async_text = true;
+  auto s = session(cfg);
+  ASSERT_TRUE(has(send(*s, "l LOGIN alice@example.com secret\r\n"), "l OK"));
+  ASSERT_TRUE(has(send(*s, "s SELECT INBOX\r\n"), "s OK"));
+  // A flag search needs no text: answered at once.
+  EXPECT_TRUE(has(send(*s, "a SEARCH UNSEEN\r\n"), "a OK"));
+  EXPECT_FALSE(s->take_text_job().has_value());
+  // The text search and the command pipelined behind it wait.
+  EXPECT_EQ(send(*s, "b SEARCH BODY harbor\r\nc NOOP\r\n"), "");
+  auto job = s->take_text_job();
+  ASSERT_TRUE(job.has_value());
+  EXPECT_FALSE(s->take_text_job().has_value());  // taken once
+  EXPECT_EQ(job->messages.size(), kMinAsyncTextMessages + 6);
+  EXPECT_EQ(extract_search_text(*store_, cfg.extract_text, *cache, *job), kMinAsyncTextMessages + 6);
+  std::string out;
+  s->text_ready(out);
+  std::string want = "* SEARCH";
+  for (size_t i = 0; i < kMinAsyncTextMessages + 6; i += 7) want += " " + std::to_string(i + 1);
+  EXPECT_EQ(out, want + "\r\nb OK SEARCH completed\r\nc OK NOOP completed\r\n");
+  // Warm now: no job, the same answer; SORT by text as well.
+  EXPECT_EQ(send(*s, "d SEARCH BODY harbor\r\n"), want + "\r\nd OK SEARCH completed\r\n");
+  EXPECT_TRUE(has(send(*s, "e SORT (ARRIVAL) UTF-8 BODY harbor\r\n"), "e OK"));
+  EXPECT_FALSE(s->take_text_job().has_value());
+  // A stop request ends a job early.
+  SearchCache cold;
+  EXPECT_EQ(extract_search_text(*store_, cfg.extract_text, cold, *job, [] { return true; }), 63u);
+}
+
 TEST_F(SessionTest, SearchCacheGivesTheSameAnswersAndNeverCrossesUsers) {
   // One delivery to alice and bob: one blob, shared.
   auto hash = crypto::hash_password("secret", crypto::PasswordParams{1, 1024, 1});
