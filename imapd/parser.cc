@@ -118,6 +118,18 @@ int64_t days_from_civil(int y, int m, int d) {
   return era * 146097 + doe - 719468;
 }
 
+// RFC 9051 §5.1 / RFC 6855 §3: code points a mailbox name must not contain. `name` is UTF-8
+// (already validated or produced by mutf7_decode).
+bool has_forbidden_mailbox_char(std::string_view name) {
+  size_t i = 0;
+  uint32_t cp;
+  while (i < name.size()) {
+    if (!next_utf8(name, i, cp)) return true;
+    if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029) return true;
+  }
+  return false;
+}
+
 bool parse_u64(std::string_view s, uint64_t& v) {
   if (s.empty() || s.size() > 20) return false;
   for (char c : s)
@@ -407,6 +419,9 @@ class Grammar {
   }
 
   std::variant<Command, ParseError> run();
+  // Where the first failure happened: (line index, offset). Meaningful after run() failed.
+  size_t fail_seg() const { return fail_seg_; }
+  size_t fail_pos() const { return fail_pos_; }
 
  private:
   // ---- cursor ----
@@ -420,7 +435,11 @@ class Grammar {
   }
 
   bool fail(std::string msg) {
-    if (err_.empty()) err_ = std::move(msg);
+    if (err_.empty()) {
+      err_ = std::move(msg);
+      fail_seg_ = seg_;
+      fail_pos_ = pos_;
+    }
     return false;
   }
   bool eat(char c) {
@@ -476,6 +495,10 @@ class Grammar {
     const LiteralMarker& m = markers_[seg_];
     if (m.binary && binary == nullptr) return fail("literal8 is not allowed here");
     if (binary) *binary = m.binary;
+    // RFC 9051 §9: literal = "{" number64 ["+"] "}" CRLF *CHAR8, and CHAR8 = %x01-ff: a NUL
+    // octet may only travel in a literal8 ("~{n}", RFC 3516 §4.4 / RFC 9051 §6.3.12).
+    if (!m.binary && cmd_.literals[seg_].find('\0') != std::string::npos)
+      return fail("NUL octet in a literal (only a literal8 ~{n} may carry NUL)");
     out = cmd_.literals[seg_];
     ++seg_;
     pos_ = 0;
@@ -570,8 +593,10 @@ class Grammar {
       name = std::move(d.value());
     }
     if (name.size() > kMaxMailboxNameLength) return fail("mailbox name is too long");
-    for (char c : name)
-      if (c == '\0' || c == '\r' || c == '\n') return fail("mailbox name has a control character");
+    // RFC 9051 §5.1 and RFC 6855 §3: a mailbox name MUST NOT contain control characters
+    // (U+0000-U+001F, U+007F-U+009F), nor U+2028 LINE SEPARATOR or U+2029 PARAGRAPH
+    // SEPARATOR, whether it arrived in UTF-8 or in modified UTF-7.
+    if (has_forbidden_mailbox_char(name)) return fail("mailbox name has a control character");
     // RFC 9051 §5.1: INBOX is case-insensitive.
     if (iequals(name, "INBOX")) name = "INBOX";
     return true;
@@ -690,6 +715,8 @@ class Grammar {
   int depth_ = 0;
   size_t search_keys_ = 0;
   std::string err_;
+  size_t fail_seg_ = 0;
+  size_t fail_pos_ = 0;
 };
 
 bool Grammar::parse_authenticate(Command& c) {
@@ -1508,13 +1535,16 @@ std::variant<Command, ParseError> Grammar::run() {
   Command c;
   // tag = 1*<any ASTRING-CHAR except "+">
   auto tag = take_while([](unsigned char ch) { return is_astring_char(ch) && ch != '+'; });
-  if (tag.empty() || tag.size() > kMaxTagLength || (peek() != ' ' && !at_end()))
+  if (tag.empty() || tag.size() > kMaxTagLength || (peek() != ' ' && !at_end())) {
+    fail("missing or invalid tag");
     return ParseError{"*", ParseError::Kind::kBad, "", "missing or invalid tag"};
+  }
   c.tag = std::string(tag);
-  if (at_end() || !sp()) return ParseError{c.tag, ParseError::Kind::kBad, "", "missing command"};
   std::string name;
-  if (!keyword(name, "a command name"))
+  if (at_end() || !sp() || !keyword(name, "a command name")) {
+    fail("missing command");
     return ParseError{c.tag, ParseError::Kind::kBad, "", "missing command"};
+  }
   if (!dispatch(c, name)) {
     std::string text = err_.empty() ? "syntax error" : err_;
     if (!name.empty() && name != "UID") text = name + ": " + text;
@@ -1530,6 +1560,30 @@ std::variant<Command, ParseError> parse_command(const FramedCommand& cmd,
   if (cmd.lines.empty() || cmd.literals.size() + 1 != cmd.lines.size())
     return ParseError{"*", ParseError::Kind::kBad, "", "malformed command framing"};
   return Grammar(cmd, opts).run();
+}
+
+std::optional<ParseError> check_command_prefix(FramedCommand& partial, const ParserOptions& opts) {
+  if (partial.lines.empty() || partial.literals.size() + 1 != partial.lines.size())
+    return std::nullopt;
+  auto marker = find_literal_marker(partial.lines.back());
+  if (!marker) return std::nullopt;
+  const size_t pending = partial.lines.size() - 1;
+  // A placeholder for the literal and an empty rest of the command: what the grammar does
+  // up to the announcement is exactly what it will do with the real octets.
+  partial.literals.emplace_back();
+  partial.lines.emplace_back();
+  std::optional<ParseError> out;
+  {
+    Grammar g(partial, opts);
+    auto r = g.run();
+    if (auto* e = std::get_if<ParseError>(&r)) {
+      if (g.fail_seg() < pending || (g.fail_seg() == pending && g.fail_pos() <= marker->pos))
+        out = std::move(*e);
+    }
+  }
+  partial.literals.pop_back();
+  partial.lines.pop_back();
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1618,8 +1672,10 @@ std::optional<ParseEvent> Parser::on_line(std::string line) {
     if (auto* c = std::get_if<Command>(&r)) return ParseEvent{std::move(*c)};
     return ParseEvent{std::get<ParseError>(std::move(r))};
   }
-  // A literal follows.
-  bool append = is_append();
+  // A literal follows. Before login an APPEND is in the wrong state (RFC 9051 §6.3.12 is an
+  // authenticated-state command): it gets the pre-authentication literal limit, never
+  // APPENDLIMIT, so an unauthenticated client cannot make the server buffer 64 MiB.
+  bool append = is_append() && opts_.authenticated;
   uint64_t limit = append ? opts_.append_limit
                           : (opts_.authenticated ? kMaxLiteralSize : kMaxLiteralSizePreAuth);
   std::optional<ParseError> refuse;
@@ -1641,6 +1697,14 @@ std::optional<ParseEvent> Parser::on_line(std::string line) {
                           "non-synchronizing literal above 4096 octets (LITERAL-)");
   } else if (!append && cur_size_ + marker->size > kMaxCommandSize) {
     refuse = fail_command(ParseError::Kind::kBad, "TOOBIG", "command is too long");
+  } else if (auto bad = check_command_prefix(cur_, opts_)) {
+    // RFC 9051 §4.3 / §7.5: the server sends "+" only when it is ready to accept the
+    // literal; a command already malformed before the announcement (an invalid date-time in
+    // APPEND, a literal where none may stand) gets its tagged BAD now, and the client does
+    // not send the octets of a synchronizing literal.
+    std::string tag = bad->tag;
+    refuse = fail_command(ParseError::Kind::kBad, "", std::move(bad->text));
+    refuse->tag = std::move(tag);
   }
   if (refuse) {
     if (marker->non_sync) {

@@ -353,6 +353,11 @@ struct FramedCommand {
 // The grammar layer alone: a typed command or a ParseError (tagged BAD).
 std::variant<Command, ParseError> parse_command(const FramedCommand& cmd,
                                                 const ParserOptions& opts);
+// `partial` is a command received up to a literal announcement (its last line ends with
+// {n}); its literals so far are complete. Returns the tagged BAD the whole command will get
+// whatever the literal holds (the grammar failed at or before the announcement), or nullopt
+// when the command may still be valid. `partial` is restored before returning.
+std::optional<ParseError> check_command_prefix(FramedCommand& partial, const ParserOptions& opts);
 
 class Parser {
  public:

@@ -1,6 +1,7 @@
 // imapd/response.cc: response encoding (see response.h). Pure, allocation only, no failure.
 #include "imapd/response.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/bytes.h"
@@ -92,6 +93,31 @@ void append_ext_tail(std::string& out, const BodyPart& p, const EncodeOptions& o
   append_nstring(out, p.location, o);
 }
 
+// RFC 3501 §9: text = 1*TEXT-CHAR, TEXT-CHAR = <any CHAR except CR and LF>. A reason may
+// quote client input, so CR, LF and NUL become spaces; an empty text (which RFC 3501 does
+// not allow after a status) becomes the status word in lower case.
+void append_resp_text(std::string& out, std::string_view text, std::string_view status) {
+  if (text.empty()) {
+    for (char c : status) out += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    if (status.empty()) out += "done";
+    return;
+  }
+  for (char c : text) out += (c == '\r' || c == '\n' || c == '\0') ? ' ' : c;
+}
+
+// The stand-in for a body the MIME parse did not find (a multipart without parts, a
+// message/rfc822 without a message): an empty text/plain, as RFC 2045 §5.2 defaults.
+const BodyPart& empty_text_part() {
+  static const BodyPart kEmpty = [] {
+    BodyPart b;
+    b.type = "text";
+    b.subtype = "plain";
+    b.params = {{"charset", "us-ascii"}};
+    return b;
+  }();
+  return kEmpty;
+}
+
 // days since 1970-01-01 to civil date (Howard Hinnant's civil_from_days).
 void civil_from_days(int64_t z, int& y, int& m, int& d) {
   z += 719468;
@@ -111,7 +137,14 @@ void append_literal(std::string& out, std::string_view s) {
   out += '{';
   out += std::to_string(s.size());
   out += "}\r\n";
+  // RFC 9051 §9: literal = "{" number64 "}" CRLF *CHAR8, CHAR8 = %x01-ff. A NUL octet (a
+  // message appended as literal8, RFC 3516 §4.4) may only travel in a literal8, which a
+  // server sends only for BINARY (RFC 3516 §4.2); here each NUL becomes 0x80, as Dovecot
+  // does, so that the size and every other octet stay as stored.
+  size_t start = out.size();
   out += s;
+  for (size_t i = start; i < out.size(); ++i)
+    if (out[i] == '\0') out[i] = static_cast<char>(0x80);
 }
 
 bool can_quote(std::string_view s, const EncodeOptions& o) {
@@ -170,7 +203,12 @@ void append_flag_list(std::string& out, const std::vector<std::string>& flags) {
 std::string format_date_time(int64_t unix_seconds, int zone_minutes) {
   static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  int64_t local = unix_seconds + static_cast<int64_t>(zone_minutes) * 60;
+  // date-year = 4DIGIT (RFC 9051 §9): keep the instant within years 0001..9999.
+  constexpr int64_t kMin = -62135596800;  // 0001-01-01 00:00:00 UTC
+  constexpr int64_t kMax = 253402300799;  // 9999-12-31 23:59:59 UTC
+  if (zone_minutes < -1439 || zone_minutes > 1439) zone_minutes = 0;  // zone = 4DIGIT hhmm
+  int64_t local = std::clamp<int64_t>(unix_seconds + static_cast<int64_t>(zone_minutes) * 60,
+                                      kMin, kMax);
   int64_t days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
   int64_t secs = local - days * 86400;
   int y, m, d;
@@ -239,8 +277,10 @@ void append_envelope(std::string& out, const Envelope& env, const EncodeOptions&
 void append_body_structure(std::string& out, const BodyPart& p, bool extensible,
                            const EncodeOptions& o) {
   out += '(';
-  if (p.is_multipart() && !p.children.empty()) {
-    // body-type-mpart = 1*body SP media-subtype [SP body-ext-mpart]
+  if (p.is_multipart()) {
+    // body-type-mpart = 1*body SP media-subtype [SP body-ext-mpart]. A multipart without
+    // any part (no boundary found) still needs one body: an empty text/plain stands in.
+    if (p.children.empty()) append_body_structure(out, empty_text_part(), extensible, o);
     for (const auto& child : p.children) append_body_structure(out, child, extensible, o);
     out += ' ';
     append_string(out, p.subtype, o);
@@ -266,12 +306,15 @@ void append_body_structure(std::string& out, const BodyPart& p, bool extensible,
   append_string(out, p.encoding, o);
   out += ' ';
   out += std::to_string(p.size);
-  if (p.is_message() && p.children.size() == 1) {
-    // body-type-msg: ... SP envelope SP body SP body-fld-lines
+  if (p.is_message()) {
+    // body-type-msg: ... SP envelope SP body SP body-fld-lines. media-message is
+    // "MESSAGE" "RFC822" / "GLOBAL", so these fields must follow even when the encapsulated
+    // message could not be parsed (then an empty envelope and an empty text/plain body).
     out += ' ';
     append_envelope(out, p.envelope ? *p.envelope : Envelope{}, o);
     out += ' ';
-    append_body_structure(out, p.children[0], extensible, o);
+    append_body_structure(out, p.children.empty() ? empty_text_part() : p.children[0],
+                          extensible, o);
     out += ' ';
     out += std::to_string(p.lines);
   } else if (iequals(p.type, "TEXT")) {
@@ -290,7 +333,7 @@ void append_body_structure(std::string& out, const BodyPart& p, bool extensible,
 std::string tagged(std::string_view tag, std::string_view status, std::string_view code,
                    std::string_view text) {
   std::string out;
-  out.reserve(tag.size() + status.size() + code.size() + text.size() + 8);
+  out.reserve(tag.size() + status.size() + code.size() + text.size() + 16);
   out += tag;
   out += ' ';
   out += status;
@@ -299,8 +342,12 @@ std::string tagged(std::string_view tag, std::string_view status, std::string_vi
     out += '[';
     out += code;
     out += "] ";
+  } else if (!text.empty() && text.front() == '[') {
+    // resp-text = ["[" resp-text-code "]" SP] text: a text that starts with "[" would be
+    // read as a response code.
+    out += "- ";
   }
-  out += text;
+  append_resp_text(out, text, status);
   out += "\r\n";
   return out;
 }

@@ -34,7 +34,8 @@ bool can_quote(std::string_view s, const EncodeOptions& o);
 // string = quoted / literal
 void append_string(std::string& out, std::string_view s, const EncodeOptions& o = {});
 // literal = "{" number "}" CRLF *CHAR8. FETCH sends message data (BODY[...], RFC822...)
-// always as a literal, as clients such as imaplib expect.
+// always as a literal, as clients such as imaplib expect. CHAR8 excludes NUL: a NUL octet
+// is sent as 0x80 (only BINARY's literal8 carries NUL, RFC 3516 §4.2).
 void append_literal(std::string& out, std::string_view s);
 // nstring = string / nil
 void append_nstring(std::string& out, const std::optional<std::string>& s,
