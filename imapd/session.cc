@@ -895,6 +895,9 @@ void Session::execute(const Command& c, std::string& out) {
         out);
     return;
   }
+  // A command of the selected state finds its mailbox gone: BYE instead of a confusing NO.
+  if (state_ == SessionState::kSelected && c.kind != CommandKind::kLogout && selected_gone(out))
+    return;
   if (!e->fn) {  // NOOP, CHECK (RFC 9051 §6.1.2: NOOP is the polling command)
     sync(out, true);
     out += tagged(c.tag, "OK", "", name + " completed");
@@ -1157,12 +1160,28 @@ void Session::cmd_select(const Command& c, std::string& out) {
   out += untagged("OK [UIDNEXT " + std::to_string(box->uidnext) + "] Predicted next UID");
   out += untagged("OK [HIGHESTMODSEQ " + std::to_string(box->highest_modseq) + "] Highest");
   if (rev2_) {
-    std::string l = "LIST () \"/\" ";
+    // RFC 9051 §6.3.2: a LIST response for the mailbox, its attributes accurate (as LIST
+    // gives them).
+    std::string attrs;
+    auto boxes = store_.list_mailboxes(user_.id);
+    if (boxes) {
+      std::string prefix = box->name + "/";
+      bool children = std::any_of(boxes->begin(), boxes->end(), [&](const store::Mailbox& o) {
+        return o.name.size() > prefix.size() && o.name.compare(0, prefix.size(), prefix) == 0;
+      });
+      attrs = children ? "\\HasChildren" : "\\HasNoChildren";
+    }
+    if (box->special != store::SpecialUse::kNone) {
+      if (!attrs.empty()) attrs += ' ';
+      attrs += store::special_use_name(box->special);
+    }
+    std::string l = "LIST (" + attrs + ") \"/\" ";
     append_mailbox(l, box->name, enc());
     out += untagged(l);
   }
   sel_ = std::move(s);
   state_ = SessionState::kSelected;
+  saved_uids_.clear();  // RFC 5182 §2.1: a successful SELECT/EXAMINE empties $
   // RFC 7162 §3.2.5.1: QRESYNC resynchronisation when the UIDVALIDITY still matches.
   if (a.qresync && a.qresync->uidvalidity == box->uidvalidity) {
     auto van = store_.vanished_since(box->id, a.qresync->modseq);
@@ -1336,6 +1355,30 @@ void Session::cmd_list(const Command& c, std::string& out) {
     out += untagged(line);
     if (a.return_status && !lsub) status_items(b, *a.return_status, out);  // RFC 5819
   }
+  // RFC 9051 §6.3.9: with "%" last in a pattern, levels of hierarchy that match are returned
+  // even where they are not mailboxes (a parent deleted after its children were made), with
+  // \Noselect. Not under selection options, which select existing mailboxes' properties.
+  if (!lsub && !a.select_subscribed && !a.select_special_use) {
+    std::vector<std::string> levels;
+    for (const auto& b : *boxes) {
+      for (size_t pos = b.name.find('/'); pos != std::string::npos; pos = b.name.find('/', pos + 1)) {
+        std::string level = b.name.substr(0, pos);
+        bool exists = std::any_of(boxes->begin(), boxes->end(),
+                                  [&](const store::Mailbox& o) { return o.name == level; });
+        if (exists || std::find(levels.begin(), levels.end(), level) != levels.end()) continue;
+        bool matches = std::any_of(pats.begin(), pats.end(), [&](const std::string& p) {
+          return !p.empty() && p.back() == '%' && wildcard_match(level, p);
+        });
+        if (matches) levels.push_back(level);
+      }
+    }
+    std::sort(levels.begin(), levels.end());
+    for (const auto& level : levels) {
+      std::string line = "LIST (\\Noselect \\HasChildren) \"/\" ";
+      append_mailbox(line, level, enc());
+      out += untagged(line);
+    }
+  }
   // Subscribed names without a mailbox (deleted since, or not yet created): RFC 9051
   // §6.3.9.2 / RFC 5258 §3.1 LIST (SUBSCRIBED) returns them with \NonExistent (which implies
   // \Noselect); RFC 3501 §6.3.9 LSUB with \Noselect. A plain LIST shows mailboxes only.
@@ -1432,23 +1475,26 @@ void Session::poll(std::string& out) {
 }
 
 void Session::cmd_quota(const Command& c, std::string& out) {
-  // RFC 9208: one quota root "" per user, resource STORAGE in KiB.
+  // RFC 9208: one quota root "" per user with a quota, resource STORAGE in KiB. A user
+  // without a quota has no quota root (a QUOTA response needs at least one resource,
+  // RFC 9208 §5.1 quota-list).
+  auto u = store_.get_user(user_.id);
+  if (!u) {
+    out += tagged(c.tag, "NO", no_code_for(u.status()), u.status().message());
+    return;
+  }
+  bool limited = u->quota_bytes > 0;
   auto quota_line = [&]() {
-    auto u = store_.get_user(user_.id);
-    std::string q = "QUOTA \"\" (";
-    if (u && u->quota_bytes > 0)
-      q += "STORAGE " + std::to_string((u->used_bytes + 1023) / 1024) + " " +
-           std::to_string(u->quota_bytes / 1024);
-    q += ')';
-    out += untagged(q);
+    out += untagged("QUOTA \"\" (STORAGE " + std::to_string((u->used_bytes + 1023) / 1024) + " " +
+                    std::to_string(u->quota_bytes / 1024) + ")");
   };
   if (c.kind == CommandKind::kSetQuota) {
     out += tagged(c.tag, "NO", "NOPERM", "quotas are set by the postmaster");
     return;
   }
   if (c.kind == CommandKind::kGetQuota) {
-    if (!c.as<QuotaRootArgs>().root.empty()) {
-      out += tagged(c.tag, "NO", "NONEXISTENT", "no such quota root");
+    if (!c.as<QuotaRootArgs>().root.empty() || !limited) {
+      out += tagged(c.tag, "NO", "NONEXISTENT", limited ? "no such quota root" : "no quota applies to this account");
       return;
     }
     quota_line();
@@ -1463,9 +1509,9 @@ void Session::cmd_quota(const Command& c, std::string& out) {
   }
   std::string r = "QUOTAROOT ";
   append_mailbox(r, box->name, enc());
-  r += " \"\"";
+  if (limited) r += " \"\"";
   out += untagged(r);
-  quota_line();
+  if (limited) quota_line();
   out += tagged(c.tag, "OK", "", "GETQUOTAROOT completed");
 }
 
@@ -1526,10 +1572,26 @@ void Session::report_expunged(const std::vector<uint32_t>& gone_in, std::string&
   if (qresync_ && !reported.empty()) out += untagged("VANISHED " + format_sequence_set(reported));
 }
 
+// The selected mailbox was deleted (by another session, the web UI or the postmaster):
+// its messages, UIDs and UIDVALIDITY are gone, and nothing in RFC 9051 lets the session go
+// on in it, so the server says BYE and closes (as Dovecot does; RFC 2180 §3.3 allows it).
+bool Session::selected_gone(std::string& out) {
+  if (!sel_) return false;
+  auto box = store_.get_mailbox(user_.id, sel_->box.id);
+  if (box || box.status().code() != Code::kNotFound) return false;
+  out += untagged("BYE Selected mailbox was deleted, have to disconnect");
+  unselect();
+  state_ = SessionState::kLogout;
+  return true;
+}
+
 void Session::sync(std::string& out, bool allow_expunge) {
   if (!sel_ || !allow_expunge) return;
   auto box = store_.get_mailbox(user_.id, sel_->box.id);
-  if (!box) return;  // deleted under us: the next command will fail with NONEXISTENT
+  if (!box) {
+    if (box.status().code() == Code::kNotFound) selected_gone(out);
+    return;
+  }
   if (box->highest_modseq <= sel_->known_modseq) {
     sel_->box = *box;
     return;
@@ -1703,13 +1765,18 @@ Result<std::vector<Session::Hit>> Session::search_hits(const SearchKey& key,
 void Session::cmd_search(const Command& c, std::string& out) {
   const auto& a = c.as<SearchArgs>();
   SearchKey key = a.key;
+  // RFC 5182 §2.1: a SEARCH with SAVE answered NO leaves $ empty.
+  auto refuse = [&](std::string_view code, std::string_view text) {
+    if (a.ret.save) saved_uids_.clear();
+    out += tagged(c.tag, "NO", code, text);
+  };
   CharsetResult cs = apply_charset(a.charset.value_or(""), key);
   if (!cs.known) {
-    out += tagged(c.tag, "NO", "BADCHARSET (UTF-8 US-ASCII)", "unsupported charset");
+    refuse("BADCHARSET (UTF-8 US-ASCII)", "unsupported charset");
     return;
   }
   if (!cs.error.empty()) {
-    out += tagged(c.tag, "NO", "", cs.error);
+    refuse("", cs.error);
     return;
   }
   if (defer_for_text(c, key)) return;
@@ -1717,7 +1784,7 @@ void Session::cmd_search(const Command& c, std::string& out) {
   if (want_modseq) condstore_ = true;
   auto found = search_hits(key, false);
   if (!found) {
-    out += tagged(c.tag, "NO", "SERVERBUG", found.status().message());
+    refuse("SERVERBUG", found.status().message());
     return;
   }
   std::vector<uint32_t> hits_seq, hits_uid;
@@ -1727,7 +1794,18 @@ void Session::cmd_search(const Command& c, std::string& out) {
     hits_uid.push_back(h.msg.uid);
     max_modseq = std::max(max_modseq, h.msg.modseq);
   }
-  if (a.ret.save) saved_uids_ = hits_uid;  // RFC 5182 §2.1
+  if (a.ret.save) {
+    // RFC 5182 §2.4: with MIN and/or MAX (and neither ALL nor COUNT) only those messages are
+    // saved; otherwise every match.
+    if ((a.ret.min || a.ret.max) && !a.ret.all && !a.ret.count) {
+      saved_uids_.clear();
+      if (!hits_uid.empty() && a.ret.min) saved_uids_.push_back(hits_uid.front());
+      if (!hits_uid.empty() && a.ret.max && (!a.ret.min || hits_uid.size() > 1))
+        saved_uids_.push_back(hits_uid.back());
+    } else {
+      saved_uids_ = hits_uid;
+    }
+  }
   const auto& hits = c.uid ? hits_uid : hits_seq;
   bool esearch = a.esearch || rev2_;
   SearchReturn ret = a.ret;
@@ -1778,6 +1856,7 @@ void Session::cmd_sort(const Command& c, std::string& out) {
     return;
   }
   if (defer_for_text(c, key)) return;
+  if (uses_modseq(key)) condstore_ = true;  // RFC 7162 §3.1: a CONDSTORE-enabling command
   auto found = search_hits(key, true);
   if (!found) {
     out += tagged(c.tag, "NO", "SERVERBUG", found.status().message());
@@ -1818,6 +1897,12 @@ void Session::cmd_sort(const Command& c, std::string& out) {
     } else {
       std::string s = "SORT";
       for (uint32_t n : order) s += " " + std::to_string(n);
+      // RFC 7162 §3.1.5 / §7 sort-data: the highest MODSEQ of the matches.
+      if (uses_modseq(key) && !order.empty()) {
+        uint64_t top = 0;
+        for (const auto& h : *found) top = std::max(top, h.msg.modseq);
+        s += " (MODSEQ " + std::to_string(top) + ")";
+      }
       out += untagged(s);
     }
   }

@@ -245,6 +245,8 @@ class Session {
   void process(std::string& out);  // runs parsed events until input or a pause runs out
   Result<std::vector<size_t>> resolve(const SequenceSet& set, bool uid) const;
   void sync(std::string& out, bool allow_expunge);
+  // The selected mailbox no longer exists: BYE, and the session ends.
+  bool selected_gone(std::string& out);
   void report_expunged(const std::vector<uint32_t>& uids, std::string& out);
   void status_items(const store::Mailbox& box, const std::vector<StatusItem>& items,
                     std::string& out) const;
