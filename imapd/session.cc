@@ -1109,6 +1109,30 @@ void Session::cmd_enable(const Command& c, std::string& out) {
   out += tagged(c.tag, "OK", "", "ENABLE completed");
 }
 
+std::string Session::flags_line(const std::vector<std::string>& keywords) {
+  std::string f = "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk $NotJunk";
+  for (const auto& k : keywords) {
+    if (iequals(k, "$Junk") || iequals(k, "$NotJunk")) continue;
+    f += ' ';
+    f += k;
+  }
+  return f + ")";
+}
+
+void Session::note_keywords(const std::vector<std::string>& keywords, std::string& out) {
+  if (!sel_) return;
+  bool added = false;
+  for (const auto& k : keywords) {
+    if (iequals(k, "$Junk") || iequals(k, "$NotJunk")) continue;  // always in FLAGS
+    if (std::find(sel_->keywords.begin(), sel_->keywords.end(), k) != sel_->keywords.end()) continue;
+    sel_->keywords.push_back(k);
+    added = true;
+  }
+  if (!added) return;
+  std::sort(sel_->keywords.begin(), sel_->keywords.end());
+  out += untagged(flags_line(sel_->keywords));
+}
+
 void Session::unselect() {
   sel_.reset();
   if (state_ == SessionState::kSelected) state_ = SessionState::kAuthenticated;
@@ -1146,7 +1170,13 @@ void Session::cmd_select(const Command& c, std::string& out) {
     if (!first_unseen && !(m.flags & store::kSeen))
       first_unseen = static_cast<uint32_t>(s.uids.size());
   }
-  out += untagged("FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk $NotJunk)");
+  // RFC 9051 §7.3.5: the flags applicable in the mailbox, its keywords in use included (a
+  // new keyword later is announced by another FLAGS response, note_keywords()).
+  for (const auto& m : *msgs)
+    for (const auto& k : m.keywords)
+      if (std::find(s.keywords.begin(), s.keywords.end(), k) == s.keywords.end()) s.keywords.push_back(k);
+  std::sort(s.keywords.begin(), s.keywords.end());
+  out += untagged(flags_line(s.keywords));
   out += untagged(examine ? "OK [PERMANENTFLAGS ()] Read-only mailbox"
                           : "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft "
                             "\\*)] Flags permitted");
@@ -1429,9 +1459,30 @@ void Session::cmd_append(const Command& c, std::string& out) {
     out += tagged(c.tag, "NO", "CANNOT", "empty message");
     return;
   }
+  // RFC 5322 §2.3 / RFC 9051 §6.3.12: a message is lines ending in CRLF. Bare LF line ends
+  // (a client on a Unix mailbox file) become CRLF before the summary is made, so that
+  // offsets, sizes and what FETCH returns agree.
+  std::string normalized;
+  const std::string* raw = &a.message;
+  {
+    bool bare = false;
+    for (size_t i = a.message.find('\n'); i != std::string::npos; i = a.message.find('\n', i + 1))
+      if (i == 0 || a.message[i - 1] != '\r') {
+        bare = true;
+        break;
+      }
+    if (bare) {
+      normalized.reserve(a.message.size() + a.message.size() / 32);
+      for (size_t i = 0; i < a.message.size(); i++) {
+        if (a.message[i] == '\n' && (i == 0 || a.message[i - 1] != '\r')) normalized += '\r';
+        normalized += a.message[i];
+      }
+      raw = &normalized;
+    }
+  }
   Result<MessageSummary> summary = cfg_.summarize
-                                       ? cfg_.summarize(a.message)
-                                       : Result<MessageSummary>(minimal_summary(a.message));
+                                       ? cfg_.summarize(*raw)
+                                       : Result<MessageSummary>(minimal_summary(*raw));
   if (!summary) {
     out += tagged(c.tag, "NO", "SERVERBUG", summary.status().message());
     return;
@@ -1439,7 +1490,7 @@ void Session::cmd_append(const Command& c, std::string& out) {
   store::AppendRequest req;
   req.user_id = user_.id;
   req.mailbox_id = box->id;
-  req.raw = a.message;
+  req.raw = normalized.empty() ? a.message : std::move(normalized);
   req.summary = std::move(*summary);
   req.flags = bits;
   req.keywords = std::move(keywords);
@@ -1619,6 +1670,7 @@ void Session::sync(std::string& out, bool allow_expunge) {
     if (self != sel_->self_reported.end() && self->second == m.modseq) continue;
     flags_changed.push_back(&m);
   }
+  for (const auto& m : *changed) note_keywords(m.keywords, out);
   if (added) out += untagged(std::to_string(sel_->uids.size()) + " EXISTS");
   for (const auto* m : flags_changed) {
     auto it = std::lower_bound(sel_->uids.begin(), sel_->uids.end(), m->uid);
@@ -2200,6 +2252,7 @@ void Session::cmd_store(const Command& c, std::string& out) {
     }
     if (!spam.empty()) report(sel_->box.id, spam, store::Reported::kSpam, "$Junk keyword");
     if (!ham.empty()) report(sel_->box.id, ham, store::Reported::kHam, "$NotJunk keyword");
+    for (const auto& ch : r.changed) note_keywords(ch.keywords, reply);
     for (const auto& ch : r.changed) {
       sel_->self_reported[ch.uid] = ch.modseq;
       // RFC 9051 §6.4.6: untagged FETCH with the new flags unless .SILENT; RFC 7162 §3.1.3:

@@ -192,6 +192,7 @@ class Session {
     std::vector<uint32_t> uids;          // index = sequence number - 1
     uint64_t known_modseq = 0;           // changes up to here have been reported
     std::unordered_map<uint32_t, uint64_t> self_reported;  // uid -> modseq we already sent
+    std::vector<std::string> keywords;   // announced in FLAGS (sorted)
   };
 
   void handle(ParseEvent ev, std::string& out);
@@ -251,6 +252,10 @@ class Session {
   void status_items(const store::Mailbox& box, const std::vector<StatusItem>& items,
                     std::string& out) const;
   void unselect();
+  // "FLAGS (...)": the system flags, $Junk, $NotJunk and the mailbox's keywords in use.
+  static std::string flags_line(const std::vector<std::string>& keywords);
+  // Announces keywords the client has not been told of (a new untagged FLAGS).
+  void note_keywords(const std::vector<std::string>& keywords, std::string& out);
   // Issue 5 §5: junk reports on MOVE/COPY into or out of Junk and on $Junk / $NotJunk.
   enum class Place { kOther, kJunk, kTrash };
   Place place_of(const store::Mailbox& box) const;

@@ -1048,6 +1048,20 @@ TEST_F(SessionTest, ConformanceFixes) {
   // RFC 7162 §3.1.5: SORT with MODSEQ gives the highest MODSEQ of the matches.
   out = send(*s, "o1 SORT (ARRIVAL) UTF-8 MODSEQ 1\r\n");
   EXPECT_TRUE(has(out, "* SORT 1 2 3 4 (MODSEQ ")) << out;
+  // RFC 9051 §7.3.5: FLAGS lists keywords in use; a new one is announced before its FETCH.
+  out = send(*s, "k1 STORE 1 +FLAGS ($Forwarded)\r\n");
+  EXPECT_TRUE(has(out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk $NotJunk $Forwarded)\r\n* 1 FETCH"))
+      << out;
+  EXPECT_FALSE(has(send(*s, "k2 STORE 2 +FLAGS ($Forwarded)\r\n"), "* FLAGS"));  // known now
+  out = send(*other, "k3 EXAMINE INBOX\r\n");
+  EXPECT_TRUE(has(out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk $NotJunk $Forwarded)\r\n")) << out;
+  // RFC 5322 §2.3: an APPEND with bare LF line ends is stored with CRLF.
+  std::string lf = "From: a@example.com\nSubject: lf\n\nline one\nline two\n";
+  ASSERT_TRUE(has(send(*s, "p1 APPEND INBOX {" + std::to_string(lf.size()) + "+}\r\n" + lf + "\r\n"), "p1 OK"));
+  out = send(*s, "p2 FETCH 5 (RFC822.SIZE BODY.PEEK[])\r\n");
+  std::string crlf = "From: a@example.com\r\nSubject: lf\r\n\r\nline one\r\nline two\r\n";
+  EXPECT_TRUE(has(out, "RFC822.SIZE " + std::to_string(crlf.size()))) << out;
+  EXPECT_TRUE(has(out, "{" + std::to_string(crlf.size()) + "}\r\n" + crlf)) << out;
   // A selected mailbox deleted by another session: BYE, not NO [SERVERBUG] with an id.
   ASSERT_TRUE(has(send(*other, "c3 CREATE Victim\r\n"), "c3 OK"));
   ASSERT_TRUE(has(send(*s, "v1 SELECT Victim\r\n"), "v1 OK"));
