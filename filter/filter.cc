@@ -58,6 +58,43 @@ Verdict fault_verdict(std::string note) {
   return v;
 }
 
+// Walks the BODYSTRUCTURE tree: whether a text/plain leaf exists and whether a text/html leaf
+// is base64-encoded. Attachments (disposition "attachment") do not count as the text. The
+// tree is as deep as the parser allowed (MimeLimits::max_depth), so the recursion is bounded.
+void scan_text_leaves(const BodyPart& p, bool& plain, bool& html_base64) {
+  for (const auto& c : p.children) scan_text_leaves(c, plain, html_base64);
+  if (!p.children.empty() || !iequals(p.type, "text")) return;
+  if (p.disposition && iequals(*p.disposition, "attachment")) return;
+  if (iequals(p.subtype, "plain")) plain = true;
+  if (iequals(p.subtype, "html") && iequals(trim(p.encoding), "base64")) html_base64 = true;
+}
+
+// check:html-only-base64: no text/plain part, and an HTML part in base64. Mail programs that
+// write HTML send it as 7bit or quoted-printable with a plain-text alternative; base64 hides
+// the words from filters that do not decode.
+bool html_only_base64(const ParsedMessage& msg) {
+  bool plain = false, html_base64 = false;
+  scan_text_leaves(msg.summary.body, plain, html_base64);
+  return html_base64 && !plain;
+}
+
+// check:html-little-text: HTML with no plain-text alternative, a link, and almost nothing
+// to read around it (the message is an image, or only a link to follow). Mail programs that
+// write short HTML notes (a reply with a meeting link) add a text/plain alternative.
+bool html_little_text(const ParsedMessage& msg) {
+  bool anchor = std::any_of(msg.links.begin(), msg.links.end(),
+                            [](const Link& l) { return l.source == LinkSource::kHtmlAnchor; });
+  if (!anchor) return false;
+  bool plain = false, html_base64 = false;
+  scan_text_leaves(msg.summary.body, plain, html_base64);
+  if (plain) return false;
+  size_t visible = 0;
+  for (char c : msg.body_text) {
+    if (!std::isspace(static_cast<unsigned char>(c)) && ++visible >= kLittleTextBytes) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string url_host(std::string_view url) {
@@ -202,6 +239,8 @@ std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnve
       break;
     }
   }
+  if (html_only_base64(msg)) c.emplace_back("html-only-base64");
+  if (html_little_text(msg)) c.emplace_back("html-little-text");
   return c;
 }
 

@@ -89,6 +89,10 @@ class Filter {
 
 // ---- building blocks, public for tools and tests ----
 
+// check:html-little-text fires for a message with no text/plain part, an HTML <a href>
+// link, and fewer non-space bytes of visible text (body_text) than this.
+inline constexpr size_t kLittleTextBytes = 200;
+
 // Scope texts of a parsed message; views point into msg (and into storage).
 ScanInput build_scan_input(const ParsedMessage& msg);
 // Names of the check:NAME tests that fire for this message (rules.h kCheckNames).

@@ -63,9 +63,15 @@ enum class ScopeKind : uint8_t {
 //   malformed-date       Date that does not parse as RFC 5322 §3.3 date-time
 //   from-domain-mismatch From header domain differs from the envelope sender domain
 //   mime-anomaly         the MIME parser flagged the message as malformed
+//   html-only-base64     the only readable text is HTML sent base64-encoded (no text/plain
+//                        part): mail programs send HTML as 7bit or quoted-printable
+//   html-little-text     HTML with no text/plain part, a link, and fewer than
+//                        kLittleTextBytes (filter.h) of visible text: an image or a link
+//                        instead of a message
 inline constexpr std::string_view kCheckNames[] = {
-    "link-host-mismatch", "missing-message-id", "missing-date",         "missing-from",
-    "malformed-message-id", "malformed-date",   "from-domain-mismatch", "mime-anomaly",
+    "link-host-mismatch",   "missing-message-id", "missing-date",         "missing-from",
+    "malformed-message-id", "malformed-date",     "from-domain-mismatch", "mime-anomaly",
+    "html-only-base64",     "html-little-text",
 };
 
 struct Scope {
