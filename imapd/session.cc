@@ -445,6 +445,21 @@ bool uses_modseq(const SearchKey& k) {
   return std::any_of(k.children.begin(), k.children.end(), uses_modseq);
 }
 
+// The first sequence-number key (not UID, not "$") naming a message beyond the mailbox:
+// RFC 9051 §9 (seq-number) asks for a tagged BAD, as FETCH and STORE give.
+const SequenceSet* bad_sequence_key(const SearchKey& k, uint32_t count) {
+  if (k.kind == SearchKey::Kind::kSequenceSet && !k.set.saved) {
+    for (const auto& r : k.set.ranges) {
+      uint32_t lo = r.lo == SequenceSet::kStar ? count : r.lo;
+      uint32_t hi = r.hi == SequenceSet::kStar ? count : r.hi;
+      if (std::min(lo, hi) == 0 || std::max(lo, hi) > count) return &k.set;
+    }
+  }
+  for (const auto& c : k.children)
+    if (const SequenceSet* b = bad_sequence_key(c, count)) return b;
+  return nullptr;
+}
+
 // Keys answered from the decoded text (SearchCtx::text).
 bool uses_text(const SearchKey& k) {
   using K = SearchKey::Kind;
@@ -1829,6 +1844,12 @@ void Session::cmd_search(const Command& c, std::string& out) {
   }
   if (!cs.error.empty()) {
     refuse("", cs.error);
+    return;
+  }
+  if (bad_sequence_key(key, static_cast<uint32_t>(sel_->uids.size()))) {
+    if (a.ret.save) saved_uids_.clear();
+    bad(c.tag, "invalid message sequence number (mailbox has " + std::to_string(sel_->uids.size()) +
+                   " messages)", out);
     return;
   }
   if (defer_for_text(c, key)) return;

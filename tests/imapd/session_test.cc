@@ -1062,6 +1062,13 @@ TEST_F(SessionTest, ConformanceFixes) {
   std::string crlf = "From: a@example.com\r\nSubject: lf\r\n\r\nline one\r\nline two\r\n";
   EXPECT_TRUE(has(out, "RFC822.SIZE " + std::to_string(crlf.size()))) << out;
   EXPECT_TRUE(has(out, "{" + std::to_string(crlf.size()) + "}\r\n" + crlf)) << out;
+  // RFC 9051 §9 (seq-number): SEARCH by a sequence number beyond the mailbox is BAD, as for
+  // FETCH; UIDs beyond it are simply not found.
+  EXPECT_TRUE(has(send(*s, "b1 SEARCH 9\r\n"), "b1 BAD"));
+  EXPECT_TRUE(has(send(*s, "b2 SEARCH OR 1 (NOT 7:9)\r\n"), "b2 BAD"));
+  // (IMAP4rev2 is enabled in this session: ESEARCH answers.)
+  EXPECT_EQ(send(*s, "b3 SEARCH UID 90:99\r\n"), "* ESEARCH (TAG \"b3\")\r\nb3 OK SEARCH completed\r\n");
+  EXPECT_EQ(send(*s, "b4 SEARCH 2:*\r\n"), "* ESEARCH (TAG \"b4\") ALL 2:5\r\nb4 OK SEARCH completed\r\n");
   // A selected mailbox deleted by another session: BYE, not NO [SERVERBUG] with an id.
   ASSERT_TRUE(has(send(*other, "c3 CREATE Victim\r\n"), "c3 OK"));
   ASSERT_TRUE(has(send(*s, "v1 SELECT Victim\r\n"), "v1 OK"));
