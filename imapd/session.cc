@@ -1643,8 +1643,8 @@ void Session::report_expunged(const std::vector<uint32_t>& gone_in, std::string&
 // on in it, so the server says BYE and closes (as Dovecot does; RFC 2180 §3.3 allows it).
 bool Session::selected_gone(std::string& out) {
   if (!sel_) return false;
-  auto box = store_.get_mailbox(user_.id, sel_->box.id);
-  if (box || box.status().code() != Code::kNotFound) return false;
+  auto exists = store_.mailbox_exists(sel_->box.id);
+  if (!exists || *exists) return false;  // a read error is the command's to report
   out += untagged("BYE Selected mailbox was deleted, have to disconnect");
   unselect();
   state_ = SessionState::kLogout;

@@ -984,6 +984,20 @@ Result<Mailbox> Store::get_mailbox(uint64_t user_id, uint64_t mailbox_id) const 
   return out;
 }
 
+Result<bool> Store::mailbox_exists(uint64_t mailbox_id) const {
+  bool found = false;
+  Status s = impl_->env->read([&](const Txn& t) -> Status {
+    std::string_view v;
+    Status g = t.get(Db::kMailboxes, be64(mailbox_id), &v);
+    if (g.code() == Code::kNotFound) return Status::ok();
+    TSUBAME_TRY(g);
+    found = true;
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return found;
+}
+
 Result<std::vector<Mailbox>> Store::list_mailboxes(uint64_t user_id) const {
   std::vector<Mailbox> out;
   Status s = impl_->read([&](Ops& ops) -> Status {

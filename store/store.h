@@ -269,6 +269,9 @@ class Store {
                                  SpecialUse special = SpecialUse::kNone);
   Result<Mailbox> find_mailbox(uint64_t user_id, std::string_view name) const;  // INBOX any case
   Result<Mailbox> get_mailbox(uint64_t user_id, uint64_t mailbox_id) const;
+  // Whether the mailbox record exists (one lookup, nothing decrypted): imapd asks it before
+  // each command of the selected state.
+  Result<bool> mailbox_exists(uint64_t mailbox_id) const;
   Result<std::vector<Mailbox>> list_mailboxes(uint64_t user_id) const;
   // RFC 9051 §6.3.6: renaming INBOX moves its messages to the new mailbox and leaves INBOX
   // empty; renaming a parent renames its children.
