@@ -24,6 +24,7 @@
 #include <cstring>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -99,6 +100,7 @@ struct Server::Impl {
   std::unordered_set<uint64_t> flag_waiters;  // connection ids
   static constexpr uint64_t kEarlyTicket = 1ull << 63;
   void resume_flag_waiters();
+  void resume(uint64_t id, const char* what, const std::function<void(Session&, std::string&)>& fn);
   // SEARCH's decoded text, shared by every session (imapd/search_cache.h).
   std::shared_ptr<SearchCache> search_cache = std::make_shared<SearchCache>();
   event* write_wake = nullptr;
@@ -342,35 +344,29 @@ void Server::Impl::on_wake(evutil_socket_t, short, void* arg) {
     done.swap(impl->results);
     texts.swap(impl->text_results);
   }
-  for (uint64_t id : texts) {
-    auto it = impl->by_id.find(id);
-    if (it == impl->by_id.end()) continue;  // the connection is gone
-    Conn* c = it->second;
-    try {
-      std::string out;
-      c->session->text_ready(out);
-      if (!c->closing && !c->session->in_command()) c->arm_timeout();
-      c->after(out);
-      if (c->closing && c->output_empty()) impl->release(c);
-    } catch (const std::exception& e) {
-      log::sys().error("imapd: {}: search failed: {}", c->ip, e.what());
-      impl->release(c);
-    }
-  }
-  for (const auto& [id, ok] : done) {
-    auto it = impl->by_id.find(id);
-    if (it == impl->by_id.end()) continue;  // the connection is gone
-    Conn* c = it->second;
-    try {
-      std::string out;
-      c->session->password_checked(ok, out);
-      if (!c->closing && !c->session->in_command()) c->arm_timeout();
-      c->after(out);
-      if (c->closing && c->output_empty()) impl->release(c);
-    } catch (const std::exception& e) {
-      log::sys().error("imapd: {}: login failed: {}", c->ip, e.what());
-      impl->release(c);
-    }
+  for (uint64_t id : texts)
+    impl->resume(id, "search", [](Session& s, std::string& out) { s.text_ready(out); });
+  for (const auto& [id, ok] : done)
+    impl->resume(id, "login", [ok = ok](Session& s, std::string& out) { s.password_checked(ok, out); });
+}
+
+// A paused session of connection `id` goes on (its password check, text job or flag
+// barrier is done): what it answers is written, and the connection is released if it
+// ended. Nothing if the connection is gone meanwhile.
+void Server::Impl::resume(uint64_t id, const char* what,
+                          const std::function<void(Session&, std::string&)>& fn) {
+  auto it = by_id.find(id);
+  if (it == by_id.end()) return;
+  Conn* c = it->second;
+  try {
+    std::string out;
+    fn(*c->session, out);
+    if (!c->closing && !c->session->in_command()) c->arm_timeout();
+    c->after(out);  // may pause again (a later write, a flag barrier): handled there
+    if (c->closing && c->output_empty()) release(c);
+  } catch (const std::exception& e) {
+    log::sys().error("imapd: {}: {} failed: {}", c->ip, what, e.what());
+    release(c);
   }
 }
 
@@ -389,26 +385,15 @@ void Server::Impl::on_write_wake(evutil_socket_t, short, void* arg) {
     auto it = impl->by_id.find(id);
     if (it == impl->by_id.end()) continue;  // the connection is gone; the write stands
     Conn* c = it->second;
-    if (early) {  // already answered: the session only learns the MODSEQs
-      if (outcome.status.is_ok() &&
-          std::find(writers.begin(), writers.end(), c->session->user_id()) == writers.end())
-        writers.push_back(c->session->user_id());
-      c->session->early_write_done(outcome);
-      continue;
-    }
     if (outcome.status.is_ok() &&
         std::find(writers.begin(), writers.end(), c->session->user_id()) == writers.end())
       writers.push_back(c->session->user_id());
-    try {
-      std::string out;
-      c->session->write_done(std::move(outcome), out);
-      if (!c->closing && !c->session->in_command()) c->arm_timeout();
-      c->after(out);
-      if (c->closing && c->output_empty()) impl->release(c);
-    } catch (const std::exception& e) {
-      log::sys().error("imapd: {}: write completion failed: {}", c->ip, e.what());
-      impl->release(c);
+    if (early) {  // already answered: the session only learns the MODSEQs
+      c->session->early_write_done(outcome);
+      continue;
     }
+    impl->resume(id, "write completion",
+                 [&outcome](Session& s, std::string& out) { s.write_done(std::move(outcome), out); });
   }
   impl->resume_flag_waiters();
   for (uint64_t u : writers) impl->wake_user(u);
@@ -429,19 +414,7 @@ void Server::Impl::resume_flag_waiters() {
   }
   for (uint64_t id : ready) {
     flag_waiters.erase(id);
-    auto it = by_id.find(id);
-    if (it == by_id.end()) continue;
-    Conn* c = it->second;
-    try {
-      std::string out;
-      c->session->flags_settled(out);
-      if (!c->closing && !c->session->in_command()) c->arm_timeout();
-      c->after(out);  // may wait again (a later early STORE): back into flag_waiters
-      if (c->closing && c->output_empty()) release(c);
-    } catch (const std::exception& e) {
-      log::sys().error("imapd: {}: command failed: {}", c->ip, e.what());
-      release(c);
-    }
+    resume(id, "command", [](Session& s, std::string& out) { s.flags_settled(out); });
   }
 }
 

@@ -53,6 +53,28 @@ def tls_client_context():
     return ctx
 
 
+def write_imapd_fixture_config(directory, imap_port, imaps_port, extra=""):
+    """Writes DIR/tsubame.conf for tsubame-imapd over an `imapd_fixture init DIR` store (its
+    data/, master.key and tls/ files), listening on the two loopback ports; `extra` lines are
+    appended to the [imapd] section. Returns the path."""
+    conf = os.path.join(directory, "tsubame.conf")
+    with open(conf, "w") as f:
+        f.write(f"""[general]
+data_dir = data
+key_file = master.key
+[log]
+level = info
+mail_log =
+[tls]
+cert_file = tls/cert.pem
+key_file = tls/key.pem
+[imapd]
+listen_imap = 127.0.0.1:{imap_port}
+listen_imaps = 127.0.0.1:{imaps_port}
+""" + extra)
+    return conf
+
+
 def start_daemon(name, conf, ports, log, timeout=120, extra_args=()):
     """Starts BIN/name --config conf, output appended to the open file `log`. Returns the
     Popen once the daemon logged "<short name>: ready", is alive and every port in `ports`

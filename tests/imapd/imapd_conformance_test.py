@@ -31,7 +31,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tsubame_test import free_port, start_daemon, tls_client_context  # noqa: E402
+from tsubame_test import free_port, start_daemon, tls_client_context, write_imapd_fixture_config  # noqa: E402
 
 BIN = os.environ.get("TSUBAME_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin"))
 USER = "alice@example.com"
@@ -46,23 +46,9 @@ def setUpModule():
     subprocess.run([os.path.join(BIN, "imapd_fixture"), "init", d], check=True)
     stderr = open(os.path.join(d, "imapd.stderr"), "w")
     STATE["stderr"] = stderr
-    conf = os.path.join(d, "tsubame.conf")
     for _ in range(5):
         imap, imaps = free_port(), free_port()
-        with open(conf, "w") as f:
-            f.write(f"""[general]
-data_dir = data
-key_file = master.key
-[log]
-level = info
-mail_log =
-[tls]
-cert_file = tls/cert.pem
-key_file = tls/key.pem
-[imapd]
-listen_imap = 127.0.0.1:{imap}
-listen_imaps = 127.0.0.1:{imaps}
-""")
+        conf = write_imapd_fixture_config(d, imap, imaps)
         proc = start_daemon("tsubame-imapd", conf, (imap, imaps), stderr, timeout=60)
         if proc is not None:
             STATE["proc"], STATE["imap"], STATE["imaps"] = proc, imap, imaps

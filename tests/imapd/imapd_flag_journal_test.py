@@ -17,7 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tsubame_test import BIN, free_port, start_daemon  # noqa: E402
+from tsubame_test import BIN, free_port, start_daemon, write_imapd_fixture_config  # noqa: E402
 from imapd_integration_test import Raw  # noqa: E402
 
 STORES = 600
@@ -42,21 +42,7 @@ class ImapdFlagJournal(unittest.TestCase):
         """Starts tsubame-imapd on fresh ports (retrying if a port was taken)."""
         for attempt in range(5):
             self.port, self.tls_port = free_port(), free_port()
-            conf = os.path.join(self.dir, "tsubame.conf")
-            with open(conf, "w") as f:
-                f.write(f"""[general]
-data_dir = data
-key_file = master.key
-[log]
-level = info
-mail_log =
-[tls]
-cert_file = tls/cert.pem
-key_file = tls/key.pem
-[imapd]
-listen_imap = 127.0.0.1:{self.port}
-listen_imaps = 127.0.0.1:{self.tls_port}
-""")
+            conf = write_imapd_fixture_config(self.dir, self.port, self.tls_port)
             log = open(os.path.join(self.dir, "imapd-%d.log" % len(self.logs)), "w")
             self.logs.append(log)
             self.proc = start_daemon("tsubame-imapd", conf, (self.port, self.tls_port), log, timeout=60)

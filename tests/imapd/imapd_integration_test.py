@@ -32,7 +32,7 @@ imaplib.Commands.setdefault("UNSELECT", ("SELECTED",))
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tsubame_test import free_port, start_daemon, tls_client_context  # noqa: E402  (shared: ports below the ephemeral range)
+from tsubame_test import free_port, start_daemon, tls_client_context, write_imapd_fixture_config  # noqa: E402  (shared: ports below the ephemeral range)
 
 
 
@@ -86,24 +86,10 @@ class ImapdIntegration(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix="tsubame-imapd-")
         subprocess.run([os.path.join(BIN, "imapd_fixture"), "init", cls.dir], check=True)
         cls.imap, cls.imaps = free_port(), free_port()
-        conf = os.path.join(cls.dir, "tsubame.conf")
-        with open(conf, "w") as f:
-            f.write(f"""[general]
-data_dir = data
-key_file = master.key
-[log]
-level = info
-mail_log =
-[tls]
-cert_file = tls/cert.pem
-key_file = tls/key.pem
-[imapd]
-listen_imap = 127.0.0.1:{cls.imap}
-listen_imaps = 127.0.0.1:{cls.imaps}
-# the default: STOREs of system flags answered once journaled (imapd_flag_journal_test.py
-# covers crashes; full and deferred are the other settings)
-flag_sync = journal
-""" + cls.EXTRA_IMAPD_CONF)
+        # flag_sync = journal is the default: STOREs of system flags answered once journaled
+        # (imapd_flag_journal_test.py covers crashes; full and deferred are the others).
+        conf = write_imapd_fixture_config(cls.dir, cls.imap, cls.imaps,
+                                          "flag_sync = journal\n" + cls.EXTRA_IMAPD_CONF)
         cls.stderr = open(os.path.join(cls.dir, "imapd.stderr"), "w")
         # Started when THIS daemon logged "imapd: ready" and its ports answer.
         cls.proc = None
