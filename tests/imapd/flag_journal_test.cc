@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "imapd/writer.h"
+#include "tests/imapd/temp_store.h"
 
 namespace tsubame::imap {
 namespace {
@@ -20,29 +21,16 @@ namespace {
 class FlagJournalTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/tsubame-flag-journal-XXXXXX";
-    dir_ = mkdtemp(tmpl);
+    ASSERT_TRUE(ts_.open("journal"));
+    dir_ = ts_.dir;
     path_ = dir_ + "/imapd-flags.journal";
   }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  // The store with two messages in alice's INBOX (UIDs 1 and 2).
   void open_store() {
-    store::Options o;
-    o.data_dir = dir_ + "/data";
-    o.key_file = dir_ + "/master.key";
-    o.create = true;
-    auto s = store::Store::open(o);
-    ASSERT_TRUE(s) << s.status().to_string();
-    store_ = std::move(s.value());
-    ASSERT_TRUE(store_->add_domain("example.com"));
-    auto u = store_->add_user("alice@example.com", "$argon2id$unused");
-    ASSERT_TRUE(u) << u.status().to_string();
-    inbox_ = store_->find_mailbox(u->id, "INBOX")->id;
+    store_ = ts_.store.get();
+    inbox_ = ts_.inbox;
     store::AppendRequest a;
-    a.user_id = u->id;
+    a.user_id = ts_.alice;
     a.mailbox_id = inbox_;
     a.raw = "Subject: x\r\n\r\nbody\r\n";
     a.summary.size = a.raw.size();
@@ -65,8 +53,9 @@ class FlagJournalTest : public ::testing::Test {
     ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
     ::close(fd);
   }
+  testing::TempStore ts_;
   std::string dir_, path_;
-  std::unique_ptr<store::Store> store_;
+  store::Store* store_ = nullptr;
   uint64_t inbox_ = 0;
 };
 

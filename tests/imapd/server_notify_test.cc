@@ -27,6 +27,7 @@
 #include "imapd/limits.h"
 #include "store/settings.h"
 #include "store/store.h"
+#include "tests/imapd/temp_store.h"
 
 namespace tsubame::imap {
 namespace {
@@ -87,26 +88,14 @@ void send_datagram(const std::string& path, const std::string& msg) {
 class ServerNotifyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/tsubame-imapd-notify-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    store::Options o;
-    o.data_dir = dir_ + "/data";
-    o.key_file = dir_ + "/master.key";
-    o.create = true;
-    auto s = store::Store::open(o);
-    ASSERT_TRUE(s) << s.status().to_string();
-    store_ = std::move(s.value());
-    auto domain = store_->add_domain("example.com");
-    ASSERT_TRUE(domain);
-    // These tests log in over plaintext loopback: the domain must allow it (tls_required is
-    // on by default and enforced by the session; imapd_domain_security tests the refusal).
-    ASSERT_TRUE(store::set_domain_setting(*store_, domain->id, "tls_required", "no", "test").is_ok());
+    ASSERT_TRUE(ts_.open("notify", /*plaintext_login=*/true));
+    dir_ = ts_.dir;
+    store_ = ts_.store.get();
     auto hash = crypto::hash_password("secret", crypto::PasswordParams{1, 1024, 1});
     ASSERT_TRUE(hash);
-    auto alice = store_->add_user("alice@example.com", *hash);
     auto bob = store_->add_user("bob@example.com", *hash);
-    ASSERT_TRUE(alice && bob);
-    alice_ = alice->id;
+    ASSERT_TRUE(bob);
+    alice_ = ts_.alice;
     bob_ = bob->id;
 
     evthread_use_pthreads();
@@ -136,9 +125,6 @@ class ServerNotifyTest : public ::testing::Test {
     if (stop_) event_free(stop_);
     server_.reset();
     if (base_) event_base_free(base_);
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
   uint64_t deliver(uint64_t user) {
     store::IncomingMessage in;
@@ -154,8 +140,9 @@ class ServerNotifyTest : public ::testing::Test {
     return r ? (*r)[0].copies[0].mailbox_id : 0;
   }
 
+  testing::TempStore ts_;  // declared first: destroyed after the server
   std::string dir_;
-  std::unique_ptr<store::Store> store_;
+  store::Store* store_ = nullptr;
   uint64_t alice_ = 0, bob_ = 0;
   event_base* base_ = nullptr;
   std::unique_ptr<Server> server_;

@@ -14,6 +14,7 @@
 #include "store/accounts.h"
 #include "store/reports.h"
 #include "store/settings.h"
+#include "tests/imapd/temp_store.h"
 
 namespace tsubame::imap {
 namespace {
@@ -87,34 +88,11 @@ TestMessage multipart_message() {
 class SessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/tsubame-imapd-test-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    store::Options o;
-    o.data_dir = dir_ + "/data";
-    o.key_file = dir_ + "/master.key";
-    o.create = true;
-    auto s = store::Store::open(o);
-    ASSERT_TRUE(s) << s.status().to_string();
-    store_ = std::move(s.value());
-    auto domain = store_->add_domain("example.com");
-    ASSERT_TRUE(domain);
-    // These tests log in over plaintext loopback: the domain must allow it (tls_required is
-    // on by default and enforced by the session; imapd_domain_security tests the refusal).
-    ASSERT_TRUE(store::set_domain_setting(*store_, domain->id, "tls_required", "no", "test").is_ok());
-    // Cheap Argon2 parameters: the tests are about the protocol, not the KDF.
-    auto hash = crypto::hash_password("secret", crypto::PasswordParams{1, 1024, 1});
-    ASSERT_TRUE(hash);
-    auto u = store_->add_user("alice@example.com", *hash);
-    ASSERT_TRUE(u) << u.status().to_string();
-    user_ = u->id;
-    auto inbox = store_->find_mailbox(user_, "INBOX");
-    ASSERT_TRUE(inbox);
-    inbox_ = inbox->id;
-  }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    ASSERT_TRUE(ts_.open("session", /*plaintext_login=*/true));
+    dir_ = ts_.dir;
+    store_ = ts_.store.get();
+    user_ = ts_.alice;
+    inbox_ = ts_.inbox;
   }
 
   SessionConfig plain_config() {
@@ -157,8 +135,9 @@ class SessionTest : public ::testing::Test {
     return r ? (*r)[0].copies[0].uid : 0;
   }
 
+  testing::TempStore ts_;
   std::string dir_;
-  std::unique_ptr<store::Store> store_;
+  store::Store* store_ = nullptr;
   uint64_t user_ = 0;
   uint64_t inbox_ = 0;
 };

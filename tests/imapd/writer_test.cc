@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/crypto.h"
+#include "tests/imapd/temp_store.h"
 
 namespace tsubame::imap {
 namespace {
@@ -19,25 +20,11 @@ namespace {
 class WriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/tsubame-imapd-writer-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    store::Options o;
-    o.data_dir = dir_ + "/data";
-    o.key_file = dir_ + "/master.key";
-    o.create = true;
-    auto s = store::Store::open(o);
-    ASSERT_TRUE(s) << s.status().to_string();
-    store_ = std::move(s.value());
-    ASSERT_TRUE(store_->add_domain("example.com"));
-    auto u = store_->add_user("alice@example.com", "$argon2id$unused");
-    ASSERT_TRUE(u) << u.status().to_string();
-    user_ = u->id;
-    inbox_ = store_->find_mailbox(user_, "INBOX")->id;
-  }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    ASSERT_TRUE(ts_.open("writer"));
+    dir_ = ts_.dir;
+    store_ = ts_.store.get();
+    user_ = ts_.alice;
+    inbox_ = ts_.inbox;
   }
   store::AppendRequest append(size_t size = 100) {
     store::AppendRequest a;
@@ -57,8 +44,9 @@ class WriterTest : public ::testing::Test {
     return all;
   }
 
+  testing::TempStore ts_;
   std::string dir_;
-  std::unique_ptr<store::Store> store_;
+  store::Store* store_ = nullptr;
   uint64_t user_ = 0, inbox_ = 0;
 };
 
