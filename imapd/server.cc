@@ -382,6 +382,9 @@ void Server::Impl::on_write_wake(evutil_socket_t, short, void* arg) {
     uint64_t id = ticket & ~kEarlyTicket;
     if (early) impl->overlay.completed();
     else impl->overlay.ordinary_done();
+    // An acknowledged STORE whose batch did not commit (an I/O error, a full map) stays in
+    // the journal and is replayed at the next start (GroupWriter keeps the journal whole);
+    // sessions see the stored flags meanwhile. The writer logs it.
     auto it = impl->by_id.find(id);
     if (it == impl->by_id.end()) continue;  // the connection is gone; the write stands
     Conn* c = it->second;

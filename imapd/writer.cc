@@ -98,18 +98,24 @@ void GroupWriter::run() {
     lock.unlock();
     std::vector<store::WriteOutcome> outcomes;
     try {
-      outcomes = store_.write_batch(batch, opts_.flag_sync, journal_seq);
+      outcomes = store_.write_batch(batch, opts_.flag_sync, journal_broken_ ? 0 : journal_seq);
     } catch (const std::exception& e) {  // allocation failure: nothing may escape the thread
       log::sys().error("imapd: write batch failed: {}", e.what());
       outcomes.assign(batch.size(), store::WriteOutcome{Status::internal(e.what())});
     }
-    bool deferred = false, durable = false, committed = false;
+    bool deferred = false, durable = false;
+    bool committed = !outcomes.empty() && !outcomes[0].batch_failed;
     for (const auto& o : outcomes) {
       if (!o.status.is_ok()) continue;
       (o.durable ? durable : deferred) = true;
-      committed = true;
     }
-    if (opts_.journal && committed) {
+    if (opts_.journal && journal_seq != 0 && !committed && !journal_broken_) {
+      journal_broken_ = true;
+      log::sys().error("imapd: a batch of journaled flag changes did not commit ({}); the flag "
+                       "journal is kept whole and replayed at the next start",
+                       outcomes.empty() ? std::string("no outcome") : outcomes[0].status.to_string());
+    }
+    if (opts_.journal && committed && !journal_broken_) {
       applied_seq_ = std::max(applied_seq_, journal_seq);
       if (durable && !deferred) {
         opts_.journal->reset_if_applied(applied_seq_);

@@ -101,6 +101,11 @@ class GroupWriter {
   WriterStats stats_;
   bool stop_ = false;
   uint64_t applied_seq_ = 0;  // highest journal record committed (writer thread only)
+  // A batch holding journal records failed to commit: from then on no batch records a
+  // journal sequence number and the journal is never emptied, so the next start replays
+  // every record from the last one recorded (replaying flag operations in their order
+  // gives the same flags). Writer thread only.
+  bool journal_broken_ = false;
   std::thread thread_;
 };
 

@@ -1528,6 +1528,7 @@ std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& ba
   // nothing else (and LMDB's nested transactions allocate a few MiB of page lists each).
   bool alone = std::count(run.begin(), run.end(), true) == 1;
   int64_t now = unix_now();
+  bool alone_failed = false;  // the lone request's own error aborted the transaction
   Status s = impl_->env->write(
       [&](Txn& t) -> Status {
         for (size_t i = 0; i < batch.size(); i++) {
@@ -1552,7 +1553,9 @@ std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& ba
             return ops.flush();
           };
           if (alone) {  // its error is the batch's: Env::write aborts (or grows and retries)
-            TSUBAME_TRY(body(t));
+            Status r = body(t);
+            alone_failed = !r.is_ok() && !map_full(r);
+            TSUBAME_TRY(r);
             continue;
           }
           Status r = impl_->env->nested(t, body, &parent_broken);
@@ -1572,9 +1575,12 @@ std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& ba
       },
       data_only ? Env::Sync::kDataOnly : Env::Sync::kFull);
   for (size_t i = 0; i < batch.size(); i++) {
-    if (!run[i]) continue;
-    if (!s.is_ok()) out[i] = WriteOutcome{s};
-    else if (out[i].status.is_ok()) out[i].durable = !data_only;
+    bool batch_failed = !s.is_ok() && !alone_failed;
+    if (run[i]) {
+      if (!s.is_ok()) out[i] = WriteOutcome{s};
+      else if (out[i].status.is_ok()) out[i].durable = !data_only;
+    }
+    out[i].batch_failed = batch_failed;
   }
   return out;
 }

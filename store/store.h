@@ -213,6 +213,10 @@ struct WriteOutcome {
   UidMapping mapping;                  // CopyRequest
   std::vector<Expunged> expunged;      // ExpungeRequest
   bool durable = false;                // false only for a kFlagsDeferred flag-only batch
+  // The batch's transaction failed as a whole (I/O error, map full beyond max_map_size):
+  // nothing of it is stored. False when it committed, and when a lone request's own error
+  // (quota, vanished mailbox ...) was the reason nothing was written.
+  bool batch_failed = false;
 };
 
 enum class BatchSync : uint8_t {

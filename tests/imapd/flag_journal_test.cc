@@ -229,6 +229,88 @@ TEST_F(FlagJournalTest, WriterRecordsSequenceNumbersAndEmptiesTheJournal) {
   EXPECT_EQ(store_->get_message(inbox_, 2)->flags, uint32_t(store::kFlagged));
 }
 
+// A batch of journaled flag changes that cannot commit (the map is full): nothing records a
+// journal sequence number from then on and the journal is never emptied, so the next start
+// (with room again) replays the acknowledged change.
+TEST_F(FlagJournalTest, AFailedBatchKeepsTheJournalForTheReplay) {
+  store::Options o;
+  o.data_dir = dir_ + "/tiny";
+  o.key_file = dir_ + "/tiny.key";
+  o.create = true;
+  o.map_size = 256 << 10;
+  o.max_map_size = 512 << 10;
+  std::vector<uint32_t> uids;
+  uint64_t inbox = 0;
+  {
+    auto s = store::Store::open(o);
+    ASSERT_TRUE(s) << s.status().to_string();
+    store::Store& st = **s;
+    ASSERT_TRUE(st.add_domain("example.com"));
+    auto u = st.add_user("alice@example.com", "$argon2id$unused");
+    ASSERT_TRUE(u);
+    inbox = st.find_mailbox(u->id, "INBOX")->id;
+    // Fill the map to the last page: APPENDs until the store says Full, smaller and smaller.
+    for (size_t size : {6000u, 1000u, 100u, 1u}) {
+      for (int i = 0; i < 2000; i++) {
+        store::AppendRequest a;
+        a.user_id = u->id;
+        a.mailbox_id = inbox;
+        a.raw = "Subject: " + std::to_string(i) + "\r\n\r\n" + std::string(size, 'a' + i % 26);
+        a.summary.size = a.raw.size();
+        auto out = st.write_batch({a});
+        if (!out[0].status.is_ok()) {
+          ASSERT_EQ(out[0].status.code(), Code::kFull) << out[0].status.to_string();
+          EXPECT_TRUE(out[0].batch_failed);
+          break;
+        }
+        uids.push_back(out[0].appended.uid);
+      }
+    }
+    ASSERT_GT(uids.size(), 10u);
+    auto j = FlagJournal::open(path_);
+    ASSERT_TRUE(j);
+    WriterOptions wo;
+    wo.journal = j->get();
+    GroupWriter w(st, wo, nullptr);
+    // 64 keywords of 100 bytes on every message: far more pages than the map has left.
+    std::vector<std::string> kws;
+    for (int k = 0; k < 64; k++) kws.push_back("$K" + std::to_string(k) + std::string(96, 'k'));
+    auto all = req(inbox, uids, store::FlagMode::kAdd, store::kSeen | store::kFlagged | store::kAnswered, kws);
+    ASSERT_TRUE((*j)->append(1, all).is_ok());
+    w.start();
+    w.submit(1, all, 1);
+    std::vector<std::pair<uint64_t, store::WriteOutcome>> done;
+    for (int i = 0; i < 2000 && done.empty(); ++i) {
+      for (auto& d : w.take_done()) done.push_back(std::move(d));
+      if (done.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(done.size(), 1u);
+    ASSERT_FALSE(done[0].second.status.is_ok());
+    EXPECT_TRUE(done[0].second.batch_failed) << done[0].second.status.to_string();
+    w.stop();
+    EXPECT_GT((*j)->size(), 0u);  // kept whole for the replay
+    EXPECT_EQ(*st.flag_journal_seq(), 0u);
+  }
+  // The next start, with room: the acknowledged change is applied.
+  o.create = false;
+  o.max_map_size = 64ull << 20;
+  auto s = store::Store::open(o);
+  ASSERT_TRUE(s) << s.status().to_string();
+  auto j = FlagJournal::open(path_);
+  ASSERT_TRUE(j);
+  auto last = replay_flag_journal(**s, **j);
+  ASSERT_TRUE(last) << last.status().to_string();
+  EXPECT_EQ(*last, 1u);
+  for (uint32_t uid : uids) {
+    auto m = (*s)->get_message(inbox, uid);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->flags, uint32_t(store::kSeen | store::kFlagged | store::kAnswered));
+    EXPECT_EQ(m->keywords.size(), 64u);
+  }
+  EXPECT_EQ(*(*s)->flag_journal_seq(), 1u);
+  EXPECT_EQ((*j)->size(), 0u);
+}
+
 TEST(FlagOverlay, PendingPredictionsUntilTheirRequestCompletes) {
   FlagOverlay ov;
   EXPECT_TRUE(ov.settled());
