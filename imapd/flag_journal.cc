@@ -12,117 +12,62 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
 
 #include "common/bytes.h"
+#include "common/crypto.h"
 #include "common/log.h"
 
 namespace tsubame::imap {
 
 namespace {
 
-constexpr size_t kHeader = 8;  // be32 length, be32 CRC
-
-std::array<uint32_t, 256> make_crc_table() {
-  std::array<uint32_t, 256> t{};
-  for (uint32_t i = 0; i < 256; i++) {
-    uint32_t c = i;
-    for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
-  }
-  return t;
-}
-
-void put_u8(std::string& s, uint8_t v) { s.push_back(static_cast<char>(v)); }
-void put_u16(std::string& s, uint16_t v) {
-  s.push_back(static_cast<char>(v >> 8));
-  s.push_back(static_cast<char>(v & 0xff));
-}
-void put_u32(std::string& s, uint32_t v) { s += be32(v); }
-void put_u64(std::string& s, uint64_t v) { s += be64(v); }
+constexpr size_t kHeader = 8;  // u32 length, u32 check
 
 // Reads the payload of one record; false if it is malformed.
 bool decode_payload(std::string_view p, JournalRecord* r) {
-  size_t pos = 0;
-  auto need = [&](size_t n) { return p.size() - pos >= n; };
-  auto u8 = [&]() { return static_cast<uint8_t>(p[pos++]); };
-  auto u16 = [&]() {
-    uint16_t v = static_cast<uint16_t>((static_cast<uint8_t>(p[pos]) << 8) | static_cast<uint8_t>(p[pos + 1]));
-    pos += 2;
-    return v;
-  };
-  auto u32 = [&]() {
-    uint32_t v = get_be32(p.data() + pos);
-    pos += 4;
-    return v;
-  };
-  auto u64 = [&]() {
-    uint64_t v = get_be64(p.data() + pos);
-    pos += 8;
-    return v;
-  };
-  if (!need(8 + 8 + 1 + 4 + 4)) return false;
-  r->seq = u64();
+  ByteReader in(p);
   store::StoreFlagsRequest& q = r->request;
-  q.mailbox_id = u64();
-  uint8_t mode = u8();
-  if (mode > 2) return false;
+  uint8_t mode = 0, has_since = 0;
+  uint64_t n = 0;
+  if (!in.u64(r->seq) || !in.u64(q.mailbox_id) || !in.u8(mode) || mode > 2 || !in.u32(q.flags) ||
+      !in.varint(n) || n > in.remaining() / 4)
+    return false;
   q.mode = mode == 0 ? store::FlagMode::kAdd : mode == 1 ? store::FlagMode::kRemove : store::FlagMode::kReplace;
-  q.flags = u32();
-  uint32_t n = u32();
-  if (!need(static_cast<size_t>(n) * 4)) return false;
   q.uids.resize(n);
-  for (uint32_t i = 0; i < n; i++) q.uids[i] = u32();
-  if (!need(2)) return false;
-  uint16_t nk = u16();
-  for (uint16_t i = 0; i < nk; i++) {
-    if (!need(2)) return false;
-    uint16_t len = u16();
-    if (!need(len)) return false;
-    q.keywords.emplace_back(p.substr(pos, len));
-    pos += len;
+  for (auto& u : q.uids)
+    if (!in.u32(u)) return false;
+  if (!in.varint(n) || n > in.remaining()) return false;
+  q.keywords.resize(n);
+  for (auto& k : q.keywords)
+    if (!in.str(k)) return false;
+  if (!in.u8(has_since) || has_since > 1) return false;
+  if (has_since) {
+    uint64_t since = 0;
+    if (!in.u64(since)) return false;
+    q.unchanged_since = since;
   }
-  if (!need(1)) return false;
-  if (u8()) {
-    if (!need(8)) return false;
-    q.unchanged_since = u64();
-  }
-  return pos == p.size();
+  return in.done();
 }
 
 }  // namespace
 
-uint32_t journal_crc32(std::string_view data) {
-  static const std::array<uint32_t, 256> table = make_crc_table();
-  uint32_t c = 0xFFFFFFFFu;
-  for (unsigned char b : data) c = table[(c ^ b) & 0xff] ^ (c >> 8);
-  return c ^ 0xFFFFFFFFu;
-}
+uint32_t journal_check(std::string_view payload) { return get_be32(crypto::sha256(payload).data()); }
 
 std::string encode_journal_record(uint64_t seq, const store::StoreFlagsRequest& q) {
-  std::string p;
-  p.reserve(40 + q.uids.size() * 4);
-  put_u64(p, seq);
-  put_u64(p, q.mailbox_id);
-  put_u8(p, q.mode == store::FlagMode::kAdd ? 0 : q.mode == store::FlagMode::kRemove ? 1 : 2);
-  put_u32(p, q.flags);
-  put_u32(p, static_cast<uint32_t>(q.uids.size()));
-  for (uint32_t u : q.uids) put_u32(p, u);
-  put_u16(p, static_cast<uint16_t>(q.keywords.size()));
-  for (const auto& k : q.keywords) {
-    put_u16(p, static_cast<uint16_t>(k.size()));
-    p += k;
-  }
-  put_u8(p, q.unchanged_since ? 1 : 0);
-  if (q.unchanged_since) put_u64(p, *q.unchanged_since);
-  std::string rec;
-  rec.reserve(kHeader + p.size());
-  put_u32(rec, static_cast<uint32_t>(p.size()));
-  put_u32(rec, journal_crc32(p));
-  rec += p;
-  return rec;
+  ByteWriter p;
+  p.u64(seq).u64(q.mailbox_id);
+  p.u8(q.mode == store::FlagMode::kAdd ? 0 : q.mode == store::FlagMode::kRemove ? 1 : 2);
+  p.u32(q.flags).varint(q.uids.size());
+  for (uint32_t u : q.uids) p.u32(u);
+  p.varint(q.keywords.size());
+  for (const auto& k : q.keywords) p.str(k);
+  p.u8(q.unchanged_since ? 1 : 0);
+  if (q.unchanged_since) p.u64(*q.unchanged_since);
+  ByteWriter rec;
+  rec.u32(static_cast<uint32_t>(p.data().size())).u32(journal_check(p.data())).raw(p.data());
+  return rec.take();
 }
 
 Result<std::unique_ptr<FlagJournal>> FlagJournal::open(const std::string& path) {
@@ -170,10 +115,10 @@ Result<std::vector<JournalRecord>> FlagJournal::read_all(uint64_t* discarded) co
   size_t pos = 0;
   while (data.size() - pos >= kHeader) {
     uint32_t len = get_be32(data.data() + pos);
-    uint32_t crc = get_be32(data.data() + pos + 4);
+    uint32_t check = get_be32(data.data() + pos + 4);
     if (len > kMaxJournalRecord || data.size() - pos - kHeader < len) break;
     std::string_view payload(data.data() + pos + kHeader, len);
-    if (journal_crc32(payload) != crc) break;
+    if (journal_check(payload) != check) break;
     JournalRecord r;
     if (!decode_payload(payload, &r)) break;
     out.push_back(std::move(r));

@@ -13,7 +13,7 @@
 //   - imapd killed: nothing acknowledged is lost (the record is in the page cache; the
 //     next start replays it);
 //   - system crash: the acknowledged flag changes of the last moments (not yet applied and
-//     synced) may be lost; a torn or half-written record ends the replay (its CRC fails).
+//     synced) may be lost; a torn or half-written record ends the replay (its checksum fails).
 //     Messages are never in the journal: APPEND/COPY/MOVE/EXPUNGE are acknowledged only
 //     after their own full sync.
 // Replaying is idempotent: write_batch records the highest sequence number it applied in
@@ -59,7 +59,7 @@ class FlagJournal {
   FlagJournal(const FlagJournal&) = delete;
   FlagJournal& operator=(const FlagJournal&) = delete;
 
-  // Every intact record from the start, in order. A record that fails its length or CRC
+  // Every intact record from the start, in order. A record that fails its length or checksum
   // check ends the list (a write torn by a crash); `discarded` gets the bytes left unread.
   Result<std::vector<JournalRecord>> read_all(uint64_t* discarded = nullptr) const;
   // Appends one record with one write(2) (not synced). InvalidArgument if it is larger
@@ -84,12 +84,12 @@ class FlagJournal {
   uint64_t size_ = 0;
 };
 
-// Encoding of one record (exposed for the tests): be32 payload length, be32 CRC-32 of the
-// payload, payload = be64 seq, be64 mailbox, u8 mode, be32 flags, be32 #uids, be32 uids...,
-// be16 #keywords, (be16 length, bytes) per keyword, and an optional be64 unchanged_since
-// (u8 0/1 first).
+// Encoding of one record (exposed for the tests), in common/bytes.h's ByteWriter terms:
+// u32 payload length, u32 check = the first 4 bytes of the payload's SHA-256 (crypto::sha256), payload = u64 seq, u64 mailbox, u8 mode,
+// u32 flags, varint #uids, u32 per uid, varint #keywords, str per keyword, u8 0/1 and, if 1,
+// u64 unchanged_since.
 std::string encode_journal_record(uint64_t seq, const store::StoreFlagsRequest& request);
-uint32_t journal_crc32(std::string_view data);
+uint32_t journal_check(std::string_view payload);
 
 // Applies the records the store has not recorded as applied (seq > flag_journal_seq), fully
 // synced, then empties the journal. Returns the highest sequence number seen (the next

@@ -106,7 +106,7 @@ TEST_F(FlagJournalTest, ATornOrCorruptTailEndsTheRecords) {
     EXPECT_EQ(r->size(), 2u);
     EXPECT_EQ(discarded, 10u);
   }
-  // A flipped byte in the second record's payload: its CRC fails, and nothing after it is read.
+  // A flipped byte in the second record's payload: its checksum fails, and nothing after it is read.
   std::filesystem::resize_file(path_, 2 * third.size());  // the two whole records
   {
     std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
