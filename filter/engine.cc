@@ -7,7 +7,6 @@
 #include "filter/engine.h"
 
 #include <hs/hs.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +18,7 @@
 #include <unordered_map>
 
 #include "common/bytes.h"
+#include "common/crypto.h"
 
 namespace tsubame::filter {
 
@@ -27,13 +27,6 @@ namespace {
 constexpr std::string_view kCacheMagic = "TSBHSDB\x01";
 constexpr uint32_t kCacheFormat = 1;
 std::atomic<uint64_t> g_generation{1};
-
-std::string sha256(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<const char*>(md), len);
-}
 
 bool has_database(ScopeKind k) { return k != ScopeKind::kCheck; }
 
@@ -122,7 +115,7 @@ std::string encode_cache(const RuleDefs& defs, const hs_platform_info_t& platfor
   ByteWriter w;
   w.raw(kCacheMagic).u32(kCacheFormat).str(h.version).u64(h.tune).u64(h.features)
       .str(defs.content_hash).u32(static_cast<uint32_t>(dbs.size())).u32(pattern_total)
-      .u64(payload.data().size()).raw(sha256(payload.data())).raw(payload.data());
+      .u64(payload.data().size()).raw(crypto::sha256(payload.data())).raw(payload.data());
   return w.take();
 }
 
@@ -180,7 +173,7 @@ CacheOutcome load_cache(const std::filesystem::path& file, const RuleDefs& defs,
     note = "payload length differs";
     return CacheOutcome::kCorrupt;
   }
-  if (!constant_time_equal(sha256(payload), checksum)) {
+  if (!constant_time_equal(crypto::sha256(payload), checksum)) {
     note = "checksum mismatch";
     return CacheOutcome::kCorrupt;
   }

@@ -6,7 +6,6 @@
 // that in engine.cc, with the same file:line form).
 #include "filter/rules.h"
 
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
@@ -20,6 +19,7 @@
 #include <hs/hs.h>
 
 #include "common/bytes.h"
+#include "common/crypto.h"
 
 namespace tsubame::filter {
 
@@ -38,12 +38,7 @@ bool valid_header_name(std::string_view n) {
   return std::all_of(n.begin(), n.end(), [](char c) { return c >= 33 && c <= 126 && c != ':'; });
 }
 
-std::string sha256_hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return to_hex(std::string_view(reinterpret_cast<const char*>(md), len));
-}
+std::string sha256_hex(std::string_view data) { return to_hex(crypto::sha256(data)); }
 
 // Splits "keyword rest" at the first run of blanks.
 std::pair<std::string_view, std::string_view> split_word(std::string_view s) {
