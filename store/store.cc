@@ -1487,6 +1487,18 @@ bool map_full(const Status& s) {
 }
 }  // namespace
 
+namespace {
+// rec::kMetaFlagJournal: the last imapd flag-journal record a batch applied (0: none).
+Result<uint64_t> read_flag_journal_seq(const Txn& t) {
+  std::string_view v;
+  Status g = t.get(Db::kMeta, rec::kMetaFlagJournal, &v);
+  if (g.code() == Code::kNotFound) return uint64_t(0);
+  TSUBAME_TRY(g);
+  if (v.size() != 8) return Status::corruption("malformed flag journal sequence");
+  return get_be64(v.data());
+}
+}  // namespace
+
 std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& batch, BatchSync sync,
                                              uint64_t journal_seq) {
   std::vector<WriteOutcome> out(batch.size());
@@ -1565,10 +1577,7 @@ std::vector<WriteOutcome> Store::write_batch(const std::vector<WriteRequest>& ba
           if (!r.is_ok()) o = WriteOutcome{r};
         }
         if (journal_seq != 0) {  // never lowered: replays and live batches may interleave
-          std::string_view v;
-          Status g = t.get(Db::kMeta, rec::kMetaFlagJournal, &v);
-          if (!g.is_ok() && g.code() != Code::kNotFound) return g;
-          uint64_t have = g.is_ok() && v.size() == 8 ? get_be64(v.data()) : 0;
+          TSUBAME_ASSIGN(have, read_flag_journal_seq(t));
           if (journal_seq > have) TSUBAME_TRY(t.put(Db::kMeta, rec::kMetaFlagJournal, be64(journal_seq)));
         }
         return Status::ok();
@@ -1590,12 +1599,8 @@ Status Store::sync() { return impl_->env->sync(); }
 Result<uint64_t> Store::flag_journal_seq() const {
   uint64_t seq = 0;
   Status s = impl_->env->read([&](const Txn& t) -> Status {
-    std::string_view v;
-    Status g = t.get(Db::kMeta, rec::kMetaFlagJournal, &v);
-    if (g.code() == Code::kNotFound) return Status::ok();
-    TSUBAME_TRY(g);
-    if (v.size() != 8) return Status::corruption("malformed flag journal sequence");
-    seq = get_be64(v.data());
+    TSUBAME_ASSIGN(v, read_flag_journal_seq(t));
+    seq = v;
     return Status::ok();
   });
   if (!s.is_ok()) return s;
