@@ -638,16 +638,15 @@ void Session::text_ready(std::string& out) {
   process(out);
 }
 
-bool Session::defer_for_text(const Command& c, const SearchKey& key) {
+bool Session::defer_for_text(const Command& c, const SearchKey& key,
+                             const std::vector<store::Message>& msgs) {
   if (!cfg_.async_text || !cfg_.search_cache || !cfg_.extract_text || text_warmed_ ||
       !uses_text(key) || !sel_)
     return false;
-  auto msgs = store_.list_messages(sel_->box.id);
-  if (!msgs) return false;  // the command reports it
   TextJob job;
   job.user_id = user_.id;
   job.mailbox_id = sel_->box.id;
-  for (const auto& m : *msgs) {
+  for (const auto& m : msgs) {
     if (!std::binary_search(sel_->uids.begin(), sel_->uids.end(), m.uid)) continue;
     if (!cfg_.search_cache->contains(user_.id, m.blob_id)) job.messages.emplace_back(m.uid, m.blob_id);
   }
@@ -1763,15 +1762,13 @@ void Session::cmd_expunge(const Command& c, std::string& out) {
         out);
 }
 
-Result<std::vector<Session::Hit>> Session::search_hits(const SearchKey& key,
-                                                       bool load_summaries) {
-  auto msgs = store_.list_messages(sel_->box.id);
-  if (!msgs) return msgs.status();
+std::vector<Session::Hit> Session::search_hits(const SearchKey& key, bool load_summaries,
+                                               std::vector<store::Message> msgs) {
   std::vector<uint32_t> saved = saved_uids_;
   std::sort(saved.begin(), saved.end());
   std::vector<Hit> hits;
   int64_t now = unix_now();
-  for (auto& m : *msgs) {
+  for (auto& m : msgs) {
     auto it = std::lower_bound(sel_->uids.begin(), sel_->uids.end(), m.uid);
     if (it == sel_->uids.end() || *it != m.uid) continue;  // not announced yet
     std::optional<std::string> raw;
@@ -1852,17 +1849,18 @@ void Session::cmd_search(const Command& c, std::string& out) {
                    " messages)", out);
     return;
   }
-  if (defer_for_text(c, key)) return;
-  bool want_modseq = uses_modseq(key);
-  if (want_modseq) condstore_ = true;
-  auto found = search_hits(key, false);
-  if (!found) {
-    refuse("SERVERBUG", found.status().message());
+  auto msgs = store_.list_messages(sel_->box.id);
+  if (!msgs) {
+    refuse("SERVERBUG", msgs.status().message());
     return;
   }
+  if (defer_for_text(c, key, *msgs)) return;
+  bool want_modseq = uses_modseq(key);
+  if (want_modseq) condstore_ = true;
+  auto found = search_hits(key, false, std::move(*msgs));
   std::vector<uint32_t> hits_seq, hits_uid;
   uint64_t max_modseq = 0;
-  for (const auto& h : *found) {
+  for (const auto& h : found) {
     hits_seq.push_back(h.seq);
     hits_uid.push_back(h.msg.uid);
     max_modseq = std::max(max_modseq, h.msg.modseq);
@@ -1928,15 +1926,16 @@ void Session::cmd_sort(const Command& c, std::string& out) {
     out += tagged(c.tag, "NO", "", cs.error);
     return;
   }
-  if (defer_for_text(c, key)) return;
-  if (uses_modseq(key)) condstore_ = true;  // RFC 7162 §3.1: a CONDSTORE-enabling command
-  auto found = search_hits(key, true);
-  if (!found) {
-    out += tagged(c.tag, "NO", "SERVERBUG", found.status().message());
+  auto msgs = store_.list_messages(sel_->box.id);
+  if (!msgs) {
+    out += tagged(c.tag, "NO", "SERVERBUG", msgs.status().message());
     return;
   }
+  if (defer_for_text(c, key, *msgs)) return;
+  if (uses_modseq(key)) condstore_ = true;  // RFC 7162 §3.1: a CONDSTORE-enabling command
+  auto found = search_hits(key, true, std::move(*msgs));
   std::vector<SortEntry> entries;
-  for (const auto& h : *found) {
+  for (const auto& h : found) {
     SortEntry e;
     e.id = c.uid ? h.msg.uid : h.seq;
     e.seq = h.seq;
@@ -1956,7 +1955,7 @@ void Session::cmd_sort(const Command& c, std::string& out) {
     if (a.esort) {
       if (a.ret.save) {  // RFC 5267 §3.2 with RFC 5182: SAVE keeps the UIDs
         saved_uids_.clear();
-        for (const auto& h : *found) saved_uids_.push_back(h.msg.uid);
+        for (const auto& h : found) saved_uids_.push_back(h.msg.uid);
       }
       std::string e = "ESEARCH (TAG ";
       append_string(e, c.tag);
@@ -1973,7 +1972,7 @@ void Session::cmd_sort(const Command& c, std::string& out) {
       // RFC 7162 §3.1.5 / §7 sort-data: the highest MODSEQ of the matches.
       if (uses_modseq(key) && !order.empty()) {
         uint64_t top = 0;
-        for (const auto& h : *found) top = std::max(top, h.msg.modseq);
+        for (const auto& h : found) top = std::max(top, h.msg.modseq);
         s += " (MODSEQ " + std::to_string(top) + ")";
       }
       out += untagged(s);

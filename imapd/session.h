@@ -230,7 +230,7 @@ class Session {
   void cmd_sort(const Command& c, std::string& out);  // SORT and THREAD
   // SessionConfig::async_text: true if the command now waits for a text job (it runs again
   // from text_ready()).
-  bool defer_for_text(const Command& c, const SearchKey& key);
+  bool defer_for_text(const Command& c, const SearchKey& key, const std::vector<store::Message>& msgs);
 
   // helpers
   struct Hit {
@@ -238,8 +238,9 @@ class Session {
     store::Message msg;
     std::optional<MessageSummary> summary;  // loaded when the search needed it, or asked for
   };
-  // Messages of the selected mailbox matching `key`, in sequence order.
-  Result<std::vector<Hit>> search_hits(const SearchKey& key, bool load_summaries);
+  // The messages of `msgs` (the selected mailbox's, as listed) matching `key`, in sequence order.
+  std::vector<Hit> search_hits(const SearchKey& key, bool load_summaries,
+                               std::vector<store::Message> msgs);
   void login(std::string_view tag, const std::string& user, const std::string& password,
              std::string_view mechanism, std::string& out);
   void finish_login(bool password_ok, std::string& out);
