@@ -1126,25 +1126,26 @@ void Session::cmd_enable(const Command& c, std::string& out) {
 std::string Session::flags_line(const std::vector<std::string>& keywords) {
   std::string f = "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk $NotJunk";
   for (const auto& k : keywords) {
-    if (iequals(k, "$Junk") || iequals(k, "$NotJunk")) continue;
     f += ' ';
     f += k;
   }
   return f + ")";
 }
 
-void Session::note_keywords(const std::vector<std::string>& keywords, std::string& out) {
-  if (!sel_) return;
+bool Session::add_keywords(std::vector<std::string>& known, const std::vector<std::string>& keywords) {
   bool added = false;
   for (const auto& k : keywords) {
     if (iequals(k, "$Junk") || iequals(k, "$NotJunk")) continue;  // always in FLAGS
-    if (std::find(sel_->keywords.begin(), sel_->keywords.end(), k) != sel_->keywords.end()) continue;
-    sel_->keywords.push_back(k);
+    auto it = std::lower_bound(known.begin(), known.end(), k);
+    if (it != known.end() && *it == k) continue;
+    known.insert(it, k);
     added = true;
   }
-  if (!added) return;
-  std::sort(sel_->keywords.begin(), sel_->keywords.end());
-  out += untagged(flags_line(sel_->keywords));
+  return added;
+}
+
+void Session::note_keywords(const std::vector<std::string>& keywords, std::string& out) {
+  if (sel_ && add_keywords(sel_->keywords, keywords)) out += untagged(flags_line(sel_->keywords));
 }
 
 void Session::unselect() {
@@ -1186,10 +1187,7 @@ void Session::cmd_select(const Command& c, std::string& out) {
   }
   // RFC 9051 §7.3.5: the flags applicable in the mailbox, its keywords in use included (a
   // new keyword later is announced by another FLAGS response, note_keywords()).
-  for (const auto& m : *msgs)
-    for (const auto& k : m.keywords)
-      if (std::find(s.keywords.begin(), s.keywords.end(), k) == s.keywords.end()) s.keywords.push_back(k);
-  std::sort(s.keywords.begin(), s.keywords.end());
+  for (const auto& m : *msgs) add_keywords(s.keywords, m.keywords);
   out += untagged(flags_line(s.keywords));
   out += untagged(examine ? "OK [PERMANENTFLAGS ()] Read-only mailbox"
                           : "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft "

@@ -192,7 +192,7 @@ class Session {
     std::vector<uint32_t> uids;          // index = sequence number - 1
     uint64_t known_modseq = 0;           // changes up to here have been reported
     std::unordered_map<uint32_t, uint64_t> self_reported;  // uid -> modseq we already sent
-    std::vector<std::string> keywords;   // announced in FLAGS (sorted)
+    std::vector<std::string> keywords;   // announced in FLAGS (sorted; add_keywords)
   };
 
   void handle(ParseEvent ev, std::string& out);
@@ -255,6 +255,9 @@ class Session {
   void unselect();
   // "FLAGS (...)": the system flags, $Junk, $NotJunk and the mailbox's keywords in use.
   static std::string flags_line(const std::vector<std::string>& keywords);
+  // Adds to the sorted `known` the keywords it lacks ($Junk and $NotJunk are always in
+  // FLAGS and never kept); true if any was added.
+  static bool add_keywords(std::vector<std::string>& known, const std::vector<std::string>& keywords);
   // Announces keywords the client has not been told of (a new untagged FLAGS).
   void note_keywords(const std::vector<std::string>& keywords, std::string& out);
   // Issue 5 §5: junk reports on MOVE/COPY into or out of Junk and on $Junk / $NotJunk.
