@@ -106,8 +106,7 @@ struct Server::Impl {
   event* write_wake = nullptr;
   static void on_write_wake(evutil_socket_t, short, void* arg);
 
-  void submit(uint64_t id, PasswordCheck check);
-  void submit_text(uint64_t id, Session::TextJob job);
+  void submit(uint64_t id, std::variant<PasswordCheck, Session::TextJob> work);
   void run_text_job(const Session::TextJob& job);
   void worker_loop();
   static void on_wake(evutil_socket_t, short, void* arg);
@@ -174,7 +173,7 @@ struct Conn {
   void after(const std::string& out) {
     if (!out.empty()) bufferevent_write(bev, out.data(), out.size());
     if (auto check = session->take_password_check()) srv->submit(id, std::move(*check));
-    if (auto job = session->take_text_job()) srv->submit_text(id, std::move(*job));
+    if (auto job = session->take_text_job()) srv->submit(id, std::move(*job));
     // Early STOREs first: the session accepted them before any write it is now waiting for.
     for (auto& e : session->take_early_writes())
       srv->writer->submit(id | Server::Impl::kEarlyTicket, std::move(e.request), e.journal_seq);
@@ -274,18 +273,10 @@ struct Conn {
   }
 };
 
-void Server::Impl::submit(uint64_t id, PasswordCheck check) {
+void Server::Impl::submit(uint64_t id, std::variant<PasswordCheck, Session::TextJob> work) {
   {
     std::lock_guard<std::mutex> lock(mu);
-    jobs.push_back(KdfJob{id, std::move(check)});
-  }
-  cv.notify_one();
-}
-
-void Server::Impl::submit_text(uint64_t id, Session::TextJob job) {
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    jobs.push_back(KdfJob{id, std::move(job)});
+    jobs.push_back(KdfJob{id, std::move(work)});
   }
   cv.notify_one();
 }

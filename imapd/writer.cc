@@ -102,6 +102,8 @@ void GroupWriter::run() {
     } catch (const std::exception& e) {  // allocation failure: nothing may escape the thread
       log::sys().error("imapd: write batch failed: {}", e.what());
       outcomes.assign(batch.size(), store::WriteOutcome{Status::internal(e.what())});
+      // Whether the transaction committed is unknown: a flag journal is kept whole.
+      for (auto& o : outcomes) o.batch_failed = true;
     }
     bool deferred = false, durable = false;
     bool committed = !outcomes.empty() && !outcomes[0].batch_failed;
