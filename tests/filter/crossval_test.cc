@@ -9,10 +9,11 @@
 
 #include "filter/crossval.h"
 
+#include "tests/filter/default_rules_fixture.h"
+
 namespace tsubame::filter {
 namespace {
 
-const std::string kRules = std::string(TSUBAME_SOURCE_DIR) + "/conf/rules";
 
 std::string spam_message(int i) {
   return "From: Winner <promo" + std::to_string(i) + "@bulk.example>\r\n"
@@ -34,18 +35,8 @@ std::string ham_message(int i) {
          "before Thursday. Thanks, Alice\r\n";
 }
 
-class CrossValTest : public ::testing::Test {
+class CrossValTest : public testing::DefaultRulesTest {
  protected:
-  // The rule set compiles once for the suite (no cache directory: a real compile).
-  static void SetUpTestSuite() {
-    auto f = Filter::open({kRules, {}, nullptr, {}, {}, {}});
-    ASSERT_TRUE(f) << f.status().message();
-    filter_ = f.value().release();
-  }
-  static void TearDownTestSuite() {
-    delete filter_;
-    filter_ = nullptr;
-  }
   void SetUp() override {
     ASSERT_NE(filter_, nullptr);
     for (int i = 0; i < 8; ++i)
@@ -53,10 +44,8 @@ class CrossValTest : public ::testing::Test {
     for (int i = 0; i < 12; ++i)
       corpus_.push_back(prepare_message(*filter_, "ham" + std::to_string(i), ham_message(i), false));
   }
-  static Filter* filter_;
   std::vector<CorpusMessage> corpus_;
 };
-Filter* CrossValTest::filter_ = nullptr;
 
 TEST_F(CrossValTest, PreparedMessagesCarryRulesAndTokensButNoBayes) {
   const CorpusMessage& s = corpus_.front();

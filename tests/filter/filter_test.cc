@@ -11,11 +11,13 @@
 #include "filter/filter.h"
 #include "store/store.h"
 
+#include "tests/filter/default_rules_fixture.h"
+
 namespace tsubame::filter {
 namespace {
 
 namespace fs = std::filesystem;
-const std::string kRules = std::string(TSUBAME_SOURCE_DIR) + "/conf/rules";
+const std::string& kRules = testing::kDefaultRules;
 
 std::string msg(const std::string& headers, const std::string& body) {
   return headers + "\r\n" + body;
@@ -28,23 +30,12 @@ const std::string kGoodHeaders =
     "Message-ID: <20250106.1@partner.example>\r\n"
     "MIME-Version: 1.0\r\n";
 
-class FilterTest : public ::testing::Test {
+class FilterTest : public testing::DefaultRulesTest {
  protected:
-  static void SetUpTestSuite() {
-    auto f = Filter::open({kRules, {}, nullptr, {}, {}, {}});
-    ASSERT_TRUE(f) << f.status().message();
-    filter_ = f.value().release();
-  }
-  static void TearDownTestSuite() {
-    delete filter_;
-    filter_ = nullptr;
-  }
   Verdict scan(const std::string& raw, const SmtpEnvelope& env = {}, const Policy& p = {}) {
     return filter_->scan(raw, env, p);
   }
-  static Filter* filter_;
 };
-Filter* FilterTest::filter_ = nullptr;
 
 TEST_F(FilterTest, CleanMessageIsDelivered) {
   Verdict v = scan(msg(kGoodHeaders + "Subject: Meeting notes\r\nContent-Type: text/plain\r\n",

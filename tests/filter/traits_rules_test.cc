@@ -11,10 +11,11 @@
 #include "common/bytes.h"
 #include "filter/filter.h"
 
+#include "tests/filter/default_rules_fixture.h"
+
 namespace tsubame::filter {
 namespace {
 
-const std::string kRules = std::string(TSUBAME_SOURCE_DIR) + "/conf/rules";
 
 // A plain, unremarkable message: extra header lines and the body are the variables.
 std::string message(const std::string& extra_headers, const std::string& body = "Hello Bob,\r\nsee you on Tuesday.\r\nAlice\r\n",
@@ -27,21 +28,10 @@ std::string message(const std::string& extra_headers, const std::string& body = 
          extra_headers + "\r\n" + body;
 }
 
-class TraitsRulesTest : public ::testing::Test {
+class TraitsRulesTest : public testing::DefaultRulesTest {
  protected:
-  static void SetUpTestSuite() {
-    auto f = Filter::open({kRules, {}, nullptr, {}, {}, {}});
-    ASSERT_TRUE(f) << f.status().message();
-    filter_ = f.value().release();
-  }
-  static void TearDownTestSuite() {
-    delete filter_;
-    filter_ = nullptr;
-  }
   static Verdict scan(const std::string& raw) { return filter_->scan(raw, {}, {}); }
-  static Filter* filter_;
 };
-Filter* TraitsRulesTest::filter_ = nullptr;
 
 const std::string kOeMessageId = "<000a01c25e3f$1a2b3c4d$0100007f@workstation>";
 
