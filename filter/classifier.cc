@@ -10,6 +10,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "common/bytes.h"
 #include "store/tokens.h"
 
 namespace tsubame::filter {
@@ -165,6 +166,90 @@ void tokenize_text(std::string_view text, std::string_view prefix, std::vector<u
   }
   flush_word();
   flush_cjk();
+}
+
+namespace {
+
+bool host_byte(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+}
+
+// Adds the host after each "@" and "://" in a (lower-case) header value.
+void add_hosts_in(std::string_view v, std::vector<std::string>& out) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    size_t b;
+    if (v[i] == '@') b = i + 1;
+    else if (v.substr(i, 3) == "://") b = i + 3;
+    else continue;
+    size_t e = b;
+    while (e < v.size() && host_byte(v[e])) ++e;
+    std::string_view h = v.substr(b, e - b);
+    while (!h.empty() && (h.back() == '.' || h.back() == '-')) h.remove_suffix(1);
+    if (h.find('.') != std::string_view::npos && out.size() < kMaxListHosts) out.emplace_back(h);
+  }
+}
+
+// A footer separator: "--", "-- " (the signature separator), or a run of five or more of one
+// of _ - = * ~ and nothing else but trailing blanks.
+bool separator_line(std::string_view line) {
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r'))
+    line.remove_suffix(1);
+  if (line == "--") return true;
+  if (line.size() < 5) return false;
+  char c = line.front();
+  if (c != '_' && c != '-' && c != '=' && c != '*' && c != '~') return false;
+  return line.find_first_not_of(c) == std::string_view::npos;
+}
+
+}  // namespace
+
+std::vector<std::string> list_hosts(
+    std::span<const std::pair<std::string_view, std::string_view>> headers) {
+  std::vector<std::string> out;
+  for (const auto& [name, value] : headers) {
+    if (iequals(name, "list-id")) {
+      // RFC 2919 §3: list-id = [phrase] "<" list-label "." list-id-namespace ">".
+      std::string v = to_lower(value);
+      size_t lt = v.rfind('<'), gt = v.rfind('>');
+      if (lt == std::string::npos || gt == std::string::npos || gt < lt) continue;
+      std::string id = v.substr(lt + 1, gt - lt - 1);
+      size_t dot = id.find('.');
+      if (dot != std::string::npos && id.find('.', dot + 1) != std::string::npos &&
+          out.size() < kMaxListHosts)
+        out.push_back(id.substr(dot + 1));
+    } else if (iequals(name, "list-post") || iequals(name, "list-unsubscribe") ||
+               iequals(name, "list-subscribe") || iequals(name, "list-help") ||
+               iequals(name, "list-archive") || iequals(name, "list-owner")) {
+      add_hosts_in(to_lower(value), out);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+size_t list_footer_start(std::string_view body, std::span<const std::string> hosts) {
+  if (hosts.empty() || body.empty()) return body.size();
+  size_t from = body.size() > kListFooterWindow ? body.size() - kListFooterWindow : 0;
+  // Candidate lines start at or after `from`.
+  size_t i = from == 0 ? 0 : body.find('\n', from);
+  if (i == std::string_view::npos) return body.size();
+  if (from != 0) ++i;
+  const std::string tail = to_lower(body.substr(from));
+  auto names_list = [&](size_t pos) {
+    std::string_view rest = std::string_view(tail).substr(pos - from);
+    for (const auto& h : hosts)
+      if (rest.find(h) != std::string_view::npos) return true;
+    return false;
+  };
+  while (i < body.size()) {
+    size_t nl = body.find('\n', i);
+    size_t end = nl == std::string_view::npos ? body.size() : nl;
+    if (separator_line(body.substr(i, end - i)) && names_list(end)) return i;
+    if (nl == std::string_view::npos) break;
+    i = nl + 1;
+  }
+  return body.size();
 }
 
 std::vector<uint64_t> tokenize_message(const ClassifierInput& in) {

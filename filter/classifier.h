@@ -80,6 +80,29 @@ uint64_t pair_hash(uint64_t first, uint64_t second);
 // With pairs = false only single words (and CJK bigrams) are produced.
 void tokenize_text(std::string_view text, std::string_view prefix, std::vector<uint64_t>& out,
                    bool pairs = true);
+// Mailing-list footers. A list manager appends the same footer (the list's name, address,
+// subscription link, often a sponsor's advertisement) to every message it passes on, spam
+// sent to the list included; like the list header fields it names the list, not what the
+// message is, so the classifier leaves it out. list_hosts() collects the host names that
+// identify a list from its header fields: the id of List-Id (RFC 2919 §3, without its first
+// label, "ilug.linux.ie" -> "linux.ie") and the hosts of the mailto: and http(s) URLs of
+// List-Post, List-Unsubscribe, List-Subscribe, List-Help, List-Archive and List-Owner
+// (RFC 2369 §3). No list fields, no hosts; at most kMaxListHosts (the first found), which
+// bounds the footer search on a header stuffed with addresses.
+inline constexpr size_t kMaxListHosts = 8;
+std::vector<std::string> list_hosts(
+    std::span<const std::pair<std::string_view, std::string_view>> headers);
+// Where the list footer starts in body text, within its last kListFooterWindow bytes: the
+// earliest separator line ("--", "-- ", or five or more of one of _ - = * ~) after which the
+// rest of the body names one of the list's hosts. body.size() when there is none (or no
+// hosts). The window holds the footers seen on split A (Mailman 150-250 bytes, with
+// SourceForge's sponsor block 310-460, Yahoo! Groups' 390-700) but not a whole post: at
+// 2 KiB a line of asterisks near the top of a short newsletter took its text away with the
+// footer. A footer without a separator (majordomo's closing "To unsubscribe ..." paragraph)
+// stays: taking the last short paragraph as well cost one false positive on A.
+inline constexpr size_t kListFooterWindow = 1024;
+size_t list_footer_start(std::string_view body, std::span<const std::string> hosts);
+
 // All tokens of a message, sorted and de-duplicated, at most kMaxTokensPerMessage.
 std::vector<uint64_t> tokenize_message(const ClassifierInput& in);
 

@@ -247,7 +247,15 @@ std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnve
 ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   ClassifierInput in;
   in.subject = msg.subject;
-  in.body = msg.body_text;
+  // A mailing list's footer names the list, as its header fields do: left out, with its links.
+  std::vector<std::pair<std::string_view, std::string_view>> list_fields;
+  for (const auto& h : msg.headers)
+    if (h.name.size() > 5 && iequals(std::string_view(h.name).substr(0, 5), "list-"))
+      list_fields.emplace_back(h.name, h.value);
+  std::string_view body = msg.body_text;
+  size_t footer_at = list_footer_start(body, list_hosts(list_fields));
+  in.body = body.substr(0, footer_at);
+  std::string_view footer = body.substr(footer_at);
   for (const auto& h : msg.headers) {
     std::string name = to_lower(h.name);
     if (name.starts_with("x-spam")) continue;  // another filter's verdict is not evidence
@@ -274,6 +282,7 @@ ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   }
   in.extras.insert(in.extras.end(), tags.begin(), tags.end());
   for (const auto& l : msg.links) {
+    if (!footer.empty() && footer.find(l.href) != std::string_view::npos) continue;
     in.urls.push_back(l.href);
     std::string host = url_host(l.href);
     if (!host.empty()) in.extras.push_back("urlhost:" + base_domain(host));

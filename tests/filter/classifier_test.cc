@@ -118,6 +118,73 @@ TEST(TokenizerTest, UrlsAreTokenisedWithTheirOwnPrefix) {
 
 // ---- maths ----
 
+using HeaderList = std::vector<std::pair<std::string_view, std::string_view>>;
+
+TEST(ListFooterTest, HostsComeFromListIdAndListUrls) {
+  HeaderList h = {{"List-Id", "Irish Linux Users' Group <ilug.linux.ie>"},
+                  {"List-Post", "<mailto:ilug@linux.ie>"},
+                  {"List-Unsubscribe", "<https://Lists.Example.NET/mailman/listinfo/x>,\r\n"
+                                       " <mailto:x-request@lists.example.net?subject=unsubscribe>"},
+                  {"Subject", "not a list field <a@b.example>"}};
+  auto hosts = list_hosts(h);
+  EXPECT_EQ(hosts, (std::vector<std::string>{"linux.ie", "lists.example.net"}));
+  // A List-Id of one label after the list name has no namespace to strip into a host.
+  EXPECT_TRUE(list_hosts(HeaderList{{"List-Id", "<local.list>"}}).empty());
+  EXPECT_TRUE(list_hosts(HeaderList{{"From", "a@b.example"}}).empty());
+  // A header stuffed with addresses gives at most kMaxListHosts hosts.
+  std::string many;
+  for (int i = 0; i < 100; ++i) many += "<mailto:x@h" + std::to_string(i) + ".example> ";
+  EXPECT_EQ(list_hosts(HeaderList{{"List-Help", many}}).size(), kMaxListHosts);
+}
+
+TEST(ListFooterTest, FooterFromTheEarliestSeparatorThatNamesTheList) {
+  std::vector<std::string> hosts = {"linux.ie"};
+  std::string body =
+      "Can someone explain what Solaris is?\n\n-- \n"
+      "Irish Linux Users' Group: ilug@linux.ie\n"
+      "http://www.linux.ie/mailman/listinfo/ilug for (un)subscription information.\n";
+  size_t at = list_footer_start(body, hosts);
+  ASSERT_LT(at, body.size());
+  EXPECT_EQ(body.substr(0, at), "Can someone explain what Solaris is?\n\n");
+  // A sponsor block before the list footer goes with it: the earliest qualifying separator.
+  std::string sf = "Text of the post.\n"
+                   "-------------------------------------------------------\n"
+                   "This email is sponsored by: a sponsor\n"
+                   "_______________________________________________\n"
+                   "Talk mailing list\nhttps://lists.example.net/lists/listinfo/talk\n";
+  std::vector<std::string> sfh = {"lists.example.net"};
+  EXPECT_EQ(sf.substr(0, list_footer_start(sf, sfh)), "Text of the post.\n");
+}
+
+TEST(ListFooterTest, FooterWithoutSeparatorOrBeyondTheWindowStays) {
+  std::vector<std::string> hosts = {"freebsd.org"};
+  // majordomo's closing paragraph has no separator line: it stays (filter/README.md).
+  std::string body = "Still looking for a house?\n\nCall me.\n\n\n"
+                     "To Unsubscribe: send mail to majordomo@FreeBSD.org\n"
+                     "with \"unsubscribe freebsd-ports\" in the body of the message\n";
+  EXPECT_EQ(list_footer_start(body, hosts), body.size());
+  // A separator more than kListFooterWindow bytes from the end is the post's own rule line,
+  // even when the list's footer follows: the post's text under it is not cut away.
+  std::string post = "Deals!\n" + std::string(40, '*') + "\n" +
+                     std::string(kListFooterWindow, 'w') + "\nUnsubscribe: leave@freebsd.org\n";
+  EXPECT_EQ(list_footer_start(post, hosts), post.size());
+}
+
+TEST(ListFooterTest, NoFooterWithoutSeparatorHostOrList) {
+  std::vector<std::string> hosts = {"linux.ie"};
+  std::string no_sep = "Mail ilug@linux.ie for help.\n";
+  EXPECT_EQ(list_footer_start(no_sep, hosts), no_sep.size());
+  std::string other = "Body\n-- \nJohn, at example.org\n";
+  EXPECT_EQ(list_footer_start(other, hosts), other.size());  // the signature names no list host
+  EXPECT_EQ(list_footer_start(other, {}), other.size());
+  // Only the last kListFooterWindow bytes are searched: a separator far above is content.
+  std::string far = "--\nilug@linux.ie\n" + std::string(kListFooterWindow, 'x') + "\n";
+  EXPECT_EQ(list_footer_start(far, hosts), far.size());
+  // "-- x" and a short run are not separators.
+  std::string not_sep = "Body\n-- x\n----\nilug@linux.ie " + std::string(300, 'x') + "\n";
+  EXPECT_EQ(list_footer_start(not_sep, hosts), not_sep.size());
+}
+
 TEST(ClassifierMathTest, Chi2Q) {
   EXPECT_NEAR(chi2q(0, 2), 1.0, 1e-12);
   EXPECT_NEAR(chi2q(2, 2), std::exp(-1.0), 1e-12);           // dof 2: exp(-x/2)

@@ -322,6 +322,31 @@ TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
   EXPECT_FALSE(received_value);
 }
 
+TEST(FilterPartsTest, ClassifierInputLeavesOutTheListFooter) {
+  const std::string head = "From: Poster <p@home.example>\r\nSubject: Question\r\n";
+  const std::string body =
+      "\r\nHas anyone tried http://tools.home.example/build on Solaris?\r\n"
+      "_______________________________________________\r\n"
+      "Talk mailing list\r\nhttps://lists.example.net/listinfo/talk\r\n";
+  auto m = parse_message(head +
+                         "List-Id: Talk <talk.lists.example.net>\r\n"
+                         "List-Unsubscribe: <https://lists.example.net/listinfo/talk>\r\n" +
+                         body);
+  ASSERT_TRUE(m);
+  ClassifierInput in = build_classifier_input(m.value());
+  EXPECT_EQ(in.body.find("mailing list"), std::string_view::npos);
+  EXPECT_NE(in.body.find("Solaris"), std::string_view::npos);
+  ASSERT_EQ(in.urls.size(), 1u);  // the post's link stays, the footer's goes
+  EXPECT_EQ(in.urls[0], "http://tools.home.example/build");
+  EXPECT_EQ(std::find(in.extras.begin(), in.extras.end(), "urlhost:example.net"), in.extras.end());
+  // The same text without list fields is a message like any other: nothing left out.
+  auto plain = parse_message(head + body);
+  ASSERT_TRUE(plain);
+  ClassifierInput all = build_classifier_input(plain.value());
+  EXPECT_NE(all.body.find("mailing list"), std::string_view::npos);
+  EXPECT_EQ(all.urls.size(), 2u);
+}
+
 TEST(FilterPartsTest, LinkTextHostMismatch) {
   Link l;
   l.source = LinkSource::kHtmlAnchor;
