@@ -95,7 +95,93 @@ bool html_little_text(const ParsedMessage& msg) {
   return true;
 }
 
+// RFC 3986 §2.1 percent-decoding, lower-cased; a malformed escape is kept as written.
+std::string percent_decoded_lower(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return to_lower(out);
+}
+
+// The posting address a List-Id names by RFC 2919 §2's convention (list-label "." host, as
+// Mailman, Majordomo, Sympa, Google and Yahoo! Groups write it): <ilug.linux.ie> ->
+// "ilug@linux.ie", lower case; "" when the field is missing or has no such shape.
+std::string list_id_address(const ParsedMessage& msg) {
+  const HeaderField* f = msg.header("List-Id");
+  if (f == nullptr) return {};
+  std::string_view v = f->value;
+  size_t lt = v.rfind('<');
+  if (lt != std::string_view::npos) {
+    size_t gt = v.find('>', lt);
+    v = v.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1);
+  }
+  v = trim(v);
+  size_t dot = v.find('.');
+  if (dot == 0 || dot == std::string_view::npos || v.find('.', dot + 1) == std::string_view::npos)
+    return {};
+  if (!std::all_of(v.begin(), v.end(), [](char c) { return host_char(c) || c == '_'; })) return {};
+  return to_lower(std::string(v.substr(0, dot)) + "@" + std::string(v.substr(dot + 1)));
+}
+
+// check:list-address-in-link: a message sent to a mailing list's own address (a To or Cc
+// address that is the address its List-Id names) that links to a host outside the list's
+// domain with that address in the link's path or query: the sender keeps the list's address
+// as a subscriber of its own, i.e. harvested it. A list's own footer links live on the
+// list's host, and a newsletter to a subscriber (whose List-Id names the newsletter, RFC 8058
+// List-Unsubscribe and all) is addressed to the subscriber, not to its List-Id.
+bool list_address_in_link(const ParsedMessage& msg) {
+  std::string list_address = list_id_address(msg);
+  if (list_address.empty()) return false;
+  bool to_list = false;
+  for (const auto* group : {&msg.to, &msg.cc})
+    for (const Mailbox& mb : *group)
+      if (iequals(mb.address, list_address)) to_list = true;
+  if (!to_list) return false;
+  std::string list_base = base_domain(list_address.substr(list_address.find('@') + 1));
+  size_t checked = 0;
+  for (const Link& l : msg.links) {
+    if (++checked > kMaxListAddressLinks) break;
+    std::string host = url_host(l.href);
+    if (host.empty() || base_domain(host) == list_base) continue;
+    size_t scheme = l.href.find("://");
+    size_t rest_at = l.href.find_first_of("/?#", scheme == std::string::npos ? 0 : scheme + 3);
+    if (rest_at == std::string::npos) continue;
+    if (percent_decoded_lower(std::string_view(l.href).substr(rest_at)).find(list_address) !=
+        std::string::npos)
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+TextStats text_stats(std::string_view text) {
+  TextStats st;
+  text = text.substr(0, std::min(text.size(), kTextStatsMaxBytes));
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = trim(text.substr(pos, end - pos));
+    pos = end + 1;
+    if (line.empty() || line.front() == '>') continue;
+    ++st.lines;
+    if (line.back() == '!') ++st.exclaim_lines;
+  }
+  return st;
+}
 
 std::string url_host(std::string_view url) {
   url = trim(url);
@@ -241,6 +327,11 @@ std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnve
   }
   if (html_only_base64(msg)) c.emplace_back("html-only-base64");
   if (html_little_text(msg)) c.emplace_back("html-little-text");
+  if (list_address_in_link(msg)) c.emplace_back("list-address-in-link");
+  TextStats st = text_stats(msg.body_text);
+  if (st.exclaim_lines >= kExclaimLinesMin &&
+      st.exclaim_lines * 100 >= st.lines * kExclaimLinesPercent)
+    c.emplace_back("exclaim-lines");
   return c;
 }
 

@@ -68,10 +68,13 @@ enum class ScopeKind : uint8_t {
 //   html-little-text     HTML with no text/plain part, a link, and fewer than
 //                        kLittleTextBytes (filter.h) of visible text: an image or a link
 //                        instead of a message
+//   exclaim-lines        many lines of the text end in '!' (kExclaimLines*, filter.h)
+//   list-address-in-link mail to a list's own address (the one its List-Id names) links
+//                        to another host with that address in the link (a harvested list)
 inline constexpr std::string_view kCheckNames[] = {
     "link-host-mismatch",   "missing-message-id", "missing-date",         "missing-from",
     "malformed-message-id", "malformed-date",     "from-domain-mismatch", "mime-anomaly",
-    "html-only-base64",     "html-little-text",
+    "html-only-base64",     "html-little-text",   "exclaim-lines",        "list-address-in-link",
 };
 
 struct Scope {

@@ -1,13 +1,16 @@
 // tests/filter/default_rules_fixture.h: a test suite over the shipped rule set
 // (conf/rules), compiled once per suite with no cache directory (a real compile), as the
-// filter, cross-validation and trait-rule tests use it.
+// filter, cross-validation and trait-rule tests use it; and check_fires() for the
+// computed check: scopes.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "filter/filter.h"
+#include "filter/mime.h"
 
 namespace tsubame::filter::testing {
 
@@ -26,5 +29,14 @@ class DefaultRulesTest : public ::testing::Test {
   }
   static inline Filter* filter_ = nullptr;
 };
+
+// Whether the computed check `name` (check:NAME) fires for the raw message.
+inline bool check_fires(const std::string& raw, const std::string& name) {
+  auto m = parse_message(raw);
+  EXPECT_TRUE(m) << m.status().message();
+  if (!m) return false;
+  auto c = compute_checks(m.value(), {});
+  return std::find(c.begin(), c.end(), name) != c.end();
+}
 
 }  // namespace tsubame::filter::testing

@@ -256,13 +256,7 @@ std::string html_in_multipart(const std::string& subtype, bool with_plain) {
   return m;
 }
 
-bool check_fires(const std::string& raw, const std::string& name) {
-  auto m = parse_message(raw);
-  EXPECT_TRUE(m) << m.status().message();
-  if (!m) return false;
-  auto c = compute_checks(m.value(), {});
-  return std::find(c.begin(), c.end(), name) != c.end();
-}
+using testing::check_fires;
 
 TEST(HtmlOnlyBase64CheckTest, FiresOnlyForBase64HtmlWithoutPlainText) {
   EXPECT_TRUE(check_fires(html_single("base64", base64_encode(kHtml)), "html-only-base64"));
