@@ -9,6 +9,7 @@
 // and prints the verdict.
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "filter/filter.h"
@@ -43,6 +44,19 @@ std::string multipart(const std::string& boundary) {
 class Traits2RulesTest : public testing::DefaultRulesTest {
  protected:
   static Verdict scan(const std::string& raw) { return filter_->scan(raw, {}, {}); }
+  // `rule` fires on the message make() builds from each of `fires`, and on none of `quiet`.
+  template <typename Make>
+  static void expect_rule(const char* rule, std::initializer_list<const char*> fires,
+                          std::initializer_list<const char*> quiet, Make make) {
+    for (const char* in : fires) {
+      Verdict v = scan(make(in));
+      EXPECT_TRUE(v.has(rule)) << rule << ": " << in << "\n" << v.to_text();
+    }
+    for (const char* in : quiet) {
+      Verdict v = scan(make(in));
+      EXPECT_FALSE(v.has(rule)) << rule << ": " << in << "\n" << v.to_text();
+    }
+  }
 };
 
 const char* const kAllTraits2[] = {
@@ -68,68 +82,62 @@ TEST_F(Traits2RulesTest, PlainMessagesHitNoTrait) {
 
 TEST_F(Traits2RulesTest, HeloWithABareIpAddress) {
   // Postfix, sendmail (folded) and Exchange record the HELO before the TCP-info.
-  for (const char* rcvd : {
-           "Received: from 200.161.16.132 (unknown [210.19.113.130]) by mx.ours.example (Postfix) "
-           "with SMTP id 694632EE5A; Thu, 22 Aug 2002 11:12:57 -0400\r\n",
-           "Received: from 65.121.97.140\r\n\t([65.121.97.140]) by mx.ours.example (8.12.9/8.12.9) "
-           "with SMTP id PAA20958; Wed, 21 Aug 2002 15:56:44 +0800\r\n",
-           "Received: from 217.35.130.233 (host217-35-130-233.in-addr.isp.example\r\n"
-           "    [217.35.130.233]) by mx.ours.example with SMTP (Microsoft Exchange Internet Mail "
-           "Service Version 5.5.2653.13) id QYY194N; Thu, 22 Aug 2002 11:37:45 -0500\r\n",
-           // 172.32/16 is outside RFC 1918's 172.16/12.
-           "Received: from 172.32.1.1 (unknown [172.32.1.1]) by mx.ours.example (Postfix) with SMTP "
-           "id 1; Mon, 6 Jan 2025 10:00:00 +0900\r\n",
-       }) {
-    Verdict v = scan(message(rcvd));
-    EXPECT_TRUE(v.has("RCVD_HELO_BARE_IP")) << rcvd << "\n" << v.to_text();
-  }
-  for (const char* rcvd : {
-           // RFC 5321 section 4.1.3 address literal: in brackets, as it should be.
-           "Received: from [203.0.113.5] (unknown [203.0.113.5]) by mx.ours.example (Postfix) with "
-           "ESMTP id 1; Mon, 6 Jan 2025 10:00:00 +0900\r\n",
-           // An internal relay greeting with its LAN address (RFC 1918, loopback).
-           "Received: from 192.168.30.220 ([192.168.30.220]) by 192.168.1.2; Mon, 6 Jan 2025 "
-           "10:00:00 +0900\r\n",
-           "Received: from 10.0.0.5 (gw.partner.example [10.0.0.5]) by mail.partner.example with "
-           "ESMTP id 2; Mon, 6 Jan 2025 10:00:00 +0900\r\n",
-           "Received: from 172.16.4.4 ([172.16.4.4]) by mail.partner.example with ESMTP id 3; Mon, 6 "
-           "Jan 2025 10:00:00 +0900\r\n",
-           "Received: from 127.0.0.1 (localhost [127.0.0.1]) by mail.partner.example with ESMTP id 4; "
-           "Mon, 6 Jan 2025 10:00:00 +0900\r\n",
-           // qmail writes the peer's address first and the HELO after it.
-           "Received: from 65.189.7.13 (HELO mail.partner.example) by smtp.isp.example "
-           "(209.228.33.241) with SMTP; 17 Sep 2002 21:21:48 -0700\r\n",
-           // Webmail: the client's address, no SMTP greeting at all.
-           "Received: from 216.30.74.2 by webmail.isp.example with HTTP; Fri, 23 Aug 2002 01:20:23 "
-           "GMT\r\n",
-       }) {
-    Verdict v = scan(message(rcvd));
-    EXPECT_FALSE(v.has("RCVD_HELO_BARE_IP")) << rcvd << "\n" << v.to_text();
-  }
+  expect_rule(
+      "RCVD_HELO_BARE_IP",
+      {
+          "Received: from 200.161.16.132 (unknown [210.19.113.130]) by mx.ours.example (Postfix) "
+          "with SMTP id 694632EE5A; Thu, 22 Aug 2002 11:12:57 -0400\r\n",
+          "Received: from 65.121.97.140\r\n\t([65.121.97.140]) by mx.ours.example (8.12.9/8.12.9) "
+          "with SMTP id PAA20958; Wed, 21 Aug 2002 15:56:44 +0800\r\n",
+          "Received: from 217.35.130.233 (host217-35-130-233.in-addr.isp.example\r\n"
+          "    [217.35.130.233]) by mx.ours.example with SMTP (Microsoft Exchange Internet Mail "
+          "Service Version 5.5.2653.13) id QYY194N; Thu, 22 Aug 2002 11:37:45 -0500\r\n",
+          // 172.32/16 is outside RFC 1918's 172.16/12.
+          "Received: from 172.32.1.1 (unknown [172.32.1.1]) by mx.ours.example (Postfix) with SMTP "
+          "id 1; Mon, 6 Jan 2025 10:00:00 +0900\r\n",
+      },
+      {
+          // RFC 5321 section 4.1.3 address literal: in brackets, as it should be.
+          "Received: from [203.0.113.5] (unknown [203.0.113.5]) by mx.ours.example (Postfix) with "
+          "ESMTP id 1; Mon, 6 Jan 2025 10:00:00 +0900\r\n",
+          // An internal relay greeting with its LAN address (RFC 1918, loopback).
+          "Received: from 192.168.30.220 ([192.168.30.220]) by 192.168.1.2; Mon, 6 Jan 2025 "
+          "10:00:00 +0900\r\n",
+          "Received: from 10.0.0.5 (gw.partner.example [10.0.0.5]) by mail.partner.example with "
+          "ESMTP id 2; Mon, 6 Jan 2025 10:00:00 +0900\r\n",
+          "Received: from 172.16.4.4 ([172.16.4.4]) by mail.partner.example with ESMTP id 3; Mon, 6 "
+          "Jan 2025 10:00:00 +0900\r\n",
+          "Received: from 127.0.0.1 (localhost [127.0.0.1]) by mail.partner.example with ESMTP id 4; "
+          "Mon, 6 Jan 2025 10:00:00 +0900\r\n",
+          // qmail writes the peer's address first and the HELO after it.
+          "Received: from 65.189.7.13 (HELO mail.partner.example) by smtp.isp.example "
+          "(209.228.33.241) with SMTP; 17 Sep 2002 21:21:48 -0700\r\n",
+          // Webmail: the client's address, no SMTP greeting at all.
+          "Received: from 216.30.74.2 by webmail.isp.example with HTTP; Fri, 23 Aug 2002 01:20:23 "
+          "GMT\r\n",
+      },
+      [](const char* rcvd) { return message(rcvd); });
 }
 
 TEST_F(Traits2RulesTest, ReceivedDateNoServerWrites) {
-  for (const char* rcvd : {
-           "Received: from unknown (52.127.142.42) by rly-xl04.mx.isp.example with smtp; Aug, 22 "
-           "2002 8:02:13 AM +0400\r\n",
-           "Received: from [159.218.252.32] by n7.groups.isp.example with SMTP; Aug, 24 2002 "
-           "12:01:28 PM -0000\r\n",
-           "Received: from [94.219.35.7] by relay.isp.example with local; 23 Aug 0102 02:37:19 "
-           "-0300\r\n",
-       }) {
-    Verdict v = scan(message(rcvd));
-    EXPECT_TRUE(v.has("RCVD_DATE_FORGED")) << rcvd << "\n" << v.to_text();
-  }
-  for (const char* rcvd : {
-           "Received: from mail.partner.example (mail.partner.example [192.0.2.10]) by "
-           "mx.ours.example (Postfix) with ESMTP id 1; Thu, 22 Aug 2002 08:02:13 +0400 (MSD)\r\n",
-           "Received: (qmail 8720 invoked by uid 0); 22 Aug 2002 11:46:29 -0000\r\n",
-           "Received: from host.partner.example ([192.0.2.11]) by exch.partner.example with "
-           "Microsoft SMTPSVC(6.0.3790.0); Thu, 22 Aug 2002 13:36:20 +0100\r\n",
-       }) {
-    Verdict v = scan(message(rcvd));
-    EXPECT_FALSE(v.has("RCVD_DATE_FORGED")) << rcvd << "\n" << v.to_text();
-  }
+  expect_rule(
+      "RCVD_DATE_FORGED",
+      {
+          "Received: from unknown (52.127.142.42) by rly-xl04.mx.isp.example with smtp; Aug, 22 "
+          "2002 8:02:13 AM +0400\r\n",
+          "Received: from [159.218.252.32] by n7.groups.isp.example with SMTP; Aug, 24 2002 "
+          "12:01:28 PM -0000\r\n",
+          "Received: from [94.219.35.7] by relay.isp.example with local; 23 Aug 0102 02:37:19 "
+          "-0300\r\n",
+      },
+      {
+          "Received: from mail.partner.example (mail.partner.example [192.0.2.10]) by "
+          "mx.ours.example (Postfix) with ESMTP id 1; Thu, 22 Aug 2002 08:02:13 +0400 (MSD)\r\n",
+          "Received: (qmail 8720 invoked by uid 0); 22 Aug 2002 11:46:29 -0000\r\n",
+          "Received: from host.partner.example ([192.0.2.11]) by exch.partner.example with "
+          "Microsoft SMTPSVC(6.0.3790.0); Thu, 22 Aug 2002 13:36:20 +0100\r\n",
+      },
+      [](const char* rcvd) { return message(rcvd); });
 }
 
 TEST_F(Traits2RulesTest, OutlookMessageIdWithoutItsTimeStamp) {
