@@ -113,11 +113,26 @@ std::string to_hex(std::string_view bytes) {
   return out;
 }
 
-static int hexval(char c) {
+int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex_digit(text[i + 1]) >= 0 &&
+        hex_digit(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
 }
 
 std::optional<std::string> from_hex(std::string_view hex) {
@@ -125,7 +140,7 @@ std::optional<std::string> from_hex(std::string_view hex) {
   std::string out;
   out.reserve(hex.size() / 2);
   for (size_t i = 0; i < hex.size(); i += 2) {
-    int a = hexval(hex[i]), b = hexval(hex[i + 1]);
+    int a = hex_digit(hex[i]), b = hex_digit(hex[i + 1]);
     if (a < 0 || b < 0) return std::nullopt;
     out.push_back(char(a * 16 + b));
   }

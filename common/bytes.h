@@ -64,6 +64,11 @@ class ByteReader {
 // ---- text encodings ----
 std::string to_hex(std::string_view bytes);
 std::optional<std::string> from_hex(std::string_view hex);
+// The value of one hex digit (either case), or -1.
+int hex_digit(char c);
+// "%XX" escapes decoded (RFC 3986 §2.1, RFC 2231 §4); a '%' not followed by two hex digits
+// is kept as written.
+std::string percent_decode(std::string_view text);
 std::string base64_encode(std::string_view bytes);
 // Strict RFC 4648 decoding (padding optional, whitespace not allowed); nullopt on bad input.
 std::optional<std::string> base64_decode(std::string_view text);

@@ -203,13 +203,6 @@ bool ascii_compatible(std::string_view name) {
   return false;
 }
 
-int hexval(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // RFC 2047 §4.1 "B" text.
 std::string decode_b(std::string_view in, bool* bad) {
   static constexpr std::array<int8_t, 256> kTable = [] {
@@ -248,8 +241,8 @@ std::string decode_q(std::string_view in, bool* bad) {
     char c = in[i];
     if (c == '_') {
       out += ' ';
-    } else if (c == '=' && i + 2 < in.size() && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-      out += static_cast<char>(hexval(in[i + 1]) * 16 + hexval(in[i + 2]));
+    } else if (c == '=' && i + 2 < in.size() && hex_digit(in[i + 1]) >= 0 && hex_digit(in[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(in[i + 1]) * 16 + hex_digit(in[i + 2]));
       i += 2;
     } else {
       if (c == '=') *bad = true;
@@ -655,18 +648,7 @@ std::string decode_rfc2231_value(std::string_view value, DecodeIssues* issues) {
     charset = value.substr(0, q1);  // language (between the quotes) is ignored
     value = value.substr(q2 + 1);
   }
-  std::string bytes;
-  bytes.reserve(value.size());
-  for (size_t i = 0; i < value.size(); ++i) {
-    if (value[i] == '%' && i + 2 < value.size() && hexval(value[i + 1]) >= 0 &&
-        hexval(value[i + 2]) >= 0) {
-      bytes += static_cast<char>(hexval(value[i + 1]) * 16 + hexval(value[i + 2]));
-      i += 2;
-    } else {
-      bytes += value[i];
-    }
-  }
-  return to_utf8(bytes, charset.empty() ? std::string_view("utf-8") : charset, issues);
+  return to_utf8(percent_decode(value), charset.empty() ? std::string_view("utf-8") : charset, issues);
 }
 
 }  // namespace tsubame::filter

@@ -142,13 +142,6 @@ Line line_at(std::string_view s, size_t pos, size_t limit) {
   return l;
 }
 
-int hexval(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Collects decoded output: keeps the first `keep` octets, counts up to `max`.
 struct Sink {
   std::string* out;
@@ -237,8 +230,8 @@ void qp_into(std::string_view in, Sink& sink, bool* bad) {
           soft = true;
           break;
         }
-        if (i + 2 < e && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-          if (!sink.put(static_cast<char>(hexval(in[i + 1]) * 16 + hexval(in[i + 2])))) return;
+        if (i + 2 < e && hex_digit(in[i + 1]) >= 0 && hex_digit(in[i + 2]) >= 0) {
+          if (!sink.put(static_cast<char>(hex_digit(in[i + 1]) * 16 + hex_digit(in[i + 2])))) return;
           i += 2;
           continue;
         }
@@ -480,15 +473,7 @@ ContentField parse_content_field(std::string_view raw_in, Anomalies* anomalies) 
             val = val.substr(q2 + 1);
           }
         }
-        for (size_t i = 0; i < val.size(); ++i) {
-          if (val[i] == '%' && i + 2 < val.size() && hexval(val[i + 1]) >= 0 &&
-              hexval(val[i + 2]) >= 0) {
-            bytes += static_cast<char>(hexval(val[i + 1]) * 16 + hexval(val[i + 2]));
-            i += 2;
-          } else {
-            bytes += val[i];
-          }
-        }
+        bytes += percent_decode(val);
       } else {
         bytes += val;
       }

@@ -46,6 +46,18 @@ TEST(Bytes, Base64Rfc4648Vectors) {
   EXPECT_FALSE(base64_decode("Z").has_value());
 }
 
+TEST(Bytes, HexDigitAndPercentDecode) {
+  EXPECT_EQ(hex_digit('7'), 7);
+  EXPECT_EQ(hex_digit('b'), 11);
+  EXPECT_EQ(hex_digit('F'), 15);
+  EXPECT_EQ(hex_digit('g'), -1);
+  EXPECT_EQ(percent_decode("ilug%40linux.ie%7C17"), "ilug@linux.ie|17");
+  EXPECT_EQ(percent_decode("%e2%82%ac"), "\xe2\x82\xac");
+  // A '%' without two hex digits after it is kept as written, also at the very end.
+  EXPECT_EQ(percent_decode("100% %zz %4"), "100% %zz %4");
+  EXPECT_EQ(percent_decode("%41"), "A");
+}
+
 TEST(Bytes, HexAndConstantTimeEqual) {
   EXPECT_EQ(to_hex("\x01\xab"), "01ab");
   EXPECT_EQ(from_hex("01AB").value(), "\x01\xab");
