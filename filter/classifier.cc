@@ -168,11 +168,25 @@ void tokenize_text(std::string_view text, std::string_view prefix, std::vector<u
   flush_cjk();
 }
 
-namespace {
-
-bool host_byte(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+bool host_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
 }
+
+std::string list_id(std::string_view value) {
+  size_t lt = value.rfind('<');
+  if (lt == std::string_view::npos) return {};
+  size_t gt = value.find('>', lt);
+  if (gt == std::string_view::npos) return {};
+  std::string_view id = trim(value.substr(lt + 1, gt - lt - 1));
+  size_t dot = id.find('.');
+  if (dot == 0 || dot == std::string_view::npos || id.find('.', dot + 1) == std::string_view::npos)
+    return {};
+  if (!std::all_of(id.begin(), id.end(), [](char c) { return host_char(c) || c == '_'; }))
+    return {};
+  return to_lower(id);
+}
+
+namespace {
 
 // Adds the host after each "@" and "://" in a (lower-case) header value.
 void add_hosts_in(std::string_view v, std::vector<std::string>& out) {
@@ -182,7 +196,7 @@ void add_hosts_in(std::string_view v, std::vector<std::string>& out) {
     else if (v.substr(i, 3) == "://") b = i + 3;
     else continue;
     size_t e = b;
-    while (e < v.size() && host_byte(v[e])) ++e;
+    while (e < v.size() && host_char(v[e])) ++e;
     std::string_view h = v.substr(b, e - b);
     while (!h.empty() && (h.back() == '.' || h.back() == '-')) h.remove_suffix(1);
     if (h.find('.') != std::string_view::npos && out.size() < kMaxListHosts) out.emplace_back(h);
@@ -208,15 +222,8 @@ std::vector<std::string> list_hosts(
   std::vector<std::string> out;
   for (const auto& [name, value] : headers) {
     if (iequals(name, "list-id")) {
-      // RFC 2919 §3: list-id = [phrase] "<" list-label "." list-id-namespace ">".
-      std::string v = to_lower(value);
-      size_t lt = v.rfind('<'), gt = v.rfind('>');
-      if (lt == std::string::npos || gt == std::string::npos || gt < lt) continue;
-      std::string id = v.substr(lt + 1, gt - lt - 1);
-      size_t dot = id.find('.');
-      if (dot != std::string::npos && id.find('.', dot + 1) != std::string::npos &&
-          out.size() < kMaxListHosts)
-        out.push_back(id.substr(dot + 1));
+      std::string id = list_id(value);
+      if (!id.empty() && out.size() < kMaxListHosts) out.push_back(id.substr(id.find('.') + 1));
     } else if (iequals(name, "list-post") || iequals(name, "list-unsubscribe") ||
                iequals(name, "list-subscribe") || iequals(name, "list-help") ||
                iequals(name, "list-archive") || iequals(name, "list-owner")) {

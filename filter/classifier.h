@@ -80,12 +80,22 @@ uint64_t pair_hash(uint64_t first, uint64_t second);
 // With pairs = false only single words (and CJK bigrams) are produced.
 void tokenize_text(std::string_view text, std::string_view prefix, std::vector<uint64_t>& out,
                    bool pairs = true);
+// A byte of a host name as mail writes it: letters, digits, '-' and '.'.
+bool host_char(char c);
+
+// The id of a List-Id field value, lower case: RFC 2919 §3's [phrase] "<" list-label "."
+// list-id-namespace ">", the label not empty, the namespace a dotted name, only host bytes
+// and '_' ("Irish Linux Users' Group <ilug.linux.ie>" -> "ilug.linux.ie"); "" for any other
+// shape. The label is the list's name and the namespace its host (the posting address
+// "ilug@linux.ie", by the convention of Mailman, Majordomo, Sympa and Google Groups).
+std::string list_id(std::string_view value);
+
 // Mailing-list footers. A list manager appends the same footer (the list's name, address,
 // subscription link, often a sponsor's advertisement) to every message it passes on, spam
 // sent to the list included; like the list header fields it names the list, not what the
 // message is, so the classifier leaves it out. list_hosts() collects the host names that
-// identify a list from its header fields: the id of List-Id (RFC 2919 §3, without its first
-// label, "ilug.linux.ie" -> "linux.ie") and the hosts of the mailto: and http(s) URLs of
+// identify a list from its header fields: the namespace of list_id() ("ilug.linux.ie" ->
+// "linux.ie") and the hosts of the mailto: and http(s) URLs of
 // List-Post, List-Unsubscribe, List-Subscribe, List-Help, List-Archive and List-Owner
 // (RFC 2369 §3). No list fields, no hosts; at most kMaxListHosts (the first found), which
 // bounds the footer search on a header stuffed with addresses.

@@ -45,10 +45,6 @@ std::string_view domain_part(std::string_view address) {
   return at == std::string_view::npos ? std::string_view() : address.substr(at + 1);
 }
 
-bool host_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.';
-}
-
 Verdict fault_verdict(std::string note) {
   Verdict v;
   v.action = Action::kDeliver;
@@ -95,44 +91,14 @@ bool html_little_text(const ParsedMessage& msg) {
   return true;
 }
 
-// RFC 3986 §2.1 percent-decoding, lower-cased; a malformed escape is kept as written.
-std::string percent_decoded_lower(std::string_view s) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-  };
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return to_lower(out);
-}
-
 // The posting address a List-Id names by RFC 2919 §2's convention (list-label "." host, as
 // Mailman, Majordomo, Sympa, Google and Yahoo! Groups write it): <ilug.linux.ie> ->
 // "ilug@linux.ie", lower case; "" when the field is missing or has no such shape.
 std::string list_id_address(const ParsedMessage& msg) {
   const HeaderField* f = msg.header("List-Id");
-  if (f == nullptr) return {};
-  std::string_view v = f->value;
-  size_t lt = v.rfind('<');
-  if (lt != std::string_view::npos) {
-    size_t gt = v.find('>', lt);
-    v = v.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1);
-  }
-  v = trim(v);
-  size_t dot = v.find('.');
-  if (dot == 0 || dot == std::string_view::npos || v.find('.', dot + 1) == std::string_view::npos)
-    return {};
-  if (!std::all_of(v.begin(), v.end(), [](char c) { return host_char(c) || c == '_'; })) return {};
-  return to_lower(std::string(v.substr(0, dot)) + "@" + std::string(v.substr(dot + 1)));
+  std::string id = f == nullptr ? std::string() : list_id(f->value);
+  if (!id.empty()) id[id.find('.')] = '@';
+  return id;
 }
 
 // check:list-address-in-link: a message sent to a mailing list's own address (a To or Cc
@@ -158,7 +124,7 @@ bool list_address_in_link(const ParsedMessage& msg) {
     size_t scheme = l.href.find("://");
     size_t rest_at = l.href.find_first_of("/?#", scheme == std::string::npos ? 0 : scheme + 3);
     if (rest_at == std::string::npos) continue;
-    if (percent_decoded_lower(std::string_view(l.href).substr(rest_at)).find(list_address) !=
+    if (to_lower(percent_decode(std::string_view(l.href).substr(rest_at))).find(list_address) !=
         std::string::npos)
       return true;
   }

@@ -120,6 +120,14 @@ TEST(TokenizerTest, UrlsAreTokenisedWithTheirOwnPrefix) {
 
 using HeaderList = std::vector<std::pair<std::string_view, std::string_view>>;
 
+TEST(ListFooterTest, ListIdOfTheRfc2919Shape) {
+  EXPECT_EQ(list_id("Irish Linux Users' Group <ILUG.linux.ie>"), "ilug.linux.ie");
+  EXPECT_EQ(list_id("<a_b.lists.example.net>"), "a_b.lists.example.net");
+  for (const char* bad : {"ilug.linux.ie", "<ilug.linux.ie", "<local.list>", "<.linux.ie>",
+                          "<ilug>", "<il ug.linux.ie>", "<ilug@linux.ie>"})
+    EXPECT_EQ(list_id(bad), "") << bad;
+}
+
 TEST(ListFooterTest, HostsComeFromListIdAndListUrls) {
   HeaderList h = {{"List-Id", "Irish Linux Users' Group <ilug.linux.ie>"},
                   {"List-Post", "<mailto:ilug@linux.ie>"},
