@@ -69,6 +69,7 @@ constexpr AnomalyName kAnomalyNames[] = {
     {Anomaly::kLimitHtml, "limit_html"},
     {Anomaly::kLimitAddresses, "limit_addresses"},
     {Anomaly::kHtmlHiddenText, "html_hidden_text"},
+    {Anomaly::kHeaderSplit, "header_split"},
 };
 }  // namespace
 
@@ -936,6 +937,12 @@ class Parser {
       last_had_eol = l.next > l.end;
       if (l.end - l.begin > kMimeMaxLineOctets) pm_.anomalies.set(Anomaly::kLongLine);
       if (l.begin == l.end) {  // RFC 5322 §2.1: the empty line ends the header
+        if (!is_part && begin == 0 &&
+            (l.begin + 1 < resume_until_ || header_resumes(b, hb, l.next, end))) {
+          pm_.anomalies.set(Anomaly::kHeaderSplit);
+          pos = l.next;
+          continue;
+        }
         hb.body_offset = l.next;
         terminated = true;
         break;
@@ -981,6 +988,50 @@ class Parser {
       else if (is_part && begin < end) pm_.anomalies.set(Anomaly::kHeaderSyntax);
     }
     return hb;
+  }
+
+  // Stray empty lines inside a message's header (a bulk mailer that folded an encoded
+  // Subject with blank lines between its words): strictly the header ends at the first (RFC
+  // 5322 §2.1) and the rest, Content-Type included, becomes body text, so the message reads
+  // as one text/plain part made of header lines and base64. Mail readers differ; we read on
+  // when the evidence is unmistakable: each empty line is followed by a folded continuation
+  // (white space first), every other line up to the empty line before a non-continuation
+  // is a field or a continuation, those fields include Content-Type or MIME-Version, and the
+  // header before them has neither. A body that quotes a forwarded header does not start
+  // with white space, and a MIME message carries its own Content-Type above it. Sets
+  // resume_until_ to the empty line that really ends the header.
+  bool header_resumes(const Buffer& b, const HeaderBlock& hb, size_t from, size_t end) {
+    if (resume_until_ != 0 || from >= end || !is_wsp(b.s[from])) return false;
+    for (const auto& f : hb.fields) {
+      std::string_view n = b.s.substr(f.name_begin, f.name_end - f.name_begin);
+      if (iequals(n, "content-type") || iequals(n, "mime-version")) return false;
+    }
+    bool mime_field = false;
+    size_t pos = from, lines = 0;
+    while (true) {
+      if (pos >= end || ++lines > kMimeMaxResumedHeaderLines) return false;
+      Line l = line_at(b.s, pos, end);
+      if (l.begin == l.end) {
+        if (l.next < end && is_wsp(b.s[l.next])) {  // another stray empty line
+          pos = l.next;
+          continue;
+        }
+        if (!mime_field) return false;
+        resume_until_ = l.begin + 1;  // this empty line ends the header (offset + 1: never 0)
+        return true;
+      }
+      pos = l.next;
+      if (is_wsp(b.s[l.begin])) continue;
+      std::string_view line = b.s.substr(l.begin, l.end - l.begin);
+      size_t colon = line.find(':');
+      if (colon == std::string_view::npos || colon == 0) return false;
+      std::string_view name = line.substr(0, colon);
+      if (!std::all_of(name.begin(), name.end(), [](char c) {
+            return static_cast<unsigned char>(c) > 32 && static_cast<unsigned char>(c) < 127;
+          }))
+        return false;
+      mime_field = mime_field || iequals(name, "content-type") || iequals(name, "mime-version");
+    }
   }
 
   std::string field_raw(const Buffer& b, const FieldSpan& f) {
@@ -1588,6 +1639,7 @@ class Parser {
 
   std::string_view root_;
   const MimeLimits& lim_;
+  size_t resume_until_ = 0;  // header_resumes(): offset + 1 of the empty line ending the header
   ParsedMessage& pm_;
   std::deque<std::string> owned_;  // decoded encapsulated messages (Buffer targets)
   // Address fields parsed by fill_headers, reused for the ENVELOPE. Keys point into a

@@ -62,6 +62,7 @@ enum class Anomaly : uint32_t {
   kLimitHtml = 1u << 24,          // an HTML part larger than limits.max_html_bytes
   kLimitAddresses = 1u << 25,     // more addresses in one field than limits.max_addresses
   kHtmlHiddenText = 1u << 26,     // HTML text hidden from the reader (see hidden_text)
+  kHeaderSplit = 1u << 27,        // an empty line inside the header, read past (header_resumes)
 };
 
 class Anomalies {

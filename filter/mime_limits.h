@@ -25,6 +25,7 @@ inline constexpr uint64_t kMimeMaxHtmlBytes = 8ull << 20;  // HTML input convert
 inline constexpr uint32_t kMimeMaxAddresses = 1000;      // addresses parsed per address header
 inline constexpr uint32_t kMimeMaxParamSections = 64;    // RFC 2231 continuation sections
 inline constexpr uint32_t kMimeMaxEncodedWords = 512;    // RFC 2047 words decoded per field
+inline constexpr size_t kMimeMaxResumedHeaderLines = 64;  // header lines looked at past a stray empty line
 inline constexpr size_t kMimeSniffBytes = 40 * 1024;     // decoded head kept for type sniffing
                                                          // (ISO 9660 magic sits at 32769)
 

@@ -166,6 +166,65 @@ TEST(MimeMalformed, PartWithoutBlankLineStartsBodyImmediately) {
   EXPECT_EQ(p.header_offset, p.body_offset);
 }
 
+// A bulk mailer folded its encoded Subject with empty lines between the words: strictly the
+// header ends at the first one, and Content-Type, the boundary and the base64 would become
+// text. The parser reads on (kHeaderSplit) only when every empty line is followed by a folded
+// continuation and the lines after it carry the MIME fields the header before lacks.
+TEST(MimeMalformed, StrayEmptyLinesInsideTheHeaderAreReadPast) {
+  const std::string raw =
+      "From: sender <s@bulk.example>\r\n"
+      "Subject: =?UTF-8?B?5bGV6KeI5Lya?=\r\n"
+      "\r\n"
+      " =?UTF-8?B?6YCa55+l?=\r\n"
+      "\r\n"
+      " =?UTF-8?B?5Y+C6KeC?=\r\n"
+      "To: someone@ours.example\r\n"
+      "Content-Type: multipart/mixed;\r\n"
+      " boundary=\"=_b\"\r\n"
+      "MIME-Version: 1.0\r\n"
+      "\r\n"
+      "preamble\r\n"
+      "--=_b\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n"
+      "\r\n"
+      "the real text\r\n"
+      "--=_b--\r\n";
+  ParsedMessage pm = parse_ok(raw);
+  EXPECT_TRUE(pm.anomalies.has(Anomaly::kHeaderSplit));
+  EXPECT_EQ(pm.summary.body.type, "multipart");
+  ASSERT_EQ(pm.summary.body.children.size(), 1u);
+  EXPECT_EQ(pm.body_text, "the real text");
+  EXPECT_EQ(pm.subject, "展览会通知参观");  // RFC 2047 §6.2: adjacent words joined
+  EXPECT_EQ(pm.header_end, raw.find("\r\n\r\npreamble") + 4);
+}
+
+TEST(MimeMalformed, AnEmptyLineFollowedByBodyTextEndsTheHeader) {
+  // A forwarded header quoted at the top of a body does not start with white space.
+  ParsedMessage fwd = parse_ok(
+      "From: a@x.example\r\nSubject: fwd\r\n\r\nFrom: b@y.example\r\n"
+      "Content-Type: text/html\r\n\r\n<b>hi</b>\r\n");
+  EXPECT_FALSE(fwd.anomalies.has(Anomaly::kHeaderSplit));
+  EXPECT_EQ(fwd.summary.body.subtype, "plain");
+  EXPECT_NE(fwd.body_text.find("Content-Type: text/html"), std::string::npos);
+  // An indented first body line without MIME fields after it is body text.
+  ParsedMessage indented = parse_ok(
+      "From: a@x.example\r\nSubject: poem\r\n\r\n   Roses: red\r\nViolets: blue\r\n\r\nend\r\n");
+  EXPECT_FALSE(indented.anomalies.has(Anomaly::kHeaderSplit));
+  EXPECT_NE(indented.body_text.find("Roses: red"), std::string::npos);
+  // A message whose header already has its Content-Type keeps the strict reading.
+  ParsedMessage typed = parse_ok(
+      "From: a@x.example\r\nContent-Type: text/plain\r\n\r\n x\r\nContent-Type: text/html\r\n\r\n<i>y</i>\r\n");
+  EXPECT_FALSE(typed.anomalies.has(Anomaly::kHeaderSplit));
+  EXPECT_NE(typed.body_text.find("<i>y</i>"), std::string::npos);
+  // A continuation run longer than kMimeMaxResumedHeaderLines is not looked through.
+  std::string runaway = "From: a@x.example\r\n\r\n";
+  for (size_t i = 0; i < kMimeMaxResumedHeaderLines + 1; ++i) runaway += " w\r\n";
+  runaway += "Content-Type: text/html\r\n\r\n<i>z</i>\r\n";
+  ParsedMessage r = parse_ok(runaway);
+  EXPECT_FALSE(r.anomalies.has(Anomaly::kHeaderSplit));
+  EXPECT_NE(r.body_text.find("<i>z</i>"), std::string::npos);
+}
+
 TEST(MimeMalformed, NulBytesBareLfLongLinesUnknownEncoding) {
   std::string msg = "Subject: a\nX-Long: " + std::string(2000, 'x') +
                     "\nContent-Transfer-Encoding: x-uuencode\n\nnul\0here\n";
