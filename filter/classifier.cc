@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
@@ -103,10 +104,16 @@ uint64_t pair_hash(uint64_t first, uint64_t second) {
   return mix64(first * 0x9E3779B97F4A7C15ULL + second + 0x632BE59BD9B4E019ULL);
 }
 
-void tokenize_text(std::string_view text, std::string_view prefix, std::vector<uint64_t>& out,
-                   bool pairs) {
+namespace {
+
+// The tokeniser, once: emit(hash, name) is called for every token, where name() builds its
+// readable form ("word", "word1 word2", a CJK bigram); kNames says whether any caller will
+// (the scoring path never does, and keeps no text for it). Stops once `full()` is true.
+template <bool kNames, class Emit, class Full>
+void tokenize_impl(std::string_view text, std::string_view prefix, bool pairs, Emit&& emit,
+                   Full&& full) {
   if (text.size() > kClassifierTextCap) text = text.substr(0, kClassifierTextCap);
-  std::string word;
+  std::string word, prev_word_text;
   uint64_t prev_word = 0;
   bool have_prev = false;
   int32_t prev_cjk = -1;
@@ -117,25 +124,30 @@ void tokenize_text(std::string_view text, std::string_view prefix, std::vector<u
     while (!word.empty() && word.back() == '\'') word.pop_back();
     if (word.size() >= kMinTokenBytes) {
       uint64_t h;
+      std::string text_of;
       if (word.size() > kMaxTokenBytes) {
         // SpamBayes' idea: a long word is summarised by its first byte and length bucket.
-        h = token_hash(prefix, "long:" + word.substr(0, 1) + std::to_string(word.size() / 10));
+        text_of = "long:" + word.substr(0, 1) + std::to_string(word.size() / 10);
+        h = token_hash(prefix, text_of);
       } else {
         h = token_hash(prefix, word);
       }
-      out.push_back(h);
-      if (pairs && have_prev) out.push_back(pair_hash(prev_word, h));
+      const std::string& shown = text_of.empty() ? word : text_of;
+      emit(h, [&] { return shown; });
+      if (pairs && have_prev)
+        emit(pair_hash(prev_word, h), [&] { return prev_word_text + " " + shown; });
       prev_word = h;
+      if constexpr (kNames) prev_word_text = shown;
       have_prev = true;
     }
     word.clear();
   };
   auto flush_cjk = [&]() {
-    if (cjk_run == 1) out.push_back(token_hash(prefix, prev_cjk_bytes));
+    if (cjk_run == 1) emit(token_hash(prefix, prev_cjk_bytes), [&] { return prev_cjk_bytes; });
     cjk_run = 0;
     prev_cjk = -1;
   };
-  for (size_t i = 0; i < text.size() && out.size() < 4 * kMaxTokensPerMessage;) {
+  for (size_t i = 0; i < text.size() && !full();) {
     int32_t cp;
     size_t n = next_cp(text, i, cp);
     std::string_view bytes = text.substr(i, n);
@@ -146,7 +158,7 @@ void tokenize_text(std::string_view text, std::string_view prefix, std::vector<u
       if (prev_cjk >= 0) {
         std::string bigram = prev_cjk_bytes;
         bigram.append(bytes);
-        out.push_back(token_hash(prefix, bigram));
+        emit(token_hash(prefix, bigram), [&] { return bigram; });
       }
       prev_cjk = cp;
       prev_cjk_bytes.assign(bytes);
@@ -166,6 +178,63 @@ void tokenize_text(std::string_view text, std::string_view prefix, std::vector<u
   }
   flush_word();
   flush_cjk();
+}
+
+}  // namespace
+
+void tokenize_text(std::string_view text, std::string_view prefix, std::vector<uint64_t>& out,
+                   bool pairs) {
+  tokenize_impl<false>(
+      text, prefix, pairs, [&](uint64_t h, auto&&) { out.push_back(h); },
+      [&] { return out.size() >= 4 * kMaxTokensPerMessage; });
+}
+
+std::vector<std::string_view> text_scripts(std::string_view text) {
+  enum { kLatin, kLatinExt, kCyrillic, kGreek, kHan, kKana, kHangul, kArabic, kHebrew, kThai, kOther, kCount };
+  static constexpr std::string_view kNames[kCount] = {"latin", "latin-ext", "cyrillic", "greek", "han",
+                                                      "kana", "hangul", "arabic", "hebrew", "thai", "other"};
+  size_t n[kCount] = {};
+  size_t letters = 0;
+  if (text.size() > kScriptSampleBytes) text = text.substr(0, kScriptSampleBytes);
+  for (size_t i = 0; i < text.size();) {
+    int32_t cp;
+    i += next_cp(text, i, cp);
+    if (cp < 0) continue;
+    int k;
+    if (cp < 0x80) {
+      if (!std::isalpha(cp)) continue;
+      k = kLatin;
+    } else if ((cp >= 0xC0 && cp <= 0x24F && cp != 0xD7 && cp != 0xF7) || (cp >= 0x1E00 && cp <= 0x1EFF)) {
+      k = kLatinExt;
+    } else if (cp >= 0x400 && cp <= 0x52F) {
+      k = kCyrillic;
+    } else if (cp >= 0x370 && cp <= 0x3FF) {
+      k = kGreek;
+    } else if ((cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0xFF66 && cp <= 0xFF9F)) {
+      k = kKana;
+    } else if (cp >= 0xAC00 && cp <= 0xD7AF) {
+      k = kHangul;
+    } else if (is_cjk(cp)) {
+      k = kHan;
+    } else if (cp >= 0x600 && cp <= 0x6FF) {
+      k = kArabic;
+    } else if (cp >= 0x590 && cp <= 0x5FF) {
+      k = kHebrew;
+    } else if (cp >= 0xE00 && cp <= 0xE7F) {
+      k = kThai;
+    } else if (is_word_cp(cp) && !(cp >= 0xFF10 && cp <= 0xFF5A)) {
+      k = kOther;
+    } else {
+      continue;
+    }
+    ++n[k];
+    ++letters;
+  }
+  std::vector<std::string_view> out;
+  if (letters < kScriptMinLetters) return out;
+  for (int k = kLatinExt; k < kCount; ++k)
+    if (n[k] * 100 >= letters * kScriptMinPercent) out.push_back(kNames[k]);
+  return out;
 }
 
 bool host_char(char c) {
@@ -249,10 +318,28 @@ size_t list_footer_start(std::string_view body, std::span<const std::string> hos
       if (rest.find(h) != std::string_view::npos) return true;
     return false;
   };
+  // A footer appended after an HTML part's </html> reaches us as one line with the text
+  // before it (HTML collapses line breaks), so a long run of one separator byte between
+  // blanks inside a line counts too.
+  auto inline_separator = [&](size_t b, size_t e) {
+    for (size_t k = b; k < e; ++k) {
+      char c = body[k];
+      if (c != '_' && c != '-' && c != '=' && c != '*' && c != '~') continue;
+      if (k > b && body[k - 1] != ' ' && body[k - 1] != '\t') continue;
+      size_t r = k;
+      while (r < e && body[r] == c) ++r;
+      if (r - k >= kInlineSeparatorRun && (r == e || body[r] == ' ' || body[r] == '\t' || body[r] == '\r') &&
+          names_list(r))
+        return k;
+      k = r;
+    }
+    return std::string_view::npos;
+  };
   while (i < body.size()) {
     size_t nl = body.find('\n', i);
     size_t end = nl == std::string_view::npos ? body.size() : nl;
     if (separator_line(body.substr(i, end - i)) && names_list(end)) return i;
+    if (size_t k = inline_separator(i, end); k != std::string_view::npos) return k;
     if (nl == std::string_view::npos) break;
     i = nl + 1;
   }
@@ -275,6 +362,28 @@ std::vector<uint64_t> tokenize_message(const ClassifierInput& in) {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   if (out.size() > kMaxTokensPerMessage) out.resize(kMaxTokensPerMessage);
+  return out;
+}
+
+std::vector<NamedToken> named_tokens(const ClassifierInput& in) {
+  std::map<uint64_t, std::string> names;
+  auto text = [&](std::string_view t, std::string_view prefix, std::string_view shown, bool pairs) {
+    tokenize_impl<true>(
+        t, prefix, pairs,
+        [&](uint64_t h, auto&& name) { names.try_emplace(h, std::string(shown) + name()); },
+        [&] { return names.size() >= 4 * kMaxTokensPerMessage; });
+  };
+  text(in.subject, "s", "subject:", true);
+  text(in.body, "", "", true);
+  for (const auto& [name, value] : in.headers) {
+    std::string pre = "h:" + to_lower(name);
+    text(value, pre, pre.substr(2) + ":", false);
+  }
+  for (std::string_view u : in.urls) text(u, "u", "url:", true);
+  for (const auto& x : in.extras) names.try_emplace(token_hash("x", x), x);
+  std::vector<NamedToken> out;
+  out.reserve(names.size());
+  for (auto& [h, n] : names) out.push_back({h, std::move(n)});
   return out;
 }
 

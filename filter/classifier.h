@@ -80,6 +80,18 @@ uint64_t pair_hash(uint64_t first, uint64_t second);
 // With pairs = false only single words (and CJK bigrams) are produced.
 void tokenize_text(std::string_view text, std::string_view prefix, std::vector<uint64_t>& out,
                    bool pairs = true);
+// The writing systems that make up a real share of a text's letters, for the classifier's
+// "script:NAME" tokens: which languages a deployment's spam and ham come in is something it
+// learns (a Chinese or Cyrillic text whose words it has never seen still has a script it has).
+// Names: latin-ext (accented Latin letters), cyrillic, greek, han, kana, hangul, arabic,
+// hebrew, thai, other; plain ASCII Latin gives none. A script counts when it is at least
+// kScriptMinPercent of the letters of the first kScriptSampleBytes, and the text has
+// kScriptMinLetters letters or more.
+inline constexpr size_t kScriptSampleBytes = 64 * 1024;
+inline constexpr size_t kScriptMinLetters = 20;
+inline constexpr size_t kScriptMinPercent = 10;
+std::vector<std::string_view> text_scripts(std::string_view text);
+
 // A byte of a host name as mail writes it: letters, digits, '-' and '.'.
 bool host_char(char c);
 
@@ -111,10 +123,24 @@ std::vector<std::string> list_hosts(
 // footer. A footer without a separator (majordomo's closing "To unsubscribe ..." paragraph)
 // stays: taking the last short paragraph as well cost one false positive on A.
 inline constexpr size_t kListFooterWindow = 1024;
+// A separator inside a line (a footer after </html>, whose line breaks HTML collapsed): a
+// run of at least this many of one of _ - = * ~ between blanks.
+inline constexpr size_t kInlineSeparatorRun = 20;
 size_t list_footer_start(std::string_view body, std::span<const std::string> hosts);
 
 // All tokens of a message, sorted and de-duplicated, at most kMaxTokensPerMessage.
 std::vector<uint64_t> tokenize_message(const ClassifierInput& in);
+
+// Every token of a message with a readable name ("subject:free", "click here",
+// "from:hotmail", "url:www", "hn:x-mailer"), sorted by hash: what a postmaster or the tuning
+// harness reads to see why the classifier said what it did. The hashes are exactly those of
+// tokenize_message() (which does not cap names at its limit in the same order; fine for
+// explaining). Slower than tokenize_message(); never on the scoring path.
+struct NamedToken {
+  uint64_t hash = 0;
+  std::string name;
+};
+std::vector<NamedToken> named_tokens(const ClassifierInput& in);
 
 struct TokenStat {
   uint64_t spam = 0;

@@ -46,6 +46,21 @@ std::vector<Fold> standard_folds(const std::vector<CorpusMessage>& corpus) {
   return {even, odd, old_new, new_old};
 }
 
+std::vector<Fold> drift_folds(const std::vector<CorpusMessage>& corpus) {
+  std::vector<size_t> spam, ham;
+  for (size_t i = 0; i < corpus.size(); ++i) (corpus[i].spam ? spam : ham).push_back(i);
+  Fold fwd{"drift fwd", {}, {}}, back{"drift back", {}, {}};  // spam old -> new / new -> old
+  for (size_t k = 0; k < spam.size(); ++k) {
+    (k < spam.size() / 2 ? fwd.train : fwd.test).push_back(spam[k]);
+    (k >= spam.size() / 2 ? back.train : back.test).push_back(spam[k]);
+  }
+  for (size_t k = 0; k < ham.size(); ++k) {
+    (k % 2 == 0 ? fwd.train : fwd.test).push_back(ham[k]);
+    (k % 2 == 1 ? back.train : back.test).push_back(ham[k]);
+  }
+  return {fwd, back};
+}
+
 void MemoryTokenCounts::learn(const std::vector<uint64_t>& tokens, bool spam) {
   for (uint64_t t : tokens) {
     TokenStat& s = counts_[t];
@@ -223,6 +238,20 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
         a.verdict.add({"BAYES", s.points, "Statistical token classifier", s.detail,
                        ContributionKind::kClassifier});
       }
+      std::vector<std::pair<uint64_t, TokenStat>> strongest;
+      if (model.explain > 0 && !m.tokens.empty()) {
+        counts.lookup(m.tokens, stats);
+        for (size_t k = 0; k < m.tokens.size(); ++k)
+          if (stats[k].spam + stats[k].ham > 0) strongest.emplace_back(m.tokens[k], stats[k]);
+        const TokenStat tot = counts.totals();
+        auto dev = [&](const std::pair<uint64_t, TokenStat>& t) {
+          return std::fabs(token_probability(t.second, tot, params) - 0.5);
+        };
+        const size_t keep = std::min(model.explain, strongest.size());
+        std::partial_sort(strongest.begin(), strongest.begin() + static_cast<long>(keep), strongest.end(),
+                          [&](const auto& x, const auto& y) { return dev(x) > dev(y); });
+        strongest.resize(keep);
+      }
       Verdict v = decide(a, policy);
       bool flagged = v.action == Action::kJunk || v.action == Action::kQuarantine ||
                      v.action == Action::kReject;
@@ -233,7 +262,7 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
         fig.ham++;
         fig.false_positives += flagged;
       }
-      cv.results.push_back({i, fold.name, std::move(v), prob});
+      cv.results.push_back({i, fold.name, std::move(v), prob, std::move(strongest), counts.totals()});
     }
     cv.folds.push_back(std::move(fig));
   }

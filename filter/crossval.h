@@ -58,6 +58,13 @@ struct Fold {
 // file-name order.
 std::vector<Fold> standard_folds(const std::vector<CorpusMessage>& corpus);
 
+// Two folds shaped like a held-out set of newer mail for the same users: spam split by time
+// (older half -> newer half, and back), ham interleaved (even -> odd, and back), since spam
+// drifts while a deployment's ham keeps coming from the same lists, people and newsletters.
+// Split B has that shape (newer spam; newer ham of the same lists, and hard-ham siblings of
+// A's); `tsubame filter eval --folds --fold-set drift` uses these instead of the four.
+std::vector<Fold> drift_folds(const std::vector<CorpusMessage>& corpus);
+
 // Token counts in memory, the same sums store/tokens.h keeps.
 class MemoryTokenCounts {
  public:
@@ -152,6 +159,7 @@ enum class Model { kRobinson, kLogReg, kEnsemble };
 struct ModelOptions {
   Model model = Model::kRobinson;
   LogRegParams logreg;
+  size_t explain = 0;  // keep each result's this many strongest tokens (OutOfFoldResult::strongest)
 };
 
 struct OutOfFoldResult {
@@ -159,6 +167,10 @@ struct OutOfFoldResult {
   std::string fold;
   Verdict verdict;
   double probability = 0.5;  // classifier's probability (0.5 if it abstained)
+  // With ModelOptions::explain: the tokens farthest from 0.5 under the fold's counts, with
+  // those counts, strongest first (what combine() weighed most); names from named_tokens().
+  std::vector<std::pair<uint64_t, TokenStat>> strongest;
+  TokenStat totals;          // the fold's learned messages, for reading the counts
 };
 
 struct FoldFigures {

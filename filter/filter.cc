@@ -351,6 +351,7 @@ ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   }
   for (std::string_view n : msg.anomalies.names()) in.extras.push_back("anomaly:" + std::string(n));
   if (msg.from) in.extras.push_back("fromdomain:" + msg.from->domain);
+  for (std::string_view sc : text_scripts(msg.body_text)) in.extras.push_back("script:" + std::string(sc));
   return in;
 }
 

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "common/bytes.h"
 #include "filter/crossval.h"
@@ -221,7 +222,25 @@ struct FoldOptions {
   filter::TrainingRegime regime;
   filter::ModelOptions model;
   long match_fp = -1;          // also judge at the lowest junk threshold with total FP <= this
+  std::string fold_set = "standard";  // or "drift" (filter::drift_folds)
 };
+
+// The strongest tokens of a miss (--explain N), named by tokenising the file again: the
+// token, f(w), and in how many of the fold's learned spam and ham it was.
+void print_strongest(const std::string& path, const std::vector<std::pair<uint64_t, filter::TokenStat>>& strongest,
+                     filter::TokenStat totals, const filter::ClassifierParams& params) {
+  std::map<uint64_t, std::string> names;
+  if (auto raw = read_file(path); raw.is_ok()) {
+    if (auto parsed = filter::parse_message(*raw, {}); parsed.is_ok())
+      for (auto& t : filter::named_tokens(filter::build_classifier_input(*parsed))) names.emplace(t.hash, std::move(t.name));
+  }
+  for (const auto& [h, st] : strongest) {
+    auto it = names.find(h);
+    std::printf("    %.3f  %4llu/%-4llu  %s\n", filter::token_probability(st, totals, params),
+                (unsigned long long)st.spam, (unsigned long long)st.ham,
+                it == names.end() ? "?" : it->second.c_str());
+  }
+}
 
 // Cross-validation over one labelled corpus (the tuning harness; filter/README.md).
 int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_dir, const std::string& domain,
@@ -244,7 +263,7 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
       corpus.push_back(filter::prepare_message(**f, p, *r, cls == 0));
     }
   }
-  auto folds = filter::standard_folds(corpus);
+  auto folds = fo.fold_set == "drift" ? filter::drift_folds(corpus) : filter::standard_folds(corpus);
   auto cv = filter::cross_validate(corpus, folds, fo.params, *policy, fo.regime, fo.model);
   size_t fp = 0, fn = 0, nh = 0, ns = 0;
   nlohmann::json jf = nlohmann::json::array();
@@ -327,6 +346,7 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
         for (const auto& c : r.verdict.contributions)
           std::printf(" %s(%.2f)", c.id.c_str(), c.score);
         std::printf("\n");
+        if (!r.strongest.empty()) print_strongest(m.name, r.strongest, r.totals, fo.params);
       }
     }
   }
@@ -438,6 +458,11 @@ void register_filter(CLI::App& app, Context& ctx) {
                  "Tuning harness: four-fold cross-validation in memory (even/odd, old/new halves by "
                  "file name); prints per-fold false positives and negatives; the store is not used");
   eval->add_option("--misses", fo->misses, "With --folds: list up to N misses of each kind per fold");
+  eval->add_option("--fold-set", fo->fold_set,
+                   "With --folds: standard (even/odd and old/new halves) or drift (spam by time, ham interleaved)")
+      ->check(CLI::IsMember({"standard", "drift"}));
+  eval->add_option("--explain", fo->model.explain,
+                   "With --misses: show each miss's N strongest classifier tokens (f(w), spam/ham counts)");
   eval->add_flag("--fit", fo->fit, "With --folds: fit rule weights by logistic regression");
   eval->add_flag("--sweep", fo->sweep, "With --folds: FP/FN per fold at junk thresholds 3 to 12");
   eval->add_option("--fit-l2", fo->fit_l2, "With --fit: ridge penalty (default 1)");

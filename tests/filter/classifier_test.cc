@@ -193,6 +193,84 @@ TEST(ListFooterTest, NoFooterWithoutSeparatorHostOrList) {
   EXPECT_EQ(list_footer_start(not_sep, hosts), not_sep.size());
 }
 
+TEST(ListFooterTest, SeparatorInsideALineAfterHtml) {
+  // A list manager's footer appended after an HTML part's </html> is rendered to text with
+  // the page's last words: its separators are runs inside one line.
+  std::vector<std::string> hosts = {"lists.example.net"};
+  std::string body = "Order now at our shop! " + std::string(30, '-') +
+                     " This list is sponsored by: a sponsor " + std::string(47, '_') +
+                     " Talk mailing list https://lists.example.net/lists/listinfo/talk";
+  EXPECT_EQ(body.substr(0, list_footer_start(body, hosts)), "Order now at our shop! ");
+  // A run shorter than kInlineSeparatorRun, or glued to a word, is text.
+  std::string short_run = "Prices " + std::string(kInlineSeparatorRun - 1, '=') +
+                          " see https://lists.example.net/x";
+  EXPECT_EQ(list_footer_start(short_run, hosts), short_run.size());
+  std::string glued = "Prices" + std::string(30, '=') + " see https://lists.example.net/x";
+  EXPECT_EQ(list_footer_start(glued, hosts), glued.size());
+  // An inline run after which no list host is named is not a footer either.
+  std::string unnamed = "Prices " + std::string(30, '=') + " see https://shop.example/x";
+  EXPECT_EQ(list_footer_start(unnamed, hosts), unnamed.size());
+}
+
+TEST(TokenNamesTest, EveryTokenOfTheMessageHasItsReadableName) {
+  ClassifierInput in;
+  in.subject = "FREE offer";
+  in.body = "Click here now. \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e";  // 日本語
+  in.headers = {{"From", "Promo <promo@bulk.example>"}};
+  in.urls = {"http://www.bulk.example/win"};
+  in.extras = {"hn:x-mailer"};
+  std::vector<uint64_t> hashes = tokenize_message(in);
+  std::vector<NamedToken> named = named_tokens(in);
+  std::vector<uint64_t> named_hashes;
+  for (const auto& t : named) named_hashes.push_back(t.hash);
+  EXPECT_EQ(named_hashes, hashes);  // the same set, both sorted by hash
+  auto name_of = [&](std::string_view token, std::string_view prefix) {
+    uint64_t h = token_hash(prefix, token);
+    for (const auto& t : named)
+      if (t.hash == h) return t.name;
+    return std::string("(missing)");
+  };
+  EXPECT_EQ(name_of("free", "s"), "subject:free");
+  EXPECT_EQ(name_of("click", ""), "click");
+  EXPECT_EQ(name_of("bulk", "h:from"), "from:bulk");
+  EXPECT_EQ(name_of("win", "u"), "url:win");
+  EXPECT_EQ(name_of("hn:x-mailer", "x"), "hn:x-mailer");
+  EXPECT_EQ(name_of("\xe6\x97\xa5\xe6\x9c\xac", ""), "\xe6\x97\xa5\xe6\x9c\xac");  // a CJK bigram
+  // Word pairs are named by their two words.
+  uint64_t pair = pair_hash(token_hash("", "click"), token_hash("", "here"));
+  auto it = std::find_if(named.begin(), named.end(), [&](const NamedToken& t) { return t.hash == pair; });
+  ASSERT_NE(it, named.end());
+  EXPECT_EQ(it->name, "click here");
+}
+
+TEST(ScriptTokensTest, ScriptsWithARealShareOfTheLetters) {
+  using V = std::vector<std::string_view>;
+  EXPECT_EQ(text_scripts("Plain English text with enough letters in it to count."), V{});
+  // 中国国际电子展览会 in a Chinese sentence.
+  EXPECT_EQ(text_scripts("\xe7\xac\xac\xe5\x8d\x81\xe4\xb8\x80\xe5\xb1\x8a\xe4\xb8\xad\xe5\x9b\xbd"
+                         "\xe5\x9b\xbd\xe9\x99\x85\xe7\x94\xb5\xe5\xad\x90\xe8\xae\xbe\xe5\xa4\x87"
+                         "\xe5\xb1\x95\xe8\xa7\x88\xe4\xbc\x9a\xe5\xb0\x86\xe4\xba\x8e\xe6\xb7\xb1"
+                         "\xe5\x9c\xb3\xe4\xb8\xbe\xe8\xa1\x8c http://www.example.cn"),
+            V{"han"});
+  // Russian: Cyrillic letters only count as Cyrillic.
+  EXPECT_EQ(text_scripts("\xd0\xa1\xd0\xba\xd0\xb8\xd0\xb4\xd0\xba\xd0\xb8 \xd0\xbd\xd0\xb0 "
+                         "\xd0\xb2\xd1\x81\xd0\xb5 \xd1\x82\xd0\xbe\xd0\xb2\xd0\xb0\xd1\x80\xd1\x8b "
+                         "\xd0\xb4\xd0\xbe \xd0\xba\xd0\xbe\xd0\xbd\xd1\x86\xd0\xb0 "
+                         "\xd0\xbc\xd0\xb5\xd1\x81\xd1\x8f\xd1\x86\xd0\xb0"),
+            V{"cyrillic"});
+  // Japanese mixes kana and kanji: both.
+  EXPECT_EQ(text_scripts("\xe4\xbb\x8a\xe6\x97\xa5\xe3\x81\xaf\xe4\xbc\x9a\xe8\xad\xb0\xe3\x81\xae"
+                         "\xe8\xb3\x87\xe6\x96\x99\xe3\x82\x92\xe9\x80\x81\xe3\x82\x8a\xe3\x81\xbe"
+                         "\xe3\x81\x99\xe3\x80\x82\xe3\x82\x88\xe3\x82\x8d\xe3\x81\x97\xe3\x81\x8f"
+                         "\xe3\x81\x8a\xe9\xa1\x98\xe3\x81\x84\xe3\x81\x97\xe3\x81\xbe\xe3\x81\x99"),
+            (V{"han", "kana"}));
+  // A German name in an English sentence is below the share; a German text with many
+  // umlauts is not, but most German text is still ASCII letters.
+  EXPECT_EQ(text_scripts("Thanks to J\xc3\xbcrgen for the patch, which fixes the build on Debian."), V{});
+  // Too few letters to say anything.
+  EXPECT_EQ(text_scripts("\xd0\x94\xd0\xb0!"), V{});
+}
+
 TEST(ClassifierMathTest, Chi2Q) {
   EXPECT_NEAR(chi2q(0, 2), 1.0, 1e-12);
   EXPECT_NEAR(chi2q(2, 2), std::exp(-1.0), 1e-12);           // dof 2: exp(-x/2)

@@ -77,6 +77,47 @@ TEST_F(CrossValTest, FoldsSplitEachClassByPositionAndByHalf) {
   EXPECT_EQ(folds[3].test.front(), 0u);
 }
 
+TEST_F(CrossValTest, DriftFoldsSplitSpamByTimeAndInterleaveHam) {
+  auto folds = drift_folds(corpus_);
+  ASSERT_EQ(folds.size(), 2u);
+  for (const Fold& f : folds) {
+    std::set<size_t> train(f.train.begin(), f.train.end()), test(f.test.begin(), f.test.end());
+    EXPECT_EQ(train.size() + test.size(), corpus_.size()) << f.name;
+    for (size_t i : test) EXPECT_FALSE(train.count(i)) << f.name;
+  }
+  // corpus_: spam at 0..7 (file order), ham at 8..19.
+  std::vector<size_t> fwd_spam_test, fwd_ham_test;
+  for (size_t i : folds[0].test) (corpus_[i].spam ? fwd_spam_test : fwd_ham_test).push_back(i);
+  EXPECT_EQ(fwd_spam_test, (std::vector<size_t>{4, 5, 6, 7}));        // the newer half of the spam
+  EXPECT_EQ(fwd_ham_test, (std::vector<size_t>{9, 11, 13, 15, 17, 19}));  // every other ham
+  std::vector<size_t> back_spam_test;
+  for (size_t i : folds[1].test)
+    if (corpus_[i].spam) back_spam_test.push_back(i);
+  EXPECT_EQ(back_spam_test, (std::vector<size_t>{0, 1, 2, 3}));
+}
+
+TEST_F(CrossValTest, ExplainKeepsTheStrongestTokensOfEachResult) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  ModelOptions mo;
+  mo.explain = 5;
+  auto cv = cross_validate(corpus_, standard_folds(corpus_), p, Policy{}, {}, mo);
+  for (const auto& r : cv.results) {
+    ASSERT_EQ(r.strongest.size(), 5u);
+    double prev = 1.0;
+    for (const auto& [hash, stat] : r.strongest) {
+      EXPECT_GT(stat.spam + stat.ham, 0u);  // only tokens the fold learned
+      EXPECT_TRUE(std::binary_search(corpus_[r.message].tokens.begin(), corpus_[r.message].tokens.end(), hash));
+      double dev = std::fabs(token_probability(stat, r.totals, p) - 0.5);
+      EXPECT_LE(dev, prev + 1e-12);  // strongest first
+      prev = dev;
+    }
+  }
+  // Without the option nothing is kept.
+  auto plain = cross_validate(corpus_, standard_folds(corpus_), p, Policy{});
+  for (const auto& r : plain.results) EXPECT_TRUE(r.strongest.empty());
+}
+
 TEST_F(CrossValTest, MemoryCountsAreStoreSums) {
   MemoryTokenCounts c;
   c.learn({1, 2, 3}, true);

@@ -347,6 +347,24 @@ TEST(FilterPartsTest, ClassifierInputLeavesOutTheListFooter) {
   EXPECT_EQ(all.urls.size(), 2u);
 }
 
+TEST(FilterPartsTest, ClassifierInputNamesTheScriptsOfTheText) {
+  // Big5 (undeclared charsets are guessed too; here declared): 免費廣告 repeated.
+  std::string big5 = "\xa7\x4b\xb6\x4f\xbc\x73\xa7\x69";
+  std::string text;
+  for (int i = 0; i < 8; ++i) text += big5;
+  auto m = parse_message("From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain; charset=big5\r\n\r\n" +
+                         text + " http://ad.example/\r\n");
+  ASSERT_TRUE(m);
+  ClassifierInput in = build_classifier_input(m.value());
+  EXPECT_NE(std::find(in.extras.begin(), in.extras.end(), "script:han"), in.extras.end());
+  auto en = parse_message("From: a@b.example\r\nSubject: x\r\n\r\nAn ordinary English sentence or two.\r\n");
+  ASSERT_TRUE(en);
+  ClassifierInput ein = build_classifier_input(en.value());
+  EXPECT_EQ(std::count_if(ein.extras.begin(), ein.extras.end(),
+                          [](const std::string& x) { return x.starts_with("script:"); }),
+            0);
+}
+
 TEST(FilterPartsTest, LinkTextHostMismatch) {
   Link l;
   l.source = LinkSource::kHtmlAnchor;

@@ -279,6 +279,20 @@ class FilterCommandsTest(Installation):
         self.assertIn("messages/s", text)
         self.t("filter", "eval", "--spam", os.path.join(self.tmp, "eval/spam"), code=2)  # --ham missing
 
+    def test_eval_folds_drift_set_and_explain(self):
+        for i in range(4):
+            self.write("folds/spam/%d.eml" % i, SPAM_NO_HEADERS.format(to="x@tsubame.test", marker="F%d" % i))
+            self.write("folds/ham/%d.eml" % i, HAM.format(to="x@tsubame.test", marker="F%d" % i))
+        args = ["filter", "eval", "--folds", "--spam", os.path.join(self.tmp, "folds/spam"),
+                "--ham", os.path.join(self.tmp, "folds/ham"), "--bayes-min-learned", "1"]
+        text = self.t(*args, "--fold-set", "drift", "--misses", "5", "--explain", "3").stdout
+        self.assertIn("drift fwd", text)
+        self.assertIn("drift back", text)
+        self.assertNotIn("even -> odd", text)
+        self.assertIn("even -> odd", self.t(*args).stdout)  # the standard set by default
+        err = self.t(*args, "--fold-set", "sideways", code=2).stderr
+        self.assertIn("--fold-set", err)
+
 
 class AuditTest(Installation):
     def test_show_filters_and_verify(self):
