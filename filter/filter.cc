@@ -301,6 +301,22 @@ std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnve
   return c;
 }
 
+namespace {
+
+// Fields a list manager adds (RFC 2369, RFC 2919, and the de-facto Precedence, Sender,
+// Errors-To, X-Loop, X-BeenThere, X-Mailman-Version, Mailing-List, X-Mailing-List): they say
+// the message came through a list, which the list's spam shares with its ham, so they give
+// the classifier not even a presence token. Lower-case name.
+bool list_field(std::string_view name) {
+  static constexpr std::string_view kListFields[] = {"precedence", "sender", "errors-to", "x-loop",
+                                                     "x-beenthere", "x-mailman-version", "mailing-list",
+                                                     "x-mailing-list"};
+  if (name.starts_with("list-")) return true;
+  return std::find(std::begin(kListFields), std::end(kListFields), name) != std::end(kListFields);
+}
+
+}  // namespace
+
 ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   ClassifierInput in;
   in.subject = msg.subject;
@@ -318,7 +334,7 @@ ClassifierInput build_classifier_input(const ParsedMessage& msg) {
     if (name.starts_with("x-spam")) continue;  // another filter's verdict is not evidence
     bool trace = false;
     for (std::string_view t : kTraceHeaders) trace = trace || name == t;
-    if (!trace) in.extras.push_back("hn:" + name);
+    if (!trace && !list_field(name)) in.extras.push_back("hn:" + name);
     for (std::string_view wanted : kClassifierHeaders) {
       if (iequals(h.name, wanted)) {
         in.headers.emplace_back(wanted, h.value);

@@ -305,7 +305,7 @@ TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
   EXPECT_FALSE(has_extra("hn:x-spam-status"));  // another filter's verdict is not evidence
   EXPECT_FALSE(has_extra("hn:received"));        // trace fields describe our own side
   EXPECT_FALSE(has_extra("hn:x-virus-scanned"));
-  EXPECT_TRUE(has_extra("hn:list-id"));          // a list field counts by its presence...
+  EXPECT_FALSE(has_extra("hn:list-id"));         // a list field gives no token at all...
   EXPECT_TRUE(has_extra("tag:font"));
   EXPECT_TRUE(has_extra("urlhost:shop.example"));
   EXPECT_TRUE(has_extra("fromdomain:shop.example"));
@@ -318,7 +318,7 @@ TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
     received_value = received_value || n == "received";
   }
   EXPECT_TRUE(mailer);
-  EXPECT_FALSE(list_value);      // ...never by its value
+  EXPECT_FALSE(list_value);      // ...nor by its value
   EXPECT_FALSE(received_value);
 }
 
@@ -345,6 +345,21 @@ TEST(FilterPartsTest, ClassifierInputLeavesOutTheListFooter) {
   ClassifierInput all = build_classifier_input(plain.value());
   EXPECT_NE(all.body.find("mailing list"), std::string_view::npos);
   EXPECT_EQ(all.urls.size(), 2u);
+}
+
+TEST(FilterPartsTest, ListFieldsGiveNoPresenceTokens) {
+  auto m = parse_message(
+      "From: Poster <p@home.example>\r\nSubject: Question\r\nX-Mailer: Mutt\r\n"
+      "List-Id: Talk <talk.lists.example.net>\r\nList-Post: <mailto:talk@lists.example.net>\r\n"
+      "Precedence: list\r\nSender: talk-admin@lists.example.net\r\nX-BeenThere: talk@lists.example.net\r\n"
+      "X-Mailman-Version: 2.0\r\nErrors-To: talk-admin@lists.example.net\r\nX-Loop: talk\r\n\r\nBody\r\n");
+  ASSERT_TRUE(m);
+  ClassifierInput in = build_classifier_input(m.value());
+  for (const char* gone : {"hn:list-id", "hn:list-post", "hn:precedence", "hn:sender", "hn:x-beenthere",
+                           "hn:x-mailman-version", "hn:errors-to", "hn:x-loop"})
+    EXPECT_EQ(std::find(in.extras.begin(), in.extras.end(), gone), in.extras.end()) << gone;
+  for (const char* kept : {"hn:from", "hn:subject", "hn:x-mailer"})
+    EXPECT_NE(std::find(in.extras.begin(), in.extras.end(), kept), in.extras.end()) << kept;
 }
 
 TEST(FilterPartsTest, ClassifierInputNamesTheScriptsOfTheText) {
