@@ -789,6 +789,8 @@ std::string_view file_type_name(FileType t) {
     case FileType::kWebp: return "webp";
     case FileType::kIco: return "ico";
     case FileType::kSvg: return "svg";
+    case FileType::kWebShortcut: return "web_shortcut";
+    case FileType::kShortcut: return "internet_shortcut";
   }
   return "unknown";
 }
@@ -798,7 +800,7 @@ bool file_type_is_executable(FileType t) {
     case FileType::kPe: case FileType::kElf: case FileType::kMachO: case FileType::kJavaClass:
     case FileType::kJar: case FileType::kChm: case FileType::kLnk: case FileType::kJavaScript:
     case FileType::kVbScript: case FileType::kPowerShell: case FileType::kBatch:
-    case FileType::kHta:
+    case FileType::kHta: case FileType::kShortcut:
       return true;
     // A "#!" script (shell, Perl, Python) does not run when opened from a mail client on any
     // desktop system (it needs an execute bit that a saved attachment does not get), and
@@ -808,6 +810,62 @@ bool file_type_is_executable(FileType t) {
     default:
       return false;
   }
+}
+
+namespace {
+
+// Visits each "key=value" line of an INI text (lower-cased by the caller), key and value
+// trimmed; stops when visit returns false.
+template <class Visit>
+void ini_lines(std::string_view t, Visit&& visit) {
+  for (size_t i = 0; i < t.size();) {
+    size_t nl = t.find('\n', i);
+    std::string_view line = t.substr(i, nl == std::string_view::npos ? std::string_view::npos : nl - i);
+    i = nl == std::string_view::npos ? t.size() : nl + 1;
+    size_t eq = line.find('=');
+    if (eq == std::string_view::npos || line.starts_with('[') || line.starts_with(';')) continue;
+    if (!visit(trim(line.substr(0, eq)), trim(line.substr(eq + 1)))) return;
+  }
+}
+
+bool web_target(std::string_view v) { return v.starts_with("http://") || v.starts_with("https://"); }
+
+// An Internet shortcut is a web link only when every target it names is an http(s) address
+// (and it names at least one).
+FileType shortcut_kind(std::string_view lowered) {
+  bool any = false, other = false;
+  ini_lines(lowered, [&](std::string_view k, std::string_view v) {
+    if (k == "url" || k == "baseurl" || k == "iconfile") {
+      if (web_target(v)) any = any || k != "iconfile";
+      else other = true;
+    }
+    return !other;
+  });
+  return any && !other ? FileType::kWebShortcut : FileType::kShortcut;
+}
+
+}  // namespace
+
+std::vector<std::string> shortcut_targets(std::string_view head) {
+  std::vector<std::string> out;
+  const std::string lowered = to_lower(head.substr(0, 4096));
+  if (sniff_file_type(head) != FileType::kWebShortcut) return out;
+  // Values as written (a URL's path is case-sensitive): the same line offsets in head.
+  for (size_t i = 0; i < lowered.size() && out.size() < kMaxShortcutTargets;) {
+    size_t nl = lowered.find('\n', i);
+    size_t end = nl == std::string::npos ? lowered.size() : nl;
+    std::string_view line = std::string_view(lowered).substr(i, end - i);
+    size_t eq = line.find('=');
+    if (eq != std::string_view::npos) {
+      std::string_view key = trim(line.substr(0, eq));
+      if (key == "url" || key == "baseurl") {
+        std::string v(trim(head.substr(i + eq + 1, end - i - eq - 1)));
+        if (web_target(to_lower(v)) && std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
+      }
+    }
+    i = end + 1;
+  }
+  return out;
 }
 
 FileType sniff_file_type(std::string_view h) {
@@ -866,6 +924,7 @@ FileType sniff_file_type(std::string_view h) {
   };
   while (!t.empty() && (t[0] == ' ' || t[0] == '\n' || t[0] == '\r' || t[0] == '\t')) t.remove_prefix(1);
   if (t.starts_with("#!")) return FileType::kShellScript;
+  if (has_ci(t, "[internetshortcut]")) return shortcut_kind(t);
   if (has_ci(t, "<hta:application")) return FileType::kHta;
   if (has_ci(t.substr(0, 256), "<svg") || (t.starts_with("<?xml") && has_ci(t, "<svg")))
     return FileType::kSvg;
@@ -1356,6 +1415,9 @@ class Parser {
     decode_budgeted(body, cte, kMimeSniffBytes, &head, &capped, &bad, &a.decoded_size);
     a.decode_capped = capped;
     a.sniffed = sniff_file_type(head);
+    if (a.sniffed == FileType::kWebShortcut)  // its target is a link like any other
+      for (auto& url : shortcut_targets(head))
+        if (pm_.links.size() < lim_.max_links) pm_.links.push_back(Link{std::move(url), {}, LinkSource::kShortcut, leaf_id});
     pm_.attachments.push_back(std::move(a));
   }
 

@@ -129,7 +129,8 @@ struct MessageHeaders {
 
 // ---------------------------------------------------------------------------------------
 // Links from text parts.
-enum class LinkSource : uint8_t { kHtmlAnchor, kHtmlImage, kHtmlForm, kHtmlOther, kPlainText };
+// kShortcut: the target of an attached Internet shortcut (.url) that points at a web page.
+enum class LinkSource : uint8_t { kHtmlAnchor, kHtmlImage, kHtmlForm, kHtmlOther, kPlainText, kShortcut };
 
 struct Link {
   std::string href;   // entity-decoded, trimmed, as written otherwise (not resolved)
@@ -149,12 +150,21 @@ enum class FileType : uint8_t {
   kPdf, kOle2 /* doc/xls/ppt/msi */, kRtf, kChm, kLnk,
   kJavaScript, kVbScript, kPowerShell, kBatch, kShellScript, kHta,
   kPng, kJpeg, kGif, kBmp, kTiff, kWebp, kIco, kSvg,
+  // Windows Internet shortcuts (.url, an INI file with an [InternetShortcut] section):
+  // kWebShortcut when every target (URL=, BASEURL=, IconFile=) is an http(s) address, a link
+  // in a file; kShortcut otherwise (file://, \\host\share, a local path, another scheme: the
+  // shortcut opens a file or a program, or leaks credentials to a share; CVE-2024-21412).
+  kWebShortcut, kShortcut,
 };
 std::string_view file_type_name(FileType t);  // "pe", "zip", "ooxml", "javascript", ...
 // True for types that can run code on open (executables, scripts, shortcut, CHM, HTA).
 bool file_type_is_executable(FileType t);
 // Sniff a file type from (the beginning of) its decoded bytes.
 FileType sniff_file_type(std::string_view head);
+// The http(s) targets (URL=, BASEURL=) of an Internet shortcut's text, at most
+// kMaxShortcutTargets; empty for anything else.
+inline constexpr size_t kMaxShortcutTargets = 8;
+std::vector<std::string> shortcut_targets(std::string_view head);
 
 // ---------------------------------------------------------------------------------------
 // Parts.

@@ -287,8 +287,12 @@ std::string attachment_block_reason(const AttachmentFacts& a, const DomainPolicy
   size_t dot = name.rfind('.');
   if (dot != std::string::npos) {
     std::string ext = name.substr(dot + 1);
+    // An Internet shortcut whose every target is a web page is a link in a file (its URL is
+    // scanned with the message's links); one that points anywhere else is "internet_shortcut",
+    // executable content, and stays blocked below even where .url is not.
+    const bool web_link = ext == "url" && a.sniffed_type == "web_shortcut";
     for (const auto& b : p.blocked_extensions)
-      if (ext == to_lower(b)) return "extension ." + ext;
+      if (ext == to_lower(b) && !web_link) return "extension ." + ext;
   }
   for (const auto& t : p.blocked_types) {
     std::string lt = to_lower(t);

@@ -409,6 +409,42 @@ TEST(MimeParse, SniffedTypes) {
   EXPECT_FALSE(file_type_is_executable(FileType::kShellScript));  // needs chmod +x first
 }
 
+TEST(MimeParse, InternetShortcutsAreLinksOnlyWhenEveryTargetIsTheWeb) {
+  const std::string web =
+      "[DEFAULT]\r\nBASEURL=http://www.Example.edu/~a/Page.html\r\n[InternetShortcut]\r\n"
+      "URL=http://www.Example.edu/~a/Page.html\r\nModified=E0824ED43364C201DE\r\n";
+  EXPECT_EQ(sniff_file_type(web), FileType::kWebShortcut);
+  EXPECT_FALSE(file_type_is_executable(FileType::kWebShortcut));
+  EXPECT_EQ(shortcut_targets(web), std::vector<std::string>{"http://www.Example.edu/~a/Page.html"});
+  for (const char* bad : {
+           "[InternetShortcut]\r\nURL=file://203.0.113.9/share/run.exe\r\n",
+           "[InternetShortcut]\r\nURL=\\\\203.0.113.9\\share\\x.lnk\r\n",
+           "[InternetShortcut]\r\nURL=https://ok.example/\r\nIconFile=\\\\evil.example\\icons\\a.ico\r\n",
+           "[InternetShortcut]\r\nURL=C:\\Windows\\System32\\calc.exe\r\n",
+           "[InternetShortcut]\r\nURL=search-ms:query=invoice&crumb=location:\\\\evil.example\r\n",
+           "[InternetShortcut]\r\nIconIndex=0\r\n",  // no target at all
+       }) {
+    EXPECT_EQ(sniff_file_type(bad), FileType::kShortcut) << bad;
+    EXPECT_TRUE(shortcut_targets(bad).empty()) << bad;
+  }
+  EXPECT_TRUE(file_type_is_executable(FileType::kShortcut));
+  EXPECT_EQ(file_type_name(FileType::kWebShortcut), "web_shortcut");
+  EXPECT_EQ(file_type_name(FileType::kShortcut), "internet_shortcut");
+  // Attached to a message, a web shortcut's target joins the links the rules scan.
+  auto pm = parse_message(
+      "From: a@b.example\r\nSubject: link\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+      "--b\r\nContent-Type: text/plain\r\n\r\nsee the attachment\r\n"
+      "--b\r\nContent-Type: application/octet-stream; name=\"Page.url\"\r\n"
+      "Content-Disposition: attachment; filename=\"Page.url\"\r\n\r\n" + web + "--b--\r\n");
+  ASSERT_TRUE(pm);
+  ASSERT_EQ(pm->attachments.size(), 1u);
+  EXPECT_EQ(pm->attachments[0].sniffed, FileType::kWebShortcut);
+  ASSERT_EQ(pm->links.size(), 1u);
+  EXPECT_EQ(pm->links[0].href, "http://www.Example.edu/~a/Page.html");
+  EXPECT_EQ(pm->links[0].source, LinkSource::kShortcut);
+  EXPECT_EQ(pm->links[0].part_id, "2");
+}
+
 TEST(MimeParse, Codecs) {
   bool bad = true;
   EXPECT_EQ(decode_base64("aGVs\r\nbG8=", &bad), "hello");

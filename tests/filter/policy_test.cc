@@ -224,6 +224,13 @@ TEST(PolicyTest, BlockedAttachmentsQuarantine) {
             "declared type application/x-msdownload");
   EXPECT_EQ(attachment_block_reason({"a.txt", "text/plain", "pe", true}, d),
             "executable content (pe)");
+  // An Internet shortcut to a web page is a link; one to anything else is executable content.
+  EXPECT_EQ(attachment_block_reason({"Page.url", "application/octet-stream", "web_shortcut", false}, d), "");
+  EXPECT_EQ(attachment_block_reason({"Page.url", "application/octet-stream", "internet_shortcut", true}, d),
+            "extension .url");
+  EXPECT_EQ(attachment_block_reason({"page.txt", "text/plain", "internet_shortcut", true}, d),
+            "executable content (internet_shortcut)");
+  EXPECT_EQ(attachment_block_reason({"Page.url", "text/plain", "text", false}, d), "extension .url");
   d.block_executable_content = false;
   EXPECT_EQ(attachment_block_reason({"a.txt", "text/plain", "pe", true}, d), "");
   d.blocked_types.push_back("pe");
