@@ -21,6 +21,7 @@
 #   bench/filter/tune.sh ../corpus --model ensemble --match-fp 42   # mean of counts and logreg
 #   bench/filter/tune.sh ../corpus --fit --json > fit.json && bench/filter/apply_fit.py fit.json conf/rules
 #
+# TSUBAME_RULES=DIR measures the rule files in DIR instead of conf/rules.
 # TSUBAME_BIN=DIR uses DIR/tsubame (say build-filtrel/bin); otherwise a Release build in
 # build-bench/ is made. Deterministic: the same tree and corpus give the same table.
 set -euo pipefail
@@ -38,7 +39,7 @@ fi
 work=$(mktemp -d /tmp/tsubame-tune.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 "$ts" init "$work/ts" --json >/dev/null
-rm -rf "$work/ts/rules" && ln -s "$root/conf/rules" "$work/ts/rules"   # this tree's rules
+rm -rf "$work/ts/rules" && ln -s "${TSUBAME_RULES:-$root/conf/rules}" "$work/ts/rules"   # this tree's rules (or TSUBAME_RULES=DIR)
 export TSUBAME_CONFIG="$work/ts/tsubame.conf"
 "$ts" filter compile >/dev/null
 exec "$ts" filter eval --folds --spam "$corpus/A/spam" --ham "$corpus/A/ham" --sweep "$@"
