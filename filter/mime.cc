@@ -814,8 +814,8 @@ bool file_type_is_executable(FileType t) {
 
 namespace {
 
-// Visits each "key=value" line of an INI text (lower-cased by the caller), key and value
-// trimmed; stops when visit returns false.
+// Visits each "key=value" line of an INI text, key and value trimmed, as written; stops when
+// visit returns false.
 template <class Visit>
 void ini_lines(std::string_view t, Visit&& visit) {
   for (size_t i = 0; i < t.size();) {
@@ -828,16 +828,19 @@ void ini_lines(std::string_view t, Visit&& visit) {
   }
 }
 
-bool web_target(std::string_view v) { return v.starts_with("http://") || v.starts_with("https://"); }
+bool web_target(std::string_view v) {
+  return v.size() > 8 && (iequals(v.substr(0, 7), "http://") || iequals(v.substr(0, 8), "https://"));
+}
 
-// An Internet shortcut is a web link only when every target it names is an http(s) address
-// (and it names at least one).
-FileType shortcut_kind(std::string_view lowered) {
+// An Internet shortcut is a web link only when every target it names (URL=, BASEURL=,
+// IconFile=) is an http(s) address, and it names at least one URL.
+FileType shortcut_kind(std::string_view text) {
   bool any = false, other = false;
-  ini_lines(lowered, [&](std::string_view k, std::string_view v) {
-    if (k == "url" || k == "baseurl" || k == "iconfile") {
-      if (web_target(v)) any = any || k != "iconfile";
-      else other = true;
+  ini_lines(text, [&](std::string_view k, std::string_view v) {
+    const bool url = iequals(k, "url") || iequals(k, "baseurl");
+    if (url || iequals(k, "iconfile")) {
+      if (!web_target(v)) other = true;
+      else if (url) any = true;
     }
     return !other;
   });
@@ -848,23 +851,12 @@ FileType shortcut_kind(std::string_view lowered) {
 
 std::vector<std::string> shortcut_targets(std::string_view head) {
   std::vector<std::string> out;
-  const std::string lowered = to_lower(head.substr(0, 4096));
   if (sniff_file_type(head) != FileType::kWebShortcut) return out;
-  // Values as written (a URL's path is case-sensitive): the same line offsets in head.
-  for (size_t i = 0; i < lowered.size() && out.size() < kMaxShortcutTargets;) {
-    size_t nl = lowered.find('\n', i);
-    size_t end = nl == std::string::npos ? lowered.size() : nl;
-    std::string_view line = std::string_view(lowered).substr(i, end - i);
-    size_t eq = line.find('=');
-    if (eq != std::string_view::npos) {
-      std::string_view key = trim(line.substr(0, eq));
-      if (key == "url" || key == "baseurl") {
-        std::string v(trim(head.substr(i + eq + 1, end - i - eq - 1)));
-        if (web_target(to_lower(v)) && std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
-      }
-    }
-    i = end + 1;
-  }
+  ini_lines(head.substr(0, 4096), [&](std::string_view k, std::string_view v) {
+    if ((iequals(k, "url") || iequals(k, "baseurl")) && std::find(out.begin(), out.end(), v) == out.end())
+      out.emplace_back(v);
+    return out.size() < kMaxShortcutTargets;
+  });
   return out;
 }
 
