@@ -498,12 +498,31 @@ std::string_view guess_undeclared_charset(std::string_view b) {
       ++euc_bad;
     }
   }
+  // Big5 (traditional Chinese): leads A1-F9, trails 40-7E or A1-FE. Its low trails are
+  // what no EUC allows, so GB2312 text never reads as Big5 and Big5 text fails the EUC test.
+  size_t big5 = 0, big5_bad = 0, big5_low = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    unsigned char c = at(i), t = at(i + 1);
+    if (c < 0x80) continue;
+    if (c >= 0xA1 && c <= 0xF9 && ((t >= 0x40 && t <= 0x7E) || (t >= 0xA1 && t <= 0xFE))) {
+      ++big5;
+      big5_low += t < 0x80;
+      ++i;
+    } else {
+      ++big5_bad;
+    }
+  }
   constexpr size_t kMinUnits = 4;
   if (euc >= kMinUnits && euc_bad == 0) {
     if (euc_kana * 5 >= euc) return "euc-jp";
     if (euc >= 2 * kMinUnits) return "gb2312";  // Chinese: no kana rows
   }
   if (sjis >= kMinUnits && sjis_bad == 0 && sjis_kana * 5 >= sjis) return "shift_jis";
+  // Windows-1252 text can pair an accented letter with the next letter into a valid unit, so
+  // Big5 also needs a fifth of its units with a low trail (Chinese text has about half) and
+  // its units to be at least a fifth of the bytes (Latin text with accents has a few %).
+  if (big5 >= 2 * kMinUnits && big5_bad == 0 && big5_low * 5 >= big5 && big5 * 2 * 5 >= b.size())
+    return "big5";
   return {};
 }
 

@@ -152,6 +152,26 @@ TEST(Charset, UndeclaredJapaneseAndChineseAreRecognised) {
   EXPECT_EQ(guess_undeclared_charset("\xC4\xE3\xBA\xC3"), "");  // too short to tell
 }
 
+TEST(Charset, UndeclaredBig5IsRecognisedByItsLowTrailBytes) {
+  // 台北市信義區辦公室出租，歡迎來電洽詢。 in Big5: half its trail bytes are below 0x80.
+  const std::string big5 =
+      "\xA5\x78\xA5\x5F\xA5\xAB\xAB\x48\xB8\x71\xB0\xCF\xBF\xEC\xA4\xBD\xAB\xC7\xA5\x58\xAF\xB2"
+      "\xA1\x41\xC5\x77\xAA\xEF\xA8\xD3\xB9\x71\xAC\xA2\xB8\xDF\xA1\x43";
+  EXPECT_EQ(guess_undeclared_charset(big5), "big5");
+  DecodeIssues is;
+  EXPECT_EQ(to_utf8(big5 + " http://office.example.tw/", "", &is),
+            "台北市信義區辦公室出租，歡迎來電洽詢。 http://office.example.tw/");
+  EXPECT_FALSE(is.invalid_data);
+  // GB2312 has no low trail bytes: still GB2312.
+  EXPECT_EQ(guess_undeclared_charset("\xC4\xE3\xBA\xC3\xCA\xC0\xBD\xE7 \xC4\xE3\xBA\xC3\xCA\xC0\xBD\xE7"), "gb2312");
+  // Windows-1252 German whose eight accented letters all pair with the next letter into
+  // valid Big5 units: they are too few for the bytes (16 of 114), so it stays Western.
+  const std::string de = "Wir liefern K\xE4se und M\xF6" "bel nach K\xF6ln, B\xE4" "ckereien in D\xE4nemark "
+                         "bestellen sch\xF6ne \xD6" "fen und Gr\xE4" "ber-Blumen, Hamburg 2002";
+  EXPECT_EQ(guess_undeclared_charset(de), "");
+  EXPECT_EQ(to_utf8("K\xF6ln", ""), "Köln");
+}
+
 TEST(CharsetMessages, UndeclaredShiftJisBodyIsDecoded) {
   auto m = parse_message(
       "From: a@b.example\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\n"
