@@ -168,6 +168,26 @@ TEST_F(TraitsRulesTest, NoCostWording) {
   EXPECT_FALSE(scan(message("", "The first month costs 10 euros.\r\n")).has("OFFER_NO_COST"));
 }
 
+// "Click here" and "order now" are what a wanted retail newsletter says too: they do not
+// count towards the kinds of offer wording in MULTI_OFFER_3 / MULTI_OFFER_5.
+TEST_F(TraitsRulesTest, ClickHereAndOrderNowDoNotMakeMultiOffer) {
+  const std::string newsletter =
+      "Our autumn catalogue is here. Click here to browse it, order now and get free "
+      "shipping. Satisfaction guaranteed or your money back.\r\n";
+  Verdict v = scan(message("", newsletter));
+  EXPECT_TRUE(v.has("SPAM_CLICK_HERE")) << v.to_text();
+  EXPECT_TRUE(v.has("OFFER_ORDER_NOW")) << v.to_text();
+  EXPECT_FALSE(v.has("MULTI_OFFER_3")) << v.to_text();
+  // Other kinds still make it with them beside: five here (money making, act now, debt,
+  // income, guarantee) and the two, seven rules for the five that MULTI_OFFER_5 wants.
+  const std::string pitch =
+      "Lower your monthly payments with debt consolidation, earn extra income from home, "
+      "100% guaranteed or your money back. Click here and order now.\r\n";
+  Verdict p = scan(message("", pitch));
+  EXPECT_TRUE(p.has("MULTI_OFFER_3")) << p.to_text();
+  EXPECT_TRUE(p.has("MULTI_OFFER_5")) << p.to_text();
+}
+
 TEST_F(TraitsRulesTest, GreetingRetailAndChosenWording) {
   EXPECT_TRUE(scan(message("", "Dear Sir or Madam,\r\nwe offer ...\r\n")).has("SPAM_DEAR_SIR_MADAM"));
   EXPECT_TRUE(scan(message("", "Dear Partner to be,\r\n")).has("SPAM_DEAR_SIR_MADAM"));
