@@ -616,32 +616,55 @@ Result<ClassifierScore> Classifier::classify(const ClassifierInput& in, uint32_t
   return classify_tokens(tokens, domain_id);
 }
 
-Result<ClassifierScore> Classifier::classify_tokens(std::span<const uint64_t> tokens,
-                                                    uint32_t domain_id) const {
-  uint32_t scope = 0;
-  TokenStat totals;
-  uint64_t updates = 0;
+Result<Classifier::Counts> Classifier::counts_for(uint32_t domain_id) const {
   if (domain_id != 0) {
     auto dt = store::token_totals(store_, domain_id);
     if (!dt) return dt.status();
-    if (dt->spam >= params_.min_learned && dt->ham >= params_.min_learned) {
-      scope = domain_id;
-      totals = {dt->spam, dt->ham};
-      updates = dt->updates;
-    }
+    if (dt->spam >= params_.min_learned && dt->ham >= params_.min_learned)
+      return Counts{domain_id, {dt->spam, dt->ham}, dt->updates};
   }
-  if (scope == 0) {
-    auto gt = store::token_totals(store_, 0);
-    if (!gt) return gt.status();
-    totals = {gt->spam, gt->ham};
-    updates = gt->updates;
-  }
+  auto gt = store::token_totals(store_, 0);
+  if (!gt) return gt.status();
+  return Counts{0, {gt->spam, gt->ham}, gt->updates};
+}
+
+Result<ClassifierScore> Classifier::classify_tokens(std::span<const uint64_t> tokens,
+                                                    uint32_t domain_id) const {
+  auto counts = counts_for(domain_id);
+  if (!counts) return counts.status();
+  const Counts& c = *counts;
   std::vector<TokenStat> stats;
-  if (totals.spam >= params_.min_learned && totals.ham >= params_.min_learned)
-    TSUBAME_TRY(lookup_counts(scope, updates, tokens, stats));
-  ClassifierScore s = combine(stats, totals, params_);
-  s.detail += scope == 0 ? " (global counts)" : " (domain counts)";
+  if (c.totals.spam >= params_.min_learned && c.totals.ham >= params_.min_learned)
+    TSUBAME_TRY(lookup_counts(c.scope, c.updates, tokens, stats));
+  ClassifierScore s = combine(stats, c.totals, params_);
+  s.detail += c.scope == 0 ? " (global counts)" : " (domain counts)";
   return s;
+}
+
+Result<std::vector<Classifier::TokenEvidence>> Classifier::explain(const ClassifierInput& in, uint32_t domain_id,
+                                                                   size_t n) const {
+  std::vector<TokenEvidence> out;
+  auto counts = counts_for(domain_id);
+  if (!counts) return counts.status();
+  const Counts& c = *counts;
+  if (n == 0 || c.totals.spam < params_.min_learned || c.totals.ham < params_.min_learned) return out;
+  std::vector<NamedToken> named = named_tokens(in);
+  std::vector<uint64_t> hashes;
+  hashes.reserve(named.size());
+  for (const auto& t : named) hashes.push_back(t.hash);
+  std::vector<TokenStat> stats;
+  TSUBAME_TRY(lookup_counts(c.scope, c.updates, hashes, stats));
+  for (size_t i = 0; i < named.size(); ++i) {
+    if (stats[i].spam + stats[i].ham == 0) continue;
+    out.push_back({std::move(named[i].name), token_probability(stats[i], c.totals, params_), stats[i]});
+  }
+  const size_t keep = std::min(n, out.size());
+  std::partial_sort(out.begin(), out.begin() + static_cast<long>(keep), out.end(),
+                    [](const TokenEvidence& a, const TokenEvidence& b) {
+                      return std::fabs(a.probability - 0.5) > std::fabs(b.probability - 0.5);
+                    });
+  out.resize(keep);
+  return out;
 }
 
 }  // namespace tsubame::filter

@@ -222,10 +222,27 @@ class Classifier {
   Result<ClassifierScore> classify_tokens(std::span<const uint64_t> tokens,
                                           uint32_t domain_id) const;
 
+  // Why the classifier scored a message as it did: the n tokens farthest from 0.5 under the
+  // counts classify() would use (a domain's once it has learned enough, else the global
+  // ones), strongest first, each with its readable name, f(w) and counts. Empty while the
+  // classifier abstains. For `tsubame filter scan --explain`; a postmaster's "why".
+  struct TokenEvidence {
+    std::string name;
+    double probability = 0.5;  // f(w)
+    TokenStat counts;
+  };
+  Result<std::vector<TokenEvidence>> explain(const ClassifierInput& in, uint32_t domain_id, size_t n) const;
+
  private:
   struct CountCache;
   Status lookup_counts(uint32_t scope, uint64_t updates, std::span<const uint64_t> tokens,
                        std::vector<TokenStat>& out) const;
+  struct Counts {  // the scope a message is scored with
+    uint32_t scope = 0;
+    TokenStat totals;
+    uint64_t updates = 0;
+  };
+  Result<Counts> counts_for(uint32_t domain_id) const;
   store::Store& store_;
   ClassifierParams params_;
   std::unique_ptr<CountCache> cache_;

@@ -505,4 +505,16 @@ Status Filter::learn(std::string_view raw, bool spam, uint32_t domain_id, int de
   }
 }
 
+Result<std::vector<Classifier::TokenEvidence>> Filter::explain_classifier(std::string_view raw, uint32_t domain_id,
+                                                                          size_t n) const {
+  if (!classifier_) return Status::unavailable("no classifier: the filter was opened without a store");
+  try {
+    auto parsed = parse_message(raw, options_.mime);
+    if (!parsed) return parsed.status();
+    return classifier_->explain(build_classifier_input(parsed.value()), domain_id, n);
+  } catch (const std::exception& e) {
+    return Status::internal(std::string("explain: ") + e.what());
+  }
+}
+
 }  // namespace tsubame::filter

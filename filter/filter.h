@@ -75,6 +75,10 @@ class Filter {
   // Trains the classifier on one raw message (delta +1 learn, -1 unlearn).
   Status learn(std::string_view raw, bool spam, uint32_t domain_id, int delta = +1);
 
+  // The classifier's n strongest tokens for one raw message (Classifier::explain).
+  Result<std::vector<Classifier::TokenEvidence>> explain_classifier(std::string_view raw, uint32_t domain_id,
+                                                                    size_t n) const;
+
   Status reload() { return engine_->reload(); }
   const Engine& engine() const { return *engine_; }
   const Classifier* classifier() const { return classifier_.get(); }

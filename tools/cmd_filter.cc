@@ -82,7 +82,7 @@ bool flagged_as_spam(filter::Action a) {
   return a == filter::Action::kJunk || a == filter::Action::kQuarantine || a == filter::Action::kReject;
 }
 
-int run_scan(Context& ctx, const std::vector<std::string>& files, const std::string& domain) {
+int run_scan(Context& ctx, const std::vector<std::string>& files, const std::string& domain, size_t explain) {
   auto list = collect_files(files);
   if (!list.is_ok()) return fail("filter scan", list.status());
   auto policy = scan_policy(ctx, domain);
@@ -98,12 +98,34 @@ int run_scan(Context& ctx, const std::vector<std::string>& files, const std::str
     filter::SmtpEnvelope env;
     env.domain_id = domain_id;
     filter::Verdict v = (*f)->scan(*raw, env, *policy);
+    std::vector<filter::Classifier::TokenEvidence> why;
+    if (explain > 0) {
+      auto e = (*f)->explain_classifier(*raw, domain_id, explain);
+      if (!e.is_ok()) return fail("filter scan --explain " + path, e.status());
+      why = std::move(*e);
+    }
     if (ctx.json) {
       auto j = nlohmann::json::parse(v.to_json());
       j["file"] = path;
+      if (explain > 0) {
+        nlohmann::json t = nlohmann::json::array();
+        for (const auto& w : why)
+          t.push_back({{"token", w.name}, {"probability", w.probability}, {"spam", w.counts.spam}, {"ham", w.counts.ham}});
+        j["classifier_tokens"] = std::move(t);
+      }
       out.push_back(std::move(j));
     } else {
       std::cout << path << ":\n" << v.to_text();
+      if (explain > 0) {
+        std::cout << "classifier tokens (f(w), learned in spam/ham):\n";
+        if (why.empty()) std::cout << "    (none: the classifier abstains or knows none of them)\n";
+        char buf[64];
+        for (const auto& w : why) {
+          std::snprintf(buf, sizeof buf, "    %.3f  %6llu/%-6llu  ", w.probability, (unsigned long long)w.counts.spam,
+                        (unsigned long long)w.counts.ham);
+          std::cout << buf << w.name << "\n";
+        }
+      }
       if (list->size() > 1) std::cout << "\n";
     }
   }
@@ -428,6 +450,7 @@ void register_filter(CLI::App& app, Context& ctx) {
     std::vector<std::string> files;
     std::string domain, spam_dir, ham_dir;
     bool spam = false, ham = false, unlearn = false;
+    size_t explain = 0;  // scan --explain N
   };
   auto o = std::make_shared<Opts>();
 
@@ -435,7 +458,9 @@ void register_filter(CLI::App& app, Context& ctx) {
   scan->add_option("FILE", o->files, "Message files or directories")->required();
   scan->add_option("--domain", o->domain, "Judge with this domain's thresholds and attachment policy");
   scan->add_flag("--json", ctx.json, "JSON output (one verdict, or an array for several files)");
-  set_action(scan, [&ctx, o] { return run_scan(ctx, o->files, o->domain); });
+  scan->add_option("--explain", o->explain,
+                   "Also show the N tokens that weighed most in the classifier's score (f(w), spam/ham counts)");
+  set_action(scan, [&ctx, o] { return run_scan(ctx, o->files, o->domain, o->explain); });
 
   auto* learn = cmd->add_subcommand("learn", "Train the classifier on message files or directories");
   learn->add_flag("--spam", o->spam, "The messages are spam");

@@ -541,6 +541,49 @@ TEST_F(StoreFixture, DomainCountsUsedOnceTheDomainHasLearnedEnough) {
   EXPECT_EQ(totals->ham, 6u);
 }
 
+TEST_F(StoreFixture, ExplainNamesTheStrongestTokensOfTheScoringCounts) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  Classifier c(*store_, p);
+  ClassifierInput probe;
+  probe.subject = "cheap pills";
+  probe.body = "discount pills, meeting notes";
+  auto abstaining = c.explain(probe, 0, 5);
+  ASSERT_TRUE(abstaining);
+  EXPECT_TRUE(abstaining->empty());  // nothing to say before it speaks
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.learn(spam_msg(i), true, 0));
+    ASSERT_TRUE(c.learn(ham_msg(i), false, 0));
+  }
+  auto why = c.explain(probe, 0, 4);
+  ASSERT_TRUE(why) << why.status().to_string();
+  ASSERT_EQ(why->size(), 4u);
+  double prev = 1.0;
+  for (const auto& t : *why) {
+    EXPECT_GT(t.counts.spam + t.counts.ham, 0u) << t.name;  // only tokens it has learned
+    EXPECT_DOUBLE_EQ(t.probability, token_probability(t.counts, {2, 2}, p));
+    EXPECT_LE(std::fabs(t.probability - 0.5), prev + 1e-12) << "strongest first";
+    prev = std::fabs(t.probability - 0.5);
+  }
+  auto has = [&](std::string_view name) {
+    return std::any_of(why->begin(), why->end(), [&](const auto& t) { return t.name == name; });
+  };
+  // "pills" is in both spam and the subject: spam words lead; "meeting" is ham evidence.
+  auto all = c.explain(probe, 0, 100);
+  ASSERT_TRUE(all);
+  bool pills = false, meeting = false;
+  for (const auto& t : *all) {
+    if (t.name == "pills") pills = t.probability > 0.5 && t.counts.spam == 2 && t.counts.ham == 0;
+    if (t.name == "meeting") meeting = t.probability < 0.5 && t.counts.ham >= 1;
+  }
+  EXPECT_TRUE(pills);
+  EXPECT_TRUE(meeting);
+  EXPECT_TRUE(has("subject:pills") || has("pills") || has("subject:cheap")) << (*why)[0].name;
+  auto none = c.explain(probe, 0, 0);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
 TEST_F(StoreFixture, CountCacheSeesLearnsByAnotherInstance) {
   // Two Classifier objects on one store stand for two processes (smtpd scanning, the CLI
   // learning a report): the scanner's cached counts must not outlive the other's learns.

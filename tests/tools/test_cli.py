@@ -232,6 +232,11 @@ class FilterCommandsTest(Installation):
         self.assertIn("action:", text)
         r = self.t("filter", "scan", os.path.join(self.tmp, "nope.eml"), code=3)
         self.assertIn("nope.eml", r.stderr)
+        # --explain: the classifier abstains in a fresh installation, so no tokens yet.
+        v = json.loads(self.t("filter", "scan", "--explain", "5", "--json", spam).stdout)
+        self.assertEqual(v["classifier_tokens"], [])
+        self.assertIn("classifier tokens", self.t("filter", "scan", "--explain", "5", spam).stdout)
+        self.assertNotIn("classifier_tokens", self.j("filter", "scan", spam))
         # --domain judges with that domain's security settings
         self.t("domain", "add", "lenient.example")
         self.t("security", "set", "lenient.example", "junk_threshold", "100")
