@@ -381,14 +381,12 @@ Result<std::unique_ptr<Filter>> Filter::open(FilterOptions options) {
   return f;
 }
 
-void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out) const {
-  auto stage = [&](std::string_view s) {
-    if (options_.stage_hook) options_.stage_hook(s);
-  };
-  out.size = msg.raw.size();
-  Verdict& v = out.verdict;
+void add_rule_tokens(const Verdict& v, ClassifierInput& in) {
+  for (const auto& c : v.contributions)
+    if (c.kind == ContributionKind::kRule || c.kind == ContributionKind::kMeta) in.extras.push_back("rule:" + c.id);
+}
 
-  stage("rules");
+void Filter::scan_rules(const ParsedMessage& msg, const SmtpEnvelope& env, Verdict& v) const {
   ScanInput in = build_scan_input(msg);
   in.checks = compute_checks(msg, env);
   auto scanned = engine_->scan(in);
@@ -408,10 +406,28 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
     v.add(std::move(c));
   }
   for (const auto& t : scanned->truncated) v.notes.push_back("scope " + t + " scanned up to its size cap");
+}
+
+ClassifierInput Filter::classifier_input(const ParsedMessage& msg, const Verdict& rules) const {
+  ClassifierInput in = build_classifier_input(msg);
+  add_rule_tokens(rules, in);
+  return in;
+}
+
+void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out) const {
+  auto stage = [&](std::string_view s) {
+    if (options_.stage_hook) options_.stage_hook(s);
+  };
+  out.size = msg.raw.size();
+  Verdict& v = out.verdict;
+
+  stage("rules");
+  scan_rules(msg, env, v);
+  if (v.fault) return;
 
   stage("classifier");
   if (classifier_) {
-    auto cs = classifier_->classify(build_classifier_input(msg), env.domain_id);
+    auto cs = classifier_->classify(classifier_input(msg, v), env.domain_id);
     if (!cs) {
       v.notes.push_back("classifier unavailable: " + cs.status().to_string());
     } else {
@@ -499,7 +515,11 @@ Status Filter::learn(std::string_view raw, bool spam, uint32_t domain_id, int de
   try {
     auto parsed = parse_message(raw, options_.mime);
     if (!parsed) return parsed.status();
-    return classifier_->learn(build_classifier_input(parsed.value()), spam, domain_id, delta);
+    // The rules as they stand now; a report is learned and unlearned with the rule set of
+    // its moment (filter/README.md, "Rule tokens").
+    Verdict rules;
+    scan_rules(parsed.value(), SmtpEnvelope{}, rules);
+    return classifier_->learn(classifier_input(parsed.value(), rules), spam, domain_id, delta);
   } catch (const std::exception& e) {
     return Status::internal(std::string("learn: ") + e.what());
   }
@@ -511,7 +531,9 @@ Result<std::vector<Classifier::TokenEvidence>> Filter::explain_classifier(std::s
   try {
     auto parsed = parse_message(raw, options_.mime);
     if (!parsed) return parsed.status();
-    return classifier_->explain(build_classifier_input(parsed.value()), domain_id, n);
+    Verdict rules;
+    scan_rules(parsed.value(), SmtpEnvelope{}, rules);
+    return classifier_->explain(classifier_input(parsed.value(), rules), domain_id, n);
   } catch (const std::exception& e) {
     return Status::internal(std::string("explain: ") + e.what());
   }

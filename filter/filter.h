@@ -86,6 +86,10 @@ class Filter {
  private:
   Filter() = default;
   void analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out) const;
+  // The rules stage: adds every rule and meta hit to v (or marks v a fault).
+  void scan_rules(const ParsedMessage& msg, const SmtpEnvelope& env, Verdict& v) const;
+  // What the classifier reads of a message: its tokens and the rules it hit.
+  ClassifierInput classifier_input(const ParsedMessage& msg, const Verdict& rules) const;
   FilterOptions options_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Classifier> classifier_;
@@ -123,6 +127,11 @@ ScanInput build_scan_input(const ParsedMessage& msg);
 // Names of the check:NAME tests that fire for this message (rules.h kCheckNames).
 std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnvelope& env);
 ClassifierInput build_classifier_input(const ParsedMessage& msg);
+// The rules and metas a verdict carries become classifier tokens ("rule:OFFER_GUARANTEE"):
+// the counts learn which rules, and which rules beside which words, mark this deployment's
+// spam and ham, and chi-square weighs them with the words (filter/README.md, "Rule tokens").
+// Helpers (__X) are not in a verdict and give none.
+void add_rule_tokens(const Verdict& v, ClassifierInput& in);
 
 // Host of a URL ("https://user@Host.Example:8080/x" -> "host.example"); empty if none.
 std::string url_host(std::string_view url);

@@ -10,6 +10,7 @@
 #include "common/bytes.h"
 #include "filter/filter.h"
 #include "store/store.h"
+#include "store/tokens.h"
 
 #include "tests/filter/default_rules_fixture.h"
 
@@ -268,12 +269,40 @@ TEST(FilterClassifierTest, BayesContributionAbstainsThenScores) {
     EXPECT_EQ(b.find("BAYES")->kind, ContributionKind::kClassifier);
     Verdict c = filter.scan(ham, {}, {});
     EXPECT_LT(c.find("BAYES")->score, 0) << c.to_text();
+
+    // The rules a learned message hit are classifier tokens too ("rule:ID"), learned with
+    // the words and named by --explain; a helper rule gives none.
+    ASSERT_TRUE(b.has("FRAUD_LOTTERY")) << b.to_text();
+    std::vector<uint64_t> rule_token = {token_hash("x", "rule:FRAUD_LOTTERY")};
+    std::vector<store::TokenCounts> counts;
+    ASSERT_TRUE(store::token_counts(*st.value(), 0, rule_token, counts));
+    ASSERT_EQ(counts.size(), 1u);
+    EXPECT_EQ(counts[0].spam, 2u);
+    EXPECT_EQ(counts[0].ham, 0u);
+    auto why = filter.explain_classifier(spam, 0, 100);
+    ASSERT_TRUE(why) << why.status().to_string();
+    EXPECT_TRUE(std::any_of(why->begin(), why->end(), [](const auto& t) { return t.name == "rule:FRAUD_LOTTERY"; }));
+    // Unlearning takes the rule tokens back off with the words.
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(filter.learn(spam, true, 0, -1));
+    ASSERT_TRUE(store::token_counts(*st.value(), 0, rule_token, counts));
+    EXPECT_EQ(counts[0].spam + counts[0].ham, 0u);
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
 
 // ---- building blocks ----
+
+TEST(FilterPartsTest, RuleTokensComeFromTheVerdictsRulesAndMetas) {
+  Verdict v;
+  v.add({"URL_IP_LITERAL", 3.0, "", "", ContributionKind::kRule});
+  v.add({"PHISH_COMBO", 3.0, "", "", ContributionKind::kMeta});
+  v.add({"BAYES", 8.0, "", "", ContributionKind::kClassifier});
+  v.add({"POLICY_BLOCKED_ATTACHMENT", 0, "", "", ContributionKind::kPolicy});
+  ClassifierInput in;
+  add_rule_tokens(v, in);
+  EXPECT_EQ(in.extras, (std::vector<std::string>{"rule:URL_IP_LITERAL", "rule:PHISH_COMBO"}));
+}
 
 TEST(FilterPartsTest, UrlHostAndBaseDomain) {
   EXPECT_EQ(url_host("https://user@Host.Example:8080/x?y"), "host.example");
