@@ -338,11 +338,11 @@ TEST(ClassifierMathTest, PointsFollowThePower) {
   EXPECT_NEAR(classifier_points(0.4, p), -std::pow(0.2, 1.5) * p.ham_points, 1e-12);
   EXPECT_DOUBLE_EQ(classifier_points(1.0, p), p.spam_points);
   EXPECT_DOUBLE_EQ(classifier_points(0.0, p), -p.ham_points);
-  // Defaults: the classifier alone reaches junk 5 at p ~ 0.866 and 6 at p ~ 0.913.
-  EXPECT_LT(classifier_points(0.86, p), 5.0);
-  EXPECT_GT(classifier_points(0.87, p), 5.0);
-  EXPECT_LT(classifier_points(0.91, p), 6.0);
-  EXPECT_GT(classifier_points(0.92, p), 6.0);
+  // Defaults: the classifier alone reaches junk 5 at p ~ 0.92 and 6 at p ~ 0.974.
+  EXPECT_LT(classifier_points(0.915, p), 5.0);
+  EXPECT_GT(classifier_points(0.925, p), 5.0);
+  EXPECT_LT(classifier_points(0.97, p), 6.0);
+  EXPECT_GT(classifier_points(0.98, p), 6.0);
   ClassifierParams linear = p;
   linear.points_power = 1;
   EXPECT_NEAR(classifier_points(0.6, linear), 0.2 * p.spam_points, 1e-12);
