@@ -510,33 +510,35 @@ Verdict Filter::scan(std::string_view raw, const SmtpEnvelope& env, const Policy
   }
 }
 
-Status Filter::learn(std::string_view raw, bool spam, uint32_t domain_id, int delta) {
+// Parses raw, runs the rules of the moment on it and hands use() what the classifier reads;
+// the input's views point into the parse, which lives for the call. A report is learned,
+// unlearned and explained with the rule set of its moment (filter/README.md, "Rule tokens").
+template <class Use>
+auto Filter::with_classifier_input(std::string_view raw, std::string_view what, Use&& use) const
+    -> decltype(use(std::declval<const ClassifierInput&>())) {
   if (!classifier_) return Status::unavailable("no classifier: the filter was opened without a store");
   try {
     auto parsed = parse_message(raw, options_.mime);
     if (!parsed) return parsed.status();
-    // The rules as they stand now; a report is learned and unlearned with the rule set of
-    // its moment (filter/README.md, "Rule tokens").
     Verdict rules;
     scan_rules(parsed.value(), SmtpEnvelope{}, rules);
-    return classifier_->learn(classifier_input(parsed.value(), rules), spam, domain_id, delta);
+    return use(classifier_input(parsed.value(), rules));
   } catch (const std::exception& e) {
-    return Status::internal(std::string("learn: ") + e.what());
+    return Status::internal(std::string(what) + ": " + e.what());
   }
+}
+
+Status Filter::learn(std::string_view raw, bool spam, uint32_t domain_id, int delta) {
+  return with_classifier_input(raw, "learn", [&](const ClassifierInput& in) {
+    return classifier_->learn(in, spam, domain_id, delta);
+  });
 }
 
 Result<std::vector<Classifier::TokenEvidence>> Filter::explain_classifier(std::string_view raw, uint32_t domain_id,
                                                                           size_t n) const {
-  if (!classifier_) return Status::unavailable("no classifier: the filter was opened without a store");
-  try {
-    auto parsed = parse_message(raw, options_.mime);
-    if (!parsed) return parsed.status();
-    Verdict rules;
-    scan_rules(parsed.value(), SmtpEnvelope{}, rules);
-    return classifier_->explain(classifier_input(parsed.value(), rules), domain_id, n);
-  } catch (const std::exception& e) {
-    return Status::internal(std::string("explain: ") + e.what());
-  }
+  return with_classifier_input(raw, "explain", [&](const ClassifierInput& in) {
+    return classifier_->explain(in, domain_id, n);
+  });
 }
 
 }  // namespace tsubame::filter

@@ -90,6 +90,10 @@ class Filter {
   void scan_rules(const ParsedMessage& msg, const SmtpEnvelope& env, Verdict& v) const;
   // What the classifier reads of a message: its tokens and the rules it hit.
   ClassifierInput classifier_input(const ParsedMessage& msg, const Verdict& rules) const;
+  // Parse, rules, classifier input for learn() and explain_classifier() (filter.cc).
+  template <class Use>
+  auto with_classifier_input(std::string_view raw, std::string_view what, Use&& use) const
+      -> decltype(use(std::declval<const ClassifierInput&>()));
   FilterOptions options_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Classifier> classifier_;
