@@ -24,9 +24,7 @@ CorpusMessage prepare_message(const Filter& rules_only, std::string name, std::s
     return m;
   }
   m.analysis = rules_only.analyse_parsed(*parsed, SmtpEnvelope{});
-  ClassifierInput in = build_classifier_input(*parsed);
-  add_rule_tokens(m.analysis.verdict, in);  // as Filter::analyse_into gives them
-  m.tokens = tokenize_message(in);
+  m.tokens = tokenize_message(classifier_input(*parsed, m.analysis.verdict));
   return m;
 }
 

@@ -408,7 +408,7 @@ void Filter::scan_rules(const ParsedMessage& msg, const SmtpEnvelope& env, Verdi
   for (const auto& t : scanned->truncated) v.notes.push_back("scope " + t + " scanned up to its size cap");
 }
 
-ClassifierInput Filter::classifier_input(const ParsedMessage& msg, const Verdict& rules) const {
+ClassifierInput classifier_input(const ParsedMessage& msg, const Verdict& rules) {
   ClassifierInput in = build_classifier_input(msg);
   add_rule_tokens(rules, in);
   return in;

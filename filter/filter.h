@@ -88,8 +88,6 @@ class Filter {
   void analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out) const;
   // The rules stage: adds every rule and meta hit to v (or marks v a fault).
   void scan_rules(const ParsedMessage& msg, const SmtpEnvelope& env, Verdict& v) const;
-  // What the classifier reads of a message: its tokens and the rules it hit.
-  ClassifierInput classifier_input(const ParsedMessage& msg, const Verdict& rules) const;
   // Parse, rules, classifier input for learn() and explain_classifier() (filter.cc).
   template <class Use>
   auto with_classifier_input(std::string_view raw, std::string_view what, Use&& use) const
@@ -136,6 +134,9 @@ ClassifierInput build_classifier_input(const ParsedMessage& msg);
 // spam and ham, and chi-square weighs them with the words (filter/README.md, "Rule tokens").
 // Helpers (__X) are not in a verdict and give none.
 void add_rule_tokens(const Verdict& v, ClassifierInput& in);
+// What the classifier reads of a message, everywhere it reads one (scanning, learning,
+// explaining, the tuning harness): build_classifier_input() and the rules it hit.
+ClassifierInput classifier_input(const ParsedMessage& msg, const Verdict& rules);
 
 // Host of a URL ("https://user@Host.Example:8080/x" -> "host.example"); empty if none.
 std::string url_host(std::string_view url);

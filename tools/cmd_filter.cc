@@ -247,14 +247,16 @@ struct FoldOptions {
   std::string fold_set = "standard";  // or "drift" (filter::drift_folds)
 };
 
-// The strongest tokens of a miss (--explain N), named by tokenising the file again: the
-// token, f(w), and in how many of the fold's learned spam and ham it was.
-void print_strongest(const std::string& path, const std::vector<std::pair<uint64_t, filter::TokenStat>>& strongest,
+// The strongest tokens of a miss (--explain N), named by tokenising the file again as
+// prepare_message() did (its words and the rules it hit): the token, f(w), and in how many of
+// the fold's learned spam and ham it was.
+void print_strongest(const filter::CorpusMessage& m, const std::vector<std::pair<uint64_t, filter::TokenStat>>& strongest,
                      filter::TokenStat totals, const filter::ClassifierParams& params) {
   std::map<uint64_t, std::string> names;
-  if (auto raw = read_file(path); raw.is_ok()) {
+  if (auto raw = read_file(m.name); raw.is_ok()) {
     if (auto parsed = filter::parse_message(*raw, {}); parsed.is_ok())
-      for (auto& t : filter::named_tokens(filter::build_classifier_input(*parsed))) names.emplace(t.hash, std::move(t.name));
+      for (auto& t : filter::named_tokens(filter::classifier_input(*parsed, m.analysis.verdict)))
+        names.emplace(t.hash, std::move(t.name));
   }
   for (const auto& [h, st] : strongest) {
     auto it = names.find(h);
@@ -368,7 +370,7 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
         for (const auto& c : r.verdict.contributions)
           std::printf(" %s(%.2f)", c.id.c_str(), c.score);
         std::printf("\n");
-        if (!r.strongest.empty()) print_strongest(m.name, r.strongest, r.totals, fo.params);
+        if (!r.strongest.empty()) print_strongest(m, r.strongest, r.totals, fo.params);
       }
     }
   }

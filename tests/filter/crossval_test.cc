@@ -77,6 +77,20 @@ TEST_F(CrossValTest, FoldsSplitEachClassByPositionAndByHalf) {
   EXPECT_EQ(folds[3].test.front(), 0u);
 }
 
+TEST_F(CrossValTest, EveryPreparedTokenHasAName) {
+  // What --explain names is exactly what prepare_message() tokenised: the words and the
+  // rules the message hit (rule:ID).
+  for (int i = 0; i < 2; ++i) {
+    const CorpusMessage& m = corpus_[i];
+    auto parsed = parse_message(spam_message(i));
+    ASSERT_TRUE(parsed);
+    std::set<uint64_t> named;
+    for (const auto& t : named_tokens(classifier_input(*parsed, m.analysis.verdict))) named.insert(t.hash);
+    for (uint64_t h : m.tokens) EXPECT_TRUE(named.count(h)) << m.name;
+    EXPECT_TRUE(named.count(token_hash("x", "rule:TO_UNDISCLOSED")));
+  }
+}
+
 TEST_F(CrossValTest, DriftFoldsSplitSpamByTimeAndInterleaveHam) {
   auto folds = drift_folds(corpus_);
   ASSERT_EQ(folds.size(), 2u);
