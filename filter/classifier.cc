@@ -346,19 +346,36 @@ size_t list_footer_start(std::string_view body, std::span<const std::string> hos
   return body.size();
 }
 
-std::vector<uint64_t> tokenize_message(const ClassifierInput& in) {
-  std::vector<uint64_t> out;
-  tokenize_text(in.subject, "s", out);
-  tokenize_text(in.body, "", out);
+namespace {
+
+// Every token of a message, once, for both tokenize_message() and named_tokens():
+// emit(hash, source, name) with source the readable prefix ("subject", "from", "url"; "" for
+// the body and the extras) and name() the token's text (called only by those who want it).
+template <bool kNames, class Emit, class Full>
+void for_each_token(const ClassifierInput& in, Emit&& emit, Full&& full) {
+  auto text = [&](std::string_view t, std::string_view prefix, std::string_view source, bool pairs) {
+    tokenize_impl<kNames>(
+        t, prefix, pairs, [&](uint64_t h, auto&& name) { emit(h, source, name); }, full);
+  };
+  text(in.subject, "s", "subject", true);
+  text(in.body, "", "", true);
   for (const auto& [name, value] : in.headers) {
-    std::string pre = "h:";
-    for (char c : name) pre.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    const std::string pre = "h:" + to_lower(name);
     // Header values give words only: pairs of Received / list-header words multiplied the
     // delivery-path evidence (shared by list spam and list ham) until it outvoted the body.
-    tokenize_text(value, pre, out, /*pairs=*/false);
+    text(value, pre, std::string_view(pre).substr(2), /*pairs=*/false);
   }
-  for (std::string_view u : in.urls) tokenize_text(u, "u", out);
-  for (const auto& x : in.extras) out.push_back(token_hash("x", x));
+  for (std::string_view u : in.urls) text(u, "u", "url", true);
+  for (const auto& x : in.extras) emit(token_hash("x", x), "", [&] { return x; });
+}
+
+}  // namespace
+
+std::vector<uint64_t> tokenize_message(const ClassifierInput& in) {
+  std::vector<uint64_t> out;
+  for_each_token<false>(
+      in, [&](uint64_t h, std::string_view, auto&&) { out.push_back(h); },
+      [&] { return out.size() >= 4 * kMaxTokensPerMessage; });
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   if (out.size() > kMaxTokensPerMessage) out.resize(kMaxTokensPerMessage);
@@ -367,20 +384,12 @@ std::vector<uint64_t> tokenize_message(const ClassifierInput& in) {
 
 std::vector<NamedToken> named_tokens(const ClassifierInput& in) {
   std::map<uint64_t, std::string> names;
-  auto text = [&](std::string_view t, std::string_view prefix, std::string_view shown, bool pairs) {
-    tokenize_impl<true>(
-        t, prefix, pairs,
-        [&](uint64_t h, auto&& name) { names.try_emplace(h, std::string(shown) + name()); },
-        [&] { return names.size() >= 4 * kMaxTokensPerMessage; });
-  };
-  text(in.subject, "s", "subject:", true);
-  text(in.body, "", "", true);
-  for (const auto& [name, value] : in.headers) {
-    std::string pre = "h:" + to_lower(name);
-    text(value, pre, pre.substr(2) + ":", false);
-  }
-  for (std::string_view u : in.urls) text(u, "u", "url:", true);
-  for (const auto& x : in.extras) names.try_emplace(token_hash("x", x), x);
+  for_each_token<true>(
+      in,
+      [&](uint64_t h, std::string_view source, auto&& name) {
+        names.try_emplace(h, source.empty() ? std::string(name()) : std::string(source) + ":" + name());
+      },
+      [&] { return names.size() >= 4 * kMaxTokensPerMessage; });
   std::vector<NamedToken> out;
   out.reserve(names.size());
   for (auto& [h, n] : names) out.push_back({h, std::move(n)});

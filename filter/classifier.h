@@ -134,9 +134,9 @@ std::vector<uint64_t> tokenize_message(const ClassifierInput& in);
 
 // Every token of a message with a readable name ("subject:free", "click here",
 // "from:hotmail", "url:www", "hn:x-mailer"), sorted by hash: what a postmaster or the tuning
-// harness reads to see why the classifier said what it did. The hashes are exactly those of
-// tokenize_message() (which does not cap names at its limit in the same order; fine for
-// explaining). Slower than tokenize_message(); never on the scoring path.
+// harness reads to see why the classifier said what it did. Both walk the message the same
+// way (classifier.cc for_each_token), so the hashes are exactly tokenize_message()'s, before
+// its cap of kMaxTokensPerMessage. Slower than tokenize_message(); never on the scoring path.
 struct NamedToken {
   uint64_t hash = 0;
   std::string name;
