@@ -412,6 +412,21 @@ double token_probability(TokenStat t, TokenStat totals, const ClassifierParams& 
   return (p.strength * p.unknown + n * pw) / (p.strength + n);
 }
 
+std::vector<size_t> strongest_tokens(std::span<const TokenStat> stats, TokenStat totals,
+                                     const ClassifierParams& p, size_t n) {
+  std::vector<std::pair<double, size_t>> dev;  // |f(w) - 0.5|, position
+  for (size_t i = 0; i < stats.size(); ++i)
+    if (stats[i].spam + stats[i].ham > 0)
+      dev.emplace_back(std::fabs(token_probability(stats[i], totals, p) - 0.5), i);
+  const size_t keep = std::min(n, dev.size());
+  std::partial_sort(dev.begin(), dev.begin() + static_cast<long>(keep), dev.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<size_t> out;
+  out.reserve(keep);
+  for (size_t k = 0; k < keep; ++k) out.push_back(dev[k].second);
+  return out;
+}
+
 double chi2q(double x2, unsigned dof) {
   // Q(x2 | v) for even v: exp(-m) * sum_{i < v/2} m^i / i!  with m = x2 / 2.
   double m = x2 / 2.0;
@@ -663,16 +678,8 @@ Result<std::vector<Classifier::TokenEvidence>> Classifier::explain(const Classif
   for (const auto& t : named) hashes.push_back(t.hash);
   std::vector<TokenStat> stats;
   TSUBAME_TRY(lookup_counts(c.scope, c.updates, hashes, stats));
-  for (size_t i = 0; i < named.size(); ++i) {
-    if (stats[i].spam + stats[i].ham == 0) continue;
+  for (size_t i : strongest_tokens(stats, c.totals, params_, n))
     out.push_back({std::move(named[i].name), token_probability(stats[i], c.totals, params_), stats[i]});
-  }
-  const size_t keep = std::min(n, out.size());
-  std::partial_sort(out.begin(), out.begin() + static_cast<long>(keep), out.end(),
-                    [](const TokenEvidence& a, const TokenEvidence& b) {
-                      return std::fabs(a.probability - 0.5) > std::fabs(b.probability - 0.5);
-                    });
-  out.resize(keep);
   return out;
 }
 

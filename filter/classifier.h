@@ -175,6 +175,11 @@ struct ClassifierParams {
 };
 
 double token_probability(TokenStat t, TokenStat totals, const ClassifierParams& p);
+// The positions in stats of the (at most) n learned tokens (counts not 0/0) farthest from
+// 0.5 under totals, strongest first: what combine() weighs most. Classifier::explain and the
+// tuning harness's --explain read a score through it.
+std::vector<size_t> strongest_tokens(std::span<const TokenStat> stats, TokenStat totals,
+                                     const ClassifierParams& p, size_t n);
 // Survival function of the chi-square distribution with an even number of degrees of freedom.
 double chi2q(double x2, unsigned dof);
 

@@ -241,16 +241,8 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
       std::vector<std::pair<uint64_t, TokenStat>> strongest;
       if (model.explain > 0 && !m.tokens.empty()) {
         counts.lookup(m.tokens, stats);
-        for (size_t k = 0; k < m.tokens.size(); ++k)
-          if (stats[k].spam + stats[k].ham > 0) strongest.emplace_back(m.tokens[k], stats[k]);
-        const TokenStat tot = counts.totals();
-        auto dev = [&](const std::pair<uint64_t, TokenStat>& t) {
-          return std::fabs(token_probability(t.second, tot, params) - 0.5);
-        };
-        const size_t keep = std::min(model.explain, strongest.size());
-        std::partial_sort(strongest.begin(), strongest.begin() + static_cast<long>(keep), strongest.end(),
-                          [&](const auto& x, const auto& y) { return dev(x) > dev(y); });
-        strongest.resize(keep);
+        for (size_t k : strongest_tokens(stats, counts.totals(), params, model.explain))
+          strongest.emplace_back(m.tokens[k], stats[k]);
       }
       Verdict v = decide(a, policy);
       bool flagged = v.action == Action::kJunk || v.action == Action::kQuarantine ||

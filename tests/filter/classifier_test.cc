@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "common/bytes.h"
 #include "filter/classifier.h"
@@ -269,6 +270,23 @@ TEST(ScriptTokensTest, ScriptsWithARealShareOfTheLetters) {
   EXPECT_EQ(text_scripts("Thanks to J\xc3\xbcrgen for the patch, which fixes the build on Debian."), V{});
   // Too few letters to say anything.
   EXPECT_EQ(text_scripts("\xd0\x94\xd0\xb0!"), V{});
+}
+
+TEST(ClassifierMathTest, StrongestTokensAreTheLearnedOnesFarthestFromAHalf) {
+  ClassifierParams p;
+  const TokenStat totals{100, 100};
+  // f ~ 0.5, unknown, strong ham, strong spam, mild spam.
+  std::vector<TokenStat> stats = {{10, 10}, {0, 0}, {0, 40}, {30, 0}, {6, 3}};
+  auto all = strongest_tokens(stats, totals, p, 10);
+  ASSERT_EQ(all.size(), 4u);  // the unknown token is never among them
+  EXPECT_EQ(std::count(all.begin(), all.end(), 1u), 0);
+  EXPECT_EQ(all.back(), 0u);  // f ~ 0.5 last
+  for (size_t k = 1; k < all.size(); ++k)
+    EXPECT_GE(std::fabs(token_probability(stats[all[k - 1]], totals, p) - 0.5),
+              std::fabs(token_probability(stats[all[k]], totals, p) - 0.5));
+  auto two = strongest_tokens(stats, totals, p, 2);
+  EXPECT_EQ(std::set<size_t>(two.begin(), two.end()), (std::set<size_t>{2, 3}));
+  EXPECT_TRUE(strongest_tokens(stats, totals, p, 0).empty());
 }
 
 TEST(ClassifierMathTest, Chi2Q) {
