@@ -272,6 +272,9 @@ void add_hosts_in(std::string_view v, std::vector<std::string>& out) {
   }
 }
 
+// The bytes a separator rule is drawn with.
+bool separator_byte(char c) { return c == '_' || c == '-' || c == '=' || c == '*' || c == '~'; }
+
 // A footer separator: "--", "-- " (the signature separator), or a run of five or more of one
 // of _ - = * ~ and nothing else but trailing blanks.
 bool separator_line(std::string_view line) {
@@ -280,7 +283,7 @@ bool separator_line(std::string_view line) {
   if (line == "--") return true;
   if (line.size() < 5) return false;
   char c = line.front();
-  if (c != '_' && c != '-' && c != '=' && c != '*' && c != '~') return false;
+  if (!separator_byte(c)) return false;
   return line.find_first_not_of(c) == std::string_view::npos;
 }
 
@@ -324,7 +327,7 @@ size_t list_footer_start(std::string_view body, std::span<const std::string> hos
   auto inline_separator = [&](size_t b, size_t e) {
     for (size_t k = b; k < e; ++k) {
       char c = body[k];
-      if (c != '_' && c != '-' && c != '=' && c != '*' && c != '~') continue;
+      if (!separator_byte(c)) continue;
       if (k > b && body[k - 1] != ' ' && body[k - 1] != '\t') continue;
       size_t r = k;
       while (r < e && body[r] == c) ++r;
