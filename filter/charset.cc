@@ -188,12 +188,6 @@ std::string convert_with(const std::string& iconv_name, std::string_view bytes, 
   return out;
 }
 
-bool is_ascii(std::string_view s) {
-  for (unsigned char c : s)
-    if (c >= 0x80) return false;
-  return true;
-}
-
 // Charsets (canonical names) in which ASCII bytes mean ASCII. Not true of UTF-7/16,
 // ISO-2022-KR or EBCDIC code pages that iconv also knows.
 bool ascii_compatible(std::string_view name) {
@@ -358,6 +352,12 @@ static size_t utf8_seq_len(std::string_view s, size_t i) {
     return 4;
   }
   return 0;
+}
+
+bool is_ascii(std::string_view s) {
+  for (unsigned char c : s)
+    if (c >= 0x80) return false;
+  return true;
 }
 
 bool is_valid_utf8(std::string_view s) {

@@ -41,6 +41,8 @@ std::string_view guess_undeclared_charset(std::string_view bytes);
 
 // UTF-8 helpers. sanitize_utf8 replaces each invalid sequence (RFC 3629 §4: overlongs,
 // surrogates and code points above U+10FFFF are invalid) with U+FFFD.
+// No byte of s is 0x80 or above.
+bool is_ascii(std::string_view s);
 bool is_valid_utf8(std::string_view s);
 std::string sanitize_utf8(std::string_view s, bool* had_invalid = nullptr);
 // Windows-1252 (a superset of printable ISO-8859-1) to UTF-8, without iconv.

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "common/bytes.h"
+#include "filter/charset.h"
 #include "store/tokens.h"
 
 namespace tsubame::filter {
@@ -196,6 +197,7 @@ std::vector<std::string_view> text_scripts(std::string_view text) {
   size_t n[kCount] = {};
   size_t letters = 0;
   if (text.size() > kScriptSampleBytes) text = text.substr(0, kScriptSampleBytes);
+  if (is_ascii(text)) return {};  // plain ASCII Latin names no script: no need to decode it
   for (size_t i = 0; i < text.size();) {
     int32_t cp;
     i += next_cp(text, i, cp);
