@@ -320,18 +320,11 @@ bool list_field(std::string_view name) {
 ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   ClassifierInput in;
   in.subject = msg.subject;
-  // A mailing list's footer names the list, as its header fields do: left out, with its links.
-  std::vector<std::pair<std::string_view, std::string_view>> list_fields;
-  for (const auto& h : msg.headers)
-    if (h.name.size() > 5 && iequals(std::string_view(h.name).substr(0, 5), "list-"))
-      list_fields.emplace_back(h.name, h.value);
-  std::string_view body = msg.body_text;
-  size_t footer_at = list_footer_start(body, list_hosts(list_fields));
-  in.body = body.substr(0, footer_at);
-  std::string_view footer = body.substr(footer_at);
+  std::vector<std::pair<std::string_view, std::string_view>> list_fields;  // List-* (RFC 2369, 2919)
   for (const auto& h : msg.headers) {
     std::string name = to_lower(h.name);
     if (name.starts_with("x-spam")) continue;  // another filter's verdict is not evidence
+    if (name.starts_with("list-")) list_fields.emplace_back(h.name, h.value);
     bool trace = false;
     for (std::string_view t : kTraceHeaders) trace = trace || name == t;
     if (!trace && !list_field(name)) in.extras.push_back("hn:" + name);
@@ -342,6 +335,11 @@ ClassifierInput build_classifier_input(const ParsedMessage& msg) {
       }
     }
   }
+  // A mailing list's footer names the list, as its header fields do: left out, with its links.
+  std::string_view body = msg.body_text;
+  size_t footer_at = list_footer_start(body, list_hosts(list_fields));
+  in.body = body.substr(0, footer_at);
+  std::string_view footer = body.substr(footer_at);
   // HTML tag names of the raw body ("tag:font", "tag:table"): spam and ham markup differ.
   std::string_view raw = msg.raw_body().substr(0, kClassifierTextCap);
   std::set<std::string> tags;
