@@ -283,6 +283,14 @@ void decode_into(std::string_view body, Cte cte, Sink& sink, bool* bad) {
 
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
+// RFC 5322 §3.6.8: a field name is one or more printable US-ASCII characters (33-126; the
+// caller has split at the colon).
+bool field_name_ok(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 32 && static_cast<unsigned char>(c) < 127;
+  });
+}
+
 std::string strip_controls(std::string s) {
   for (auto& c : s)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
@@ -1008,10 +1016,7 @@ class Parser {
       size_t colon = line.find(':');
       std::string_view name = colon == std::string_view::npos ? std::string_view() : line.substr(0, colon);
       while (!name.empty() && is_wsp(name.back())) name.remove_suffix(1);  // obs "Subject :"
-      bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-        return static_cast<unsigned char>(c) > 32 && static_cast<unsigned char>(c) < 127;
-      });
-      if (!valid) {
+      if (!field_name_ok(name)) {
         pm_.anomalies.set(Anomaly::kHeaderSyntax);
         bool mbox_from = !is_part && l.begin == begin && line.starts_with("From ");
         if (hb.fields.empty() && count == 0 && !mbox_from) {
@@ -1075,12 +1080,9 @@ class Parser {
       if (is_wsp(b.s[l.begin])) continue;
       std::string_view line = b.s.substr(l.begin, l.end - l.begin);
       size_t colon = line.find(':');
-      if (colon == std::string_view::npos || colon == 0) return false;
+      if (colon == std::string_view::npos) return false;
       std::string_view name = line.substr(0, colon);
-      if (!std::all_of(name.begin(), name.end(), [](char c) {
-            return static_cast<unsigned char>(c) > 32 && static_cast<unsigned char>(c) < 127;
-          }))
-        return false;
+      if (!field_name_ok(name)) return false;
       mime_field = mime_field || iequals(name, "content-type") || iequals(name, "mime-version");
     }
   }
