@@ -61,6 +61,75 @@ std::vector<Fold> drift_folds(const std::vector<CorpusMessage>& corpus) {
   return {fwd, back};
 }
 
+double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  if (a.empty() && b.empty()) return 1.0;
+  size_t i = 0, j = 0, common = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i] < b[j]) {
+      ++i;
+    } else if (b[j] < a[i]) {
+      ++j;
+    } else {
+      ++common, ++i, ++j;
+    }
+  }
+  return double(common) / double(a.size() + b.size() - common);
+}
+
+CampaignFolds campaign_folds(const std::vector<CorpusMessage>& corpus, double similarity) {
+  std::vector<size_t> spam, ham;
+  for (size_t i = 0; i < corpus.size(); ++i) (corpus[i].spam ? spam : ham).push_back(i);
+  // Union-find over the spam, linking every pair at least `similarity` alike.
+  std::vector<size_t> parent(spam.size());
+  std::iota(parent.begin(), parent.end(), size_t{0});
+  auto root = [&](size_t x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  for (size_t a = 0; a < spam.size(); ++a) {
+    const auto& ta = corpus[spam[a]].tokens;
+    for (size_t b = a + 1; b < spam.size(); ++b) {
+      const auto& tb = corpus[spam[b]].tokens;
+      // |a ∩ b| <= min size, so the sizes alone can rule a pair out.
+      size_t lo = std::min(ta.size(), tb.size()), hi = std::max(ta.size(), tb.size());
+      if (hi > 0 && double(lo) / double(hi) < similarity) continue;
+      if (root(a) != root(b) && jaccard(ta, tb) >= similarity) parent[root(a)] = root(b);
+    }
+  }
+  std::map<size_t, std::vector<size_t>> groups;  // root -> members (spam positions, in order)
+  for (size_t k = 0; k < spam.size(); ++k) groups[root(k)].push_back(k);
+  std::vector<const std::vector<size_t>*> order;
+  for (const auto& [r, members] : groups) order.push_back(&members);
+  // Largest first; ties by first member, so the deal is deterministic.
+  std::stable_sort(order.begin(), order.end(), [](const auto* x, const auto* y) {
+    return x->size() != y->size() ? x->size() > y->size() : x->front() < y->front();
+  });
+  CampaignFolds out;
+  out.campaigns = order.size();
+  Fold one{"campaign 1", {}, {}}, two{"campaign 2", {}, {}};  // side 0 -> 1, side 1 -> 0
+  size_t side_size[2] = {0, 0};
+  for (const auto* members : order) {
+    out.largest = std::max(out.largest, members->size());
+    if (members->size() == 1) ++out.singletons;
+    int side = side_size[0] <= side_size[1] ? 0 : 1;
+    side_size[side] += members->size();
+    for (size_t k : *members) {
+      (side == 0 ? one.train : one.test).push_back(spam[k]);
+      (side == 1 ? two.train : two.test).push_back(spam[k]);
+    }
+  }
+  for (size_t k = 0; k < ham.size(); ++k) {
+    (k % 2 == 0 ? one.train : one.test).push_back(ham[k]);
+    (k % 2 == 1 ? two.train : two.test).push_back(ham[k]);
+  }
+  for (Fold* f : {&one, &two}) {  // corpus order, as the other fold sets
+    std::sort(f->train.begin(), f->train.end());
+    std::sort(f->test.begin(), f->test.end());
+  }
+  out.folds = {one, two};
+  return out;
+}
+
 void MemoryTokenCounts::learn(const std::vector<uint64_t>& tokens, bool spam) {
   for (uint64_t t : tokens) {
     TokenStat& s = counts_[t];

@@ -65,6 +65,24 @@ std::vector<Fold> standard_folds(const std::vector<CorpusMessage>& corpus);
 // A's); `tsubame filter eval --folds --fold-set drift` uses these instead of the four.
 std::vector<Fold> drift_folds(const std::vector<CorpusMessage>& corpus);
 
+// Two folds in which no spam campaign is on both sides: spam messages whose token sets
+// (CorpusMessage::tokens) have a Jaccard similarity of at least `similarity` are linked, the
+// connected groups ("campaigns") are dealt, largest first, to the side with fewer spam so far
+// (group two-fold), and ham is interleaved (even -> odd, and back) as in drift_folds. The time
+// folds still let a campaign that runs across the split's date teach the test half; a
+// held-out set of newer mail (split B) is mostly campaigns the training set never saw, and
+// this is the harsher stand-in for it. `tsubame filter eval --folds --fold-set campaign`.
+inline constexpr double kCampaignSimilarity = 0.3;
+struct CampaignFolds {
+  std::vector<Fold> folds;
+  size_t campaigns = 0;          // groups of spam (singletons included)
+  size_t largest = 0;            // spam in the largest group
+  size_t singletons = 0;         // spam like no other spam
+};
+CampaignFolds campaign_folds(const std::vector<CorpusMessage>& corpus, double similarity = kCampaignSimilarity);
+// |a ∩ b| / |a ∪ b| of two sorted, duplicate-free token lists (1 when both are empty).
+double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b);
+
 // Token counts in memory, the same sums store/tokens.h keeps.
 class MemoryTokenCounts {
  public:

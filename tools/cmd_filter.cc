@@ -244,7 +244,8 @@ struct FoldOptions {
   filter::TrainingRegime regime;
   filter::ModelOptions model;
   long match_fp = -1;          // also judge at the lowest junk threshold with total FP <= this
-  std::string fold_set = "standard";  // or "drift" (filter::drift_folds)
+  std::string fold_set = "standard";  // or "drift" (filter::drift_folds), "campaign" (campaign_folds)
+  double campaign_similarity = filter::kCampaignSimilarity;
 };
 
 // The strongest tokens of a miss (--explain N), named by tokenising the file again as
@@ -287,7 +288,16 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
       corpus.push_back(filter::prepare_message(**f, p, *r, cls == 0));
     }
   }
-  auto folds = fo.fold_set == "drift" ? filter::drift_folds(corpus) : filter::standard_folds(corpus);
+  std::vector<filter::Fold> folds;
+  if (fo.fold_set == "campaign") {
+    auto cf = filter::campaign_folds(corpus, fo.campaign_similarity);
+    if (!ctx.json)
+      std::printf("campaign folds: %zu spam groups at Jaccard >= %.2f (largest %zu, %zu spam alone)\n",
+                  cf.campaigns, fo.campaign_similarity, cf.largest, cf.singletons);
+    folds = std::move(cf.folds);
+  } else {
+    folds = fo.fold_set == "drift" ? filter::drift_folds(corpus) : filter::standard_folds(corpus);
+  }
   auto cv = filter::cross_validate(corpus, folds, fo.params, *policy, fo.regime, fo.model);
   size_t fp = 0, fn = 0, nh = 0, ns = 0;
   nlohmann::json jf = nlohmann::json::array();
@@ -486,8 +496,13 @@ void register_filter(CLI::App& app, Context& ctx) {
                  "file name); prints per-fold false positives and negatives; the store is not used");
   eval->add_option("--misses", fo->misses, "With --folds: list up to N misses of each kind per fold");
   eval->add_option("--fold-set", fo->fold_set,
-                   "With --folds: standard (even/odd and old/new halves) or drift (spam by time, ham interleaved)")
-      ->check(CLI::IsMember({"standard", "drift"}));
+                   "With --folds: standard (even/odd and old/new halves), drift (spam by time, ham "
+                   "interleaved) or campaign (no spam campaign on both sides, ham interleaved)")
+      ->check(CLI::IsMember({"standard", "drift", "campaign"}));
+  eval->add_option("--campaign-similarity", fo->campaign_similarity,
+                   "With --fold-set campaign: Jaccard similarity of token sets that links two spam "
+                   "into one campaign (default 0.3)")
+      ->check(CLI::Range(0.01, 1.0));
   eval->add_option("--explain", fo->model.explain,
                    "With --misses: show each miss's N strongest classifier tokens (f(w), spam/ham counts)");
   eval->add_flag("--fit", fo->fit, "With --folds: fit rule weights by logistic regression");

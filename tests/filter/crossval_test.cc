@@ -110,6 +110,60 @@ TEST_F(CrossValTest, DriftFoldsSplitSpamByTimeAndInterleaveHam) {
   EXPECT_EQ(back_spam_test, (std::vector<size_t>{0, 1, 2, 3}));
 }
 
+TEST(CampaignFolds, JaccardOfSortedTokenLists) {
+  EXPECT_DOUBLE_EQ(jaccard({1, 2, 3, 4}, {3, 4, 5, 6}), 2.0 / 6.0);
+  EXPECT_DOUBLE_EQ(jaccard({1, 2}, {1, 2}), 1.0);
+  EXPECT_DOUBLE_EQ(jaccard({1, 2}, {3}), 0.0);
+  EXPECT_DOUBLE_EQ(jaccard({}, {}), 1.0);
+  EXPECT_DOUBLE_EQ(jaccard({}, {7}), 0.0);
+}
+
+TEST(CampaignFolds, NoCampaignOnBothSidesAndHamInterleaved) {
+  // Tokens only matter here. Campaign X: five spam sharing 1..10 with one token of their
+  // own each (Jaccard 10/12); campaign Y: three spam on 100..109, chained through a variant
+  // (the first and last alike only through the middle one); four unlike spam; six ham.
+  std::vector<CorpusMessage> c;
+  auto add = [&](bool spam, std::vector<uint64_t> t) {
+    std::sort(t.begin(), t.end());
+    CorpusMessage m;
+    m.spam = spam;
+    m.tokens = std::move(t);
+    c.push_back(std::move(m));
+  };
+  for (uint64_t k = 0; k < 5; ++k) add(true, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 50 + k});         // 0..4
+  add(true, {100, 101, 102, 103, 104, 105, 106, 107, 108, 109});                               // 5
+  add(true, {104, 105, 106, 107, 108, 109, 110, 111, 112, 113});                               // 6
+  add(true, {108, 109, 110, 111, 112, 113, 114, 115, 116, 117});                               // 7
+  for (uint64_t k = 0; k < 4; ++k) add(true, {1000 + 10 * k, 1001 + 10 * k, 1002 + 10 * k});  // 8..11
+  for (uint64_t k = 0; k < 6; ++k) add(false, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10});              // 12..17
+  auto cf = campaign_folds(c, 0.3);
+  EXPECT_EQ(cf.campaigns, 6u);  // X, Y and four alone
+  EXPECT_EQ(cf.largest, 5u);
+  EXPECT_EQ(cf.singletons, 4u);
+  ASSERT_EQ(cf.folds.size(), 2u);
+  const Fold& one = cf.folds[0];
+  const Fold& two = cf.folds[1];
+  std::set<size_t> test1(one.test.begin(), one.test.end()), train1(one.train.begin(), one.train.end());
+  EXPECT_EQ(test1.size() + train1.size(), c.size());
+  for (size_t i : test1) EXPECT_FALSE(train1.count(i));
+  // The second fold is the first one turned round.
+  EXPECT_EQ(std::vector<size_t>(two.train.begin(), two.train.end()), one.test);
+  EXPECT_EQ(std::vector<size_t>(two.test.begin(), two.test.end()), one.train);
+  // Each campaign lies wholly on one side: X (largest) trains fold 1, Y is tested there.
+  for (size_t i = 0; i < 5; ++i) EXPECT_TRUE(train1.count(i)) << i;
+  for (size_t i = 5; i < 8; ++i) EXPECT_TRUE(test1.count(i)) << i;
+  // Dealt to the smaller side: 5 + 1 against 3 + 3.
+  size_t train_spam = std::count_if(one.train.begin(), one.train.end(), [&](size_t i) { return c[i].spam; });
+  EXPECT_EQ(train_spam, 6u);
+  // Ham interleaved by position: fold 1 tests every other ham.
+  std::vector<size_t> ham_test;
+  for (size_t i : one.test)
+    if (!c[i].spam) ham_test.push_back(i);
+  EXPECT_EQ(ham_test, (std::vector<size_t>{13, 15, 17}));
+  // At a similarity above X's 10/12 every spam stands alone.
+  EXPECT_EQ(campaign_folds(c, 0.9).campaigns, 12u);
+}
+
 TEST_F(CrossValTest, ExplainKeepsTheStrongestTokensOfEachResult) {
   ClassifierParams p;
   p.min_learned = 2;

@@ -297,6 +297,14 @@ class FilterCommandsTest(Installation):
         self.assertIn("even -> odd", self.t(*args).stdout)  # the standard set by default
         err = self.t(*args, "--fold-set", "sideways", code=2).stderr
         self.assertIn("--fold-set", err)
+        # Campaign folds: the four spam are one campaign at a low similarity, so one side
+        # trains on all of them and the other tests them; and each alone at a high one.
+        text = self.t(*args, "--fold-set", "campaign", "--campaign-similarity", "0.05").stdout
+        self.assertIn("campaign 1", text)
+        self.assertIn("1 spam groups", text)
+        self.assertIn("largest 4", text)
+        self.assertIn("4 spam groups", self.t(*args, "--fold-set", "campaign", "--campaign-similarity", "1").stdout)
+        self.t(*args, "--fold-set", "campaign", "--campaign-similarity", "0", code=2)
 
 
 class AuditTest(Installation):
