@@ -377,6 +377,25 @@ Status RuleSet::scan(const ScanInput& in, ScanResult& out) const {
     return Status::ok();
   };
   std::vector<std::string_view> one;
+  // Texts whose cap applies to all of them together (the body text, the HTML parts): each
+  // is scanned on its own, until the total reaches the cap.
+  auto scan_within = [&](const Db& d, const std::vector<std::string_view>& texts, size_t cap) -> Status {
+    size_t budget = cap;
+    one.clear();
+    for (std::string_view t : texts) {
+      if (budget == 0) {
+        out.truncated.push_back(d.scope.key());
+        break;
+      }
+      if (t.size() > budget) {
+        out.truncated.push_back(d.scope.key());
+        t = t.substr(0, budget);
+      }
+      budget -= t.size();
+      one.push_back(t);
+    }
+    return scan_texts(d, one, cap);
+  };
   for (const Db& d : dbs_) {
     switch (d.scope.kind) {
       case ScopeKind::kHeader: {
@@ -388,25 +407,8 @@ Status RuleSet::scan(const ScanInput& in, ScanResult& out) const {
       }
       case ScopeKind::kSubject: TSUBAME_TRY(scan_texts(d, in.subject, kScanCapSubject)); break;
       case ScopeKind::kFrom: TSUBAME_TRY(scan_texts(d, in.from, kScanCapFrom)); break;
-      case ScopeKind::kBody: {
-        // The cap applies to the body text as a whole, over all parts.
-        size_t budget = kScanCapBody;
-        one.clear();
-        for (std::string_view t : in.body) {
-          if (budget == 0) {
-            out.truncated.push_back(d.scope.key());
-            break;
-          }
-          if (t.size() > budget) {
-            out.truncated.push_back(d.scope.key());
-            t = t.substr(0, budget);
-          }
-          budget -= t.size();
-          one.push_back(t);
-        }
-        TSUBAME_TRY(scan_texts(d, one, kScanCapBody));
-        break;
-      }
+      case ScopeKind::kBody: TSUBAME_TRY(scan_within(d, in.body, kScanCapBody)); break;
+      case ScopeKind::kHtml: TSUBAME_TRY(scan_within(d, in.html, kScanCapHtml)); break;
       case ScopeKind::kRawBody: TSUBAME_TRY(scan_texts(d, in.rawbody, kScanCapRawBody)); break;
       case ScopeKind::kUrl: TSUBAME_TRY(scan_texts(d, in.urls, kScanCapUrl)); break;
       case ScopeKind::kAttachmentName:

@@ -54,6 +54,7 @@ inline constexpr size_t kScanCapSubject = 4 * 1024;
 inline constexpr size_t kScanCapFrom = 4 * 1024;
 inline constexpr size_t kScanCapBody = 2 * 1024 * 1024;      // decoded text, all parts
 inline constexpr size_t kScanCapRawBody = 2 * 1024 * 1024;   // raw body, from its start
+inline constexpr size_t kScanCapHtml = 2 * 1024 * 1024;      // decoded HTML, all parts
 inline constexpr size_t kScanCapUrl = 4 * 1024;              // one URL
 inline constexpr size_t kScanCapAttachmentName = 1024;
 inline constexpr size_t kScanCapAttachmentType = 256;
@@ -65,6 +66,7 @@ struct ScanInput {
   std::vector<std::pair<std::string_view, std::string_view>> headers;  // name (any case), value
   std::vector<std::string_view> subject, from, body, rawbody, urls, attachment_names,
       attachment_types;
+  std::vector<std::string_view> html;  // each text/html part's decoded markup (TextPart::source)
   std::vector<std::string> checks;  // names of check:NAME tests that fired (rules.h)
 };
 

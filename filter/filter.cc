@@ -257,6 +257,8 @@ ScanInput build_scan_input(const ParsedMessage& msg) {
   if (const HeaderField* f = msg.header("From")) in.from.push_back(f->value);
   if (!msg.body_text.empty()) in.body.push_back(msg.body_text);
   in.rawbody.push_back(msg.raw_body());
+  for (const auto& tp : msg.text_parts)
+    if (tp.html && !tp.source.empty()) in.html.push_back(tp.source);
   for (const auto& l : msg.links) in.urls.push_back(l.href);
   for (const auto& a : msg.attachments) {
     if (!a.filename.empty()) in.attachment_names.push_back(a.filename);

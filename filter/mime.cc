@@ -1511,6 +1511,7 @@ class Parser {
         pm_.links.push_back(Link{std::move(l.href), std::move(l.text), src, id});
       }
       tp.text = std::move(ht.text);
+      tp.source = std::move(text);
       extract_plain_urls(tp.text, id);  // URLs written as text, not linked (or link text)
       if (!ht.hidden_text.empty()) {
         pm_.anomalies.set(Anomaly::kHtmlHiddenText);

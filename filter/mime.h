@@ -191,6 +191,9 @@ struct TextPart {
   std::string content_type;    // "text/plain", "text/html", ...
   std::string charset;         // as declared, lower case ("" if none)
   std::string text;            // decoded, converted to UTF-8; HTML rendered to text
+  std::string source;          // text/html only: the HTML itself, transfer encoding undone and
+                               // converted to UTF-8 (what the `html` rule scope scans), so
+                               // base64 or quoted-printable cannot hide markup from the rules
   bool html = false;
   bool in_body_text = true;    // false for the non-preferred alternative of
                                // multipart/alternative (its links are still collected)

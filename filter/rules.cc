@@ -56,6 +56,7 @@ std::string Scope::key() const {
     case ScopeKind::kFrom: return "from";
     case ScopeKind::kBody: return "body";
     case ScopeKind::kRawBody: return "rawbody";
+    case ScopeKind::kHtml: return "html";
     case ScopeKind::kUrl: return "url";
     case ScopeKind::kAttachmentName: return "attachment-name";
     case ScopeKind::kAttachmentType: return "attachment-type";
@@ -88,6 +89,7 @@ Result<Scope> parse_scope(std::string_view text) {
       {"from", ScopeKind::kFrom},
       {"body", ScopeKind::kBody},
       {"rawbody", ScopeKind::kRawBody},
+      {"html", ScopeKind::kHtml},
       {"url", ScopeKind::kUrl},
       {"attachment-name", ScopeKind::kAttachmentName},
       {"attachment-type", ScopeKind::kAttachmentType},

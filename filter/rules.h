@@ -21,7 +21,8 @@
 //
 // Scopes: header:NAME (each value of that header, unfolded and decoded), subject, from
 // (the decoded From header), body (decoded text of every text part, HTML turned to text),
-// rawbody (the message body as received, undecoded), url (each link), attachment-name,
+// rawbody (the message body as received, undecoded), html (each text/html part's markup,
+// transfer encoding undone, in UTF-8), url (each link), attachment-name,
 // attachment-type (each attachment's declared and sniffed types, lower case), and
 // check:NAME, a test computed in C++ (see kCheckNames) that has no `match` line.
 //
@@ -52,6 +53,7 @@ inline constexpr size_t kMaxPatternLength = 8192;
 
 enum class ScopeKind : uint8_t {
   kHeader, kSubject, kFrom, kBody, kRawBody, kUrl, kAttachmentName, kAttachmentType, kCheck,
+  kHtml,
 };
 
 // The names that `check:NAME` may use; each is computed in C++ by the filter facade.

@@ -81,9 +81,10 @@ TEST(EngineTest, EachScopeHitsOnlyItsOwnText) {
   auto set = engine->current();
   // Every rule's text placed in the wrong scope must not hit.
   ScanInput wrong;
-  wrong.body = {"magic-header hello subject @evil.example> =3D=3D https://bit.ly/x a.pdf.exe"};
+  wrong.body = {"magic-header hello subject @evil.example> =3D=3D <blink> https://bit.ly/x a.pdf.exe"};
+  wrong.rawbody = {"<blink>"};  // the html scope reads the decoded HTML parts, not the raw body
   auto r0 = scan(*set, wrong);
-  for (const char* id : {"T_HEADER", "T_SUBJECT", "T_FROM", "T_RAWBODY", "T_URL", "T_ATT_NAME",
+  for (const char* id : {"T_HEADER", "T_SUBJECT", "T_FROM", "T_RAWBODY", "T_HTML", "T_URL", "T_ATT_NAME",
                          "T_ATT_TYPE", "T_CHECK"})
     EXPECT_FALSE(hit(*set, r0, id)) << id;
 
@@ -93,16 +94,17 @@ TEST(EngineTest, EachScopeHitsOnlyItsOwnText) {
   in.from = {"Mallory <m@evil.example>"};
   in.body = {"some decoded text"};
   in.rawbody = {"a=3D=3Db"};
+  in.html = {"<p>first part</p>", "<p><blink>second part</blink></p>"};
   in.urls = {"https://example.com/", "https://bit.ly/abc"};
   in.attachment_names = {"Invoice.PDF.exe"};
   in.attachment_types = {"application/x-msdownload"};
   in.checks = {"link-host-mismatch"};
   auto r = scan(*set, in);
-  for (const char* id : {"T_HEADER", "T_SUBJECT", "T_FROM", "T_BODY", "T_RAWBODY", "T_URL",
+  for (const char* id : {"T_HEADER", "T_SUBJECT", "T_FROM", "T_BODY", "T_RAWBODY", "T_HTML", "T_URL",
                          "T_ATT_NAME", "T_ATT_TYPE", "T_CHECK"})
     EXPECT_TRUE(hit(*set, r, id)) << id;
   // One database per scope that has patterns (checks have none).
-  EXPECT_EQ(set->database_count(), 8u);
+  EXPECT_EQ(set->database_count(), 9u);
 }
 
 TEST(EngineTest, HeaderScopeOnlyScansThatHeader) {
@@ -314,6 +316,7 @@ TEST(EngineLimitsTest, EachScopeCapStopsTheScan) {
       "rule F\n  scope from\n  match /TAIL/\n"
       "rule B\n  scope body\n  match /TAIL/\n"
       "rule R\n  scope rawbody\n  match /TAIL/\n"
+      "rule L\n  scope html\n  match /TAIL/\n"
       "rule U\n  scope url\n  match /TAIL/\n"
       "rule N\n  scope attachment-name\n  match /TAIL/\n"
       "rule T\n  scope attachment-type\n  match /TAIL/\n");
@@ -327,6 +330,7 @@ TEST(EngineLimitsTest, EachScopeCapStopsTheScan) {
       {"F", kScanCapFrom, &ScanInput::from},
       {"B", kScanCapBody, &ScanInput::body},
       {"R", kScanCapRawBody, &ScanInput::rawbody},
+      {"L", kScanCapHtml, &ScanInput::html},
       {"U", kScanCapUrl, &ScanInput::urls},
       {"N", kScanCapAttachmentName, &ScanInput::attachment_names},
       {"T", kScanCapAttachmentType, &ScanInput::attachment_types},
@@ -361,6 +365,19 @@ TEST(EngineLimitsTest, BodyCapCountsAllPartsTogether) {
   auto r = scan(*set, in);
   EXPECT_FALSE(hit(*set, r, "B"));
   EXPECT_EQ(r.truncated, std::vector<std::string>{"body"});
+}
+
+TEST(EngineLimitsTest, HtmlCapCountsAllPartsTogether) {
+  auto set = compile("rule L\n  scope html\n  match /TAIL/\n");
+  ASSERT_TRUE(set);
+  std::string half(kScanCapHtml / 2, 'x');
+  ScanInput in;
+  in.html = {half, "TAIL"};
+  EXPECT_TRUE(hit(*set, scan(*set, in), "L"));  // within the cap: each part is scanned
+  in.html = {half, half, "TAIL"};
+  auto r = scan(*set, in);
+  EXPECT_FALSE(hit(*set, r, "L"));
+  EXPECT_EQ(r.truncated, std::vector<std::string>{"html"});
 }
 
 TEST(EngineLimitsTest, TextsPerScopeCap) {

@@ -318,6 +318,42 @@ TEST(FilterPartsTest, UrlHostAndBaseDomain) {
   EXPECT_EQ(host_in_text("see invoice.pdf"), "");
 }
 
+TEST(FilterPartsTest, HtmlScopeGetsEachHtmlPartDecoded) {
+  // One HTML part in base64, one in quoted-printable (=3D for '=', a soft line break inside
+  // a tag), and a plain part: the html scope gets the two HTML parts' markup with the
+  // transfer encoding undone, the raw body keeps the encoded form.
+  std::string b64 = base64_encode("<html><body><font color=\"red\">Sale</font></body></html>");
+  auto m = parse_message(
+      "From: a@shop.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+      "--b\r\nContent-Type: text/plain\r\n\r\nplain words <font color=\"red\">\r\n"
+      "--b\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+      b64 +
+      "\r\n--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+      "<p><a href=3D\"http://shop.example/\" tar=\r\nget=3D\"_blank\">Go</a></p>\r\n--b--\r\n");
+  ASSERT_TRUE(m);
+  ScanInput in = build_scan_input(m.value());
+  ASSERT_EQ(in.html.size(), 2u);
+  EXPECT_EQ(in.html[0], "<html><body><font color=\"red\">Sale</font></body></html>");
+  EXPECT_NE(in.html[1].find("<a href=\"http://shop.example/\" target=\"_blank\">"), std::string_view::npos)
+      << in.html[1];
+  ASSERT_EQ(in.rawbody.size(), 1u);
+  EXPECT_EQ(in.rawbody[0].find("<font color=\"red\">Sale"), std::string_view::npos);  // still base64 there
+  EXPECT_NE(in.rawbody[0].find("href=3D"), std::string_view::npos);
+}
+
+TEST_F(FilterTest, HtmlRulesSeeThroughTransferEncoding) {
+  // HTML_FONT_COLOR_SHOUT reads the html scope: a base64-encoded part cannot hide the markup,
+  // and the same markup as text in a plain part is not HTML.
+  std::string html = "<html><body><font color=\"#FF0000\" size=\"5\">BIG SALE</font></body></html>";
+  Verdict v = scan(msg(kGoodHeaders + "Subject: News\r\nContent-Type: text/html; charset=utf-8\r\n"
+                                      "Content-Transfer-Encoding: base64\r\n",
+                       base64_encode(html) + "\r\n"));
+  EXPECT_TRUE(v.has("HTML_FONT_COLOR_SHOUT")) << v.to_text();
+  Verdict plain = scan(msg(kGoodHeaders + "Subject: News\r\nContent-Type: text/plain\r\n", html + "\r\n"));
+  EXPECT_FALSE(plain.has("HTML_FONT_COLOR_SHOUT")) << plain.to_text();
+}
+
 TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
   auto m = parse_message(
       "Received: from relay.isp.example by mx.ours.example\r\nX-Virus-Scanned: by scanner\r\n"

@@ -63,6 +63,7 @@ TEST(RulesTest, EveryScopeParses) {
       {"from", ScopeKind::kFrom, "from"},
       {"body", ScopeKind::kBody, "body"},
       {"rawbody", ScopeKind::kRawBody, "rawbody"},
+      {"html", ScopeKind::kHtml, "html"},
       {"url", ScopeKind::kUrl, "url"},
       {"attachment-name", ScopeKind::kAttachmentName, "attachment-name"},
       {"attachment-type", ScopeKind::kAttachmentType, "attachment-type"},
