@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <random>
@@ -79,6 +80,18 @@ double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
 CampaignFolds campaign_folds(const std::vector<CorpusMessage>& corpus, double similarity) {
   std::vector<size_t> spam, ham;
   for (size_t i = 0; i < corpus.size(); ++i) (corpus[i].spam ? spam : ham).push_back(i);
+  // What the message says, without the rule tokens (rule:ID): which campaign a message
+  // belongs to must not change with the rule set under test.
+  std::vector<std::vector<uint64_t>> words(spam.size());
+  for (size_t k = 0; k < spam.size(); ++k) {
+    const CorpusMessage& m = corpus[spam[k]];
+    std::vector<uint64_t> rules;
+    for (const auto& c : m.analysis.verdict.contributions)
+      if (c.kind == ContributionKind::kRule || c.kind == ContributionKind::kMeta)
+        rules.push_back(token_hash("x", "rule:" + c.id));
+    std::sort(rules.begin(), rules.end());
+    std::set_difference(m.tokens.begin(), m.tokens.end(), rules.begin(), rules.end(), std::back_inserter(words[k]));
+  }
   // Union-find over the spam, linking every pair at least `similarity` alike.
   std::vector<size_t> parent(spam.size());
   std::iota(parent.begin(), parent.end(), size_t{0});
@@ -87,9 +100,9 @@ CampaignFolds campaign_folds(const std::vector<CorpusMessage>& corpus, double si
     return x;
   };
   for (size_t a = 0; a < spam.size(); ++a) {
-    const auto& ta = corpus[spam[a]].tokens;
+    const auto& ta = words[a];
     for (size_t b = a + 1; b < spam.size(); ++b) {
-      const auto& tb = corpus[spam[b]].tokens;
+      const auto& tb = words[b];
       // |a ∩ b| <= min size, so the sizes alone can rule a pair out.
       size_t lo = std::min(ta.size(), tb.size()), hi = std::max(ta.size(), tb.size());
       if (hi > 0 && double(lo) / double(hi) < similarity) continue;

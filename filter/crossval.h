@@ -66,7 +66,8 @@ std::vector<Fold> standard_folds(const std::vector<CorpusMessage>& corpus);
 std::vector<Fold> drift_folds(const std::vector<CorpusMessage>& corpus);
 
 // Two folds in which no spam campaign is on both sides: spam messages whose token sets
-// (CorpusMessage::tokens) have a Jaccard similarity of at least `similarity` are linked, the
+// (CorpusMessage::tokens without the rule:ID tokens, so that the grouping does not change
+// with the rule set) have a Jaccard similarity of at least `similarity` are linked, the
 // connected groups ("campaigns") are dealt, largest first, to the side with fewer spam so far
 // (group two-fold), and ham is interleaved (even -> odd, and back) as in drift_folds. The time
 // folds still let a campaign that runs across the split's date teach the test half; a

@@ -268,6 +268,39 @@ ScanInput build_scan_input(const ParsedMessage& msg) {
   return in;
 }
 
+namespace {
+constexpr std::string_view kCaseCheckedFields[] = {
+    "from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id", "in-reply-to", "references",
+    "mime-version", "content-type", "content-transfer-encoding", "x-mailer"};
+
+// One hyphen-separated word of a field name as a mail program writes it: all lower case,
+// all capitals, or a capital then lower case.
+bool name_word_cased(std::string_view w) {
+  auto up = [](char c) { return c >= 'A' && c <= 'Z'; };
+  auto low = [](char c) { return c >= 'a' && c <= 'z'; };
+  bool all_low = std::all_of(w.begin(), w.end(), [&](char c) { return !up(c); });
+  bool all_up = std::all_of(w.begin(), w.end(), [&](char c) { return !low(c); });
+  bool capitalised = !w.empty() && up(w[0]) && std::all_of(w.begin() + 1, w.end(), [&](char c) { return !up(c); });
+  return all_low || all_up || capitalised;
+}
+}  // namespace
+
+bool header_name_case_forged(const ParsedMessage& msg) {
+  for (const auto& h : msg.headers) {
+    std::string lower = to_lower(h.name);
+    if (std::find(std::begin(kCaseCheckedFields), std::end(kCaseCheckedFields), lower) == std::end(kCaseCheckedFields))
+      continue;
+    std::string_view name = h.name;
+    for (size_t start = 0; start <= name.size();) {
+      size_t dash = name.find('-', start);
+      if (dash == std::string_view::npos) dash = name.size();
+      if (!name_word_cased(name.substr(start, dash - start))) return true;
+      start = dash + 1;
+    }
+  }
+  return false;
+}
+
 std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnvelope& env) {
   std::vector<std::string> c;
   for (const auto& l : msg.links) {
@@ -296,6 +329,7 @@ std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnve
   if (html_only_base64(msg)) c.emplace_back("html-only-base64");
   if (html_little_text(msg)) c.emplace_back("html-little-text");
   if (list_address_in_link(msg)) c.emplace_back("list-address-in-link");
+  if (header_name_case_forged(msg)) c.emplace_back("header-name-case");
   TextStats st = text_stats(msg.body_text);
   if (st.exclaim_lines >= kExclaimLinesMin &&
       st.exclaim_lines * 100 >= st.lines * kExclaimLinesPercent)

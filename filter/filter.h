@@ -147,5 +147,12 @@ std::string base_domain(std::string_view host);
 // True when an HTML link's visible text is itself a URL or www. host (one word) whose base
 // domain differs from the href's.
 bool link_text_host_mismatch(const Link& link);
+// True when one of the message's standard fields (From, To, Cc, Subject, Date, Message-ID,
+// MIME-Version, Content-Type ... kCaseCheckedFields in filter.cc) has its name written with
+// a capital inside a lower-case word ("MiME-Version", "SuBject"). RFC 5322 §1.2.2 makes
+// names case-insensitive, and mail programs write each word of a name in lower case, in
+// capitals or capitalised ("Message-Id", "MIME-version", "CONTENT-TYPE"); names cased at
+// random are bulk-mailing software varying its output per copy.
+bool header_name_case_forged(const ParsedMessage& msg);
 
 }  // namespace tsubame::filter

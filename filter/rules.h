@@ -73,10 +73,13 @@ enum class ScopeKind : uint8_t {
 //   exclaim-lines        many lines of the text end in '!' (kExclaimLines*, filter.h)
 //   list-address-in-link mail to a list's own address (the one its List-Id names) links
 //                        to another host with that address in the link (a harvested list)
+//   header-name-case     a standard field's name cased at random ("MiME-Version"), which no
+//                        mail program writes (filter.h header_name_case_forged)
 inline constexpr std::string_view kCheckNames[] = {
     "link-host-mismatch",   "missing-message-id", "missing-date",         "missing-from",
     "malformed-message-id", "malformed-date",     "from-domain-mismatch", "mime-anomaly",
     "html-only-base64",     "html-little-text",   "exclaim-lines",        "list-address-in-link",
+    "header-name-case",
 };
 
 struct Scope {

@@ -164,6 +164,25 @@ TEST(CampaignFolds, NoCampaignOnBothSidesAndHamInterleaved) {
   EXPECT_EQ(campaign_folds(c, 0.9).campaigns, 12u);
 }
 
+TEST(CampaignFolds, RuleTokensDoNotGroupSpam) {
+  // Two spam alike only in the rule they both hit: by their words they are two campaigns,
+  // whatever the rule set under test makes of them.
+  uint64_t rule = token_hash("x", "rule:SHARED_RULE");
+  std::vector<CorpusMessage> c(4);
+  c[0].tokens = {1, 2, rule};
+  c[1].tokens = {3, 4, rule};
+  for (int i = 0; i < 2; ++i) {
+    std::sort(c[i].tokens.begin(), c[i].tokens.end());
+    c[i].spam = true;
+    c[i].analysis.verdict.contributions.push_back({"SHARED_RULE", 1.0, "", "", ContributionKind::kRule});
+  }
+  ASSERT_DOUBLE_EQ(jaccard(c[0].tokens, c[1].tokens), 0.2);  // with the rule token they would link at 0.2
+  EXPECT_EQ(campaign_folds(c, 0.2).campaigns, 2u);
+  c[1].tokens = {2, 3, rule};  // now one word in common: 1/3 without the rule token
+  std::sort(c[1].tokens.begin(), c[1].tokens.end());
+  EXPECT_EQ(campaign_folds(c, 0.3).campaigns, 1u);
+}
+
 TEST_F(CrossValTest, ExplainKeepsTheStrongestTokensOfEachResult) {
   ClassifierParams p;
   p.min_learned = 2;

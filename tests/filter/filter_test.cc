@@ -354,6 +354,25 @@ TEST_F(FilterTest, HtmlRulesSeeThroughTransferEncoding) {
   EXPECT_FALSE(plain.has("HTML_FONT_COLOR_SHOUT")) << plain.to_text();
 }
 
+TEST(FilterPartsTest, HeaderNameCaseForged) {
+  auto forged = [](const std::string& fields) {
+    auto m = parse_message(fields + "\r\nbody\r\n");
+    EXPECT_TRUE(m);
+    return m && header_name_case_forged(m.value());
+  };
+  // What mail programs write: canonical, capitalised words, lower case, capitals.
+  EXPECT_FALSE(forged("From: a@b.example\r\nMIME-Version: 1.0\r\nMessage-ID: <x@b.example>\r\n"));
+  EXPECT_FALSE(forged("from: a@b.example\r\nMime-Version: 1.0\r\nMessage-Id: <x@b.example>\r\n"
+                      "Content-type: text/plain\r\nCONTENT-TRANSFER-ENCODING: 7bit\r\nMIME-version: 1.0\r\n"));
+  // Other fields may be cased as their inventors like.
+  EXPECT_FALSE(forged("From: a@b.example\r\nX-MimeOLE: Produced By Microsoft MimeOLE\r\n"
+                      "X-OriginalArrivalTime: 06 Jan 2025\r\nDKIM-Signature: v=1\r\n"));
+  // A capital inside a lower-case word of a standard field's name.
+  EXPECT_TRUE(forged("From: a@b.example\r\nMiME-Version: 1.0\r\n"));
+  EXPECT_TRUE(forged("SuBject: hello\r\nFrom: a@b.example\r\n"));
+  EXPECT_TRUE(forged("From: a@b.example\r\nMessage-iD: <x@b.example>\r\n"));
+}
+
 TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
   auto m = parse_message(
       "Received: from relay.isp.example by mx.ours.example\r\nX-Virus-Scanned: by scanner\r\n"
