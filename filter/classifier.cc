@@ -3,6 +3,7 @@
 #include "filter/classifier.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -68,6 +69,16 @@ bool is_cjk(int32_t cp) {
          (cp >= 0x20000 && cp <= 0x2FFFF);   // CJK extensions B..
 }
 
+// ASCII bytes that are word characters (is_word_cp below for cp < 0x80), as a table for the
+// tokeniser's ASCII fast path.
+constexpr std::array<bool, 128> kAsciiWord = [] {
+  std::array<bool, 128> t{};
+  for (int c = 0; c < 128; ++c)
+    t[c] = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '\'' ||
+           c == '$' || c == '%';
+  return t;
+}();
+
 bool is_word_cp(int32_t cp) {
   if (cp < 0) return false;
   if (cp < 0x80) return std::isalnum(cp) || cp == '\'' || cp == '$' || cp == '%';
@@ -114,6 +125,9 @@ template <bool kNames, class Emit, class Full>
 void tokenize_impl(std::string_view text, std::string_view prefix, bool pairs, Emit&& emit,
                    Full&& full) {
   if (text.size() > kClassifierTextCap) text = text.substr(0, kClassifierTextCap);
+  // token_hash(prefix, t) with the prefix and separator hashed once per text, not per token.
+  const uint64_t prefix_state = fnv1a(fnv1a(0xcbf29ce484222325ULL, prefix), "\x1f");
+  auto hash_of = [prefix_state](std::string_view t) { return mix64(fnv1a(prefix_state, t)); };
   std::string word, prev_word_text;
   uint64_t prev_word = 0;
   bool have_prev = false;
@@ -129,9 +143,9 @@ void tokenize_impl(std::string_view text, std::string_view prefix, bool pairs, E
       if (word.size() > kMaxTokenBytes) {
         // SpamBayes' idea: a long word is summarised by its first byte and length bucket.
         text_of = "long:" + word.substr(0, 1) + std::to_string(word.size() / 10);
-        h = token_hash(prefix, text_of);
+        h = hash_of(text_of);
       } else {
-        h = token_hash(prefix, word);
+        h = hash_of(word);
       }
       const std::string& shown = text_of.empty() ? word : text_of;
       emit(h, [&] { return shown; });
@@ -144,11 +158,23 @@ void tokenize_impl(std::string_view text, std::string_view prefix, bool pairs, E
     word.clear();
   };
   auto flush_cjk = [&]() {
-    if (cjk_run == 1) emit(token_hash(prefix, prev_cjk_bytes), [&] { return prev_cjk_bytes; });
+    if (cjk_run == 1) emit(hash_of(prev_cjk_bytes), [&] { return prev_cjk_bytes; });
     cjk_run = 0;
     prev_cjk = -1;
   };
   for (size_t i = 0; i < text.size() && !full();) {
+    // ASCII (most text): a table lookup, no UTF-8 decoding; the same tokens as the general
+    // path below (an ASCII byte is never CJK, zero-width or a multi-byte word character).
+    if (unsigned char c = static_cast<unsigned char>(text[i]); c < 0x80) {
+      ++i;
+      flush_cjk();
+      if (kAsciiWord[c]) {
+        word.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : static_cast<char>(c));
+        continue;
+      }
+      flush_word();
+      continue;
+    }
     int32_t cp;
     size_t n = next_cp(text, i, cp);
     std::string_view bytes = text.substr(i, n);
@@ -159,7 +185,7 @@ void tokenize_impl(std::string_view text, std::string_view prefix, bool pairs, E
       if (prev_cjk >= 0) {
         std::string bigram = prev_cjk_bytes;
         bigram.append(bytes);
-        emit(token_hash(prefix, bigram), [&] { return bigram; });
+        emit(hash_of(bigram), [&] { return bigram; });
       }
       prev_cjk = cp;
       prev_cjk_bytes.assign(bytes);

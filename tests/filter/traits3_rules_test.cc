@@ -203,6 +203,10 @@ TEST_F(Traits3RulesTest, OptOutThroughAFreeMailAddress) {
   Verdict mailto = scan(html_message(
       "<a href=\"mailto:stockbuyer@netzero.net?subject=REMOVE\">click here to be removed</a>"));
   EXPECT_TRUE(mailto.has("OPTOUT_FREEMAIL")) << mailto.to_text();
+  // The same link written out in a plain-text part (the removal word after the address, so
+  // only the mailto: form can see it).
+  Verdict text_mailto = scan(message("Questions? mailto:deals4u@hotmail.com?subject=unsubscribe\r\n"));
+  EXPECT_TRUE(text_mailto.has("OPTOUT_FREEMAIL")) << text_mailto.to_text();
   // Unsubscribing on the sender's own domain, and a free-mail user's confidentiality footer.
   for (const char* body : {
            "To unsubscribe write to news-unsubscribe@shop.example\r\n",
