@@ -30,6 +30,14 @@ class DefaultRulesTest : public ::testing::Test {
   static inline Filter* filter_ = nullptr;
 };
 
+// A message that must stay clear of a rule file: none of `ids` fired and it is delivered;
+// `what` names the case in a failure.
+template <class Ids>
+void expect_quiet(const Verdict& v, const Ids& ids, const std::string& what = "") {
+  for (const auto& id : ids) EXPECT_FALSE(v.has(id)) << id << " on: " << what << "\n" << v.to_text();
+  EXPECT_EQ(v.action, Action::kDeliver) << what << "\n" << v.to_text();
+}
+
 // Whether the computed check `name` (check:NAME) fires for the raw message.
 inline bool check_fires(const std::string& raw, const std::string& name) {
   auto m = parse_message(raw);

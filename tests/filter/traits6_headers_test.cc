@@ -79,13 +79,10 @@ class Traits6HeadersTest : public testing::DefaultRulesTest {
 const char* const kAllHeaderTraits[] = {
     "MIME_VERSION_MISSING", "MIME_VERSION_JUNK",      "XPRECEDENCE_REF",
     "DATE_HANDMADE",        "TO_UNDISCLOSED_MAILBOX", "RCPT_BARE_LIST_NO_MAILER",
-    "RCPT_FREEMAIL_MIX",    "SUBJ_GLUED_NUMBER",      "HEADER_TRAITS_SEVERAL"};
+    "RCPT_FREEMAIL_MIX",    "SUBJ_GLUED_NUMBER",      "HEADER_TRAITS_SEVERAL",
+    "HEADER_NAME_CASE"};
 
-void expect_quiet(const Verdict& v, const std::string& what) {
-  for (const char* id : kAllHeaderTraits)
-    EXPECT_FALSE(v.has(id)) << id << " on: " << what << "\n" << v.to_text();
-  EXPECT_EQ(v.action, Action::kDeliver) << what << "\n" << v.to_text();
-}
+void expect_quiet(const Verdict& v, const std::string& what) { testing::expect_quiet(v, kAllHeaderTraits, what); }
 
 // One trait alone: the rule fires, the meta does not, and the message is still delivered.
 void expect_alone(const Verdict& v, const char* id, const std::string& what) {

@@ -76,8 +76,7 @@ TEST_F(Traits6RelayTest, OrdinaryTrailsHitNoTrait) {
       "with HTTP; Mon, 6 Jan 2025 01:00:00 +0000\r\n";
   for (const std::string& rcvd : {std::string(), partner, list, freemail}) {
     Verdict v = scan(message(rcvd));
-    for (const char* id : kAllTraits6) EXPECT_FALSE(v.has(id)) << id << "\n" << v.to_text();
-    EXPECT_EQ(v.action, Action::kDeliver) << v.to_text();
+    testing::expect_quiet(v, kAllTraits6);
   }
 }
 
