@@ -34,6 +34,12 @@ uint64_t fnv1a(uint64_t h, std::string_view s) {
   return h;
 }
 
+// token_hash() in two steps, so that a tokeniser hashes its prefix once per text:
+// prefix_state(prefix) is FNV-1a over the prefix and the 0x1f separator, and
+// hash_from(state, token) continues it over the token and mixes.
+uint64_t prefix_state(std::string_view prefix) { return fnv1a(fnv1a(0xcbf29ce484222325ULL, prefix), "\x1f"); }
+uint64_t hash_from(uint64_t state, std::string_view token) { return mix64(fnv1a(state, token)); }
+
 // Decodes one UTF-8 code point at s[i]; returns its length (1 for an invalid byte, cp = -1).
 size_t next_cp(std::string_view s, size_t i, int32_t& cp) {
   unsigned char c = static_cast<unsigned char>(s[i]);
@@ -69,8 +75,8 @@ bool is_cjk(int32_t cp) {
          (cp >= 0x20000 && cp <= 0x2FFFF);   // CJK extensions B..
 }
 
-// ASCII bytes that are word characters (is_word_cp below for cp < 0x80), as a table for the
-// tokeniser's ASCII fast path.
+// The ASCII word characters: letters, digits, ' $ %. is_word_cp() answers from it for
+// cp < 0x80, and the tokeniser's ASCII fast path reads it directly.
 constexpr std::array<bool, 128> kAsciiWord = [] {
   std::array<bool, 128> t{};
   for (int c = 0; c < 128; ++c)
@@ -81,7 +87,7 @@ constexpr std::array<bool, 128> kAsciiWord = [] {
 
 bool is_word_cp(int32_t cp) {
   if (cp < 0) return false;
-  if (cp < 0x80) return std::isalnum(cp) || cp == '\'' || cp == '$' || cp == '%';
+  if (cp < 0x80) return kAsciiWord[static_cast<size_t>(cp)];
   if (cp >= 0xFF10 && cp <= 0xFF19) return true;                       // full-width digits
   if ((cp >= 0xFF21 && cp <= 0xFF3A) || (cp >= 0xFF41 && cp <= 0xFF5A)) return true;  // full-width Latin
   if (cp >= 0x2000 && cp <= 0x206F) return false;                      // punctuation, zero-width
@@ -107,10 +113,10 @@ void append_lower(std::string& w, std::string_view bytes, int32_t cp) {
 }  // namespace
 
 uint64_t token_hash(std::string_view prefix, std::string_view token) {
-  uint64_t h = fnv1a(0xcbf29ce484222325ULL, prefix);
-  h = fnv1a(h, "\x1f");
-  return mix64(fnv1a(h, token));
+  return hash_from(prefix_state(prefix), token);
 }
+
+uint64_t extra_token_hash(std::string_view extra) { return token_hash("x", extra); }
 
 uint64_t pair_hash(uint64_t first, uint64_t second) {
   return mix64(first * 0x9E3779B97F4A7C15ULL + second + 0x632BE59BD9B4E019ULL);
@@ -126,8 +132,8 @@ void tokenize_impl(std::string_view text, std::string_view prefix, bool pairs, E
                    Full&& full) {
   if (text.size() > kClassifierTextCap) text = text.substr(0, kClassifierTextCap);
   // token_hash(prefix, t) with the prefix and separator hashed once per text, not per token.
-  const uint64_t prefix_state = fnv1a(fnv1a(0xcbf29ce484222325ULL, prefix), "\x1f");
-  auto hash_of = [prefix_state](std::string_view t) { return mix64(fnv1a(prefix_state, t)); };
+  const uint64_t state = prefix_state(prefix);
+  auto hash_of = [state](std::string_view t) { return hash_from(state, t); };
   std::string word, prev_word_text;
   uint64_t prev_word = 0;
   bool have_prev = false;
@@ -397,7 +403,7 @@ void for_each_token(const ClassifierInput& in, Emit&& emit, Full&& full) {
     text(value, pre, std::string_view(pre).substr(2), /*pairs=*/false);
   }
   for (std::string_view u : in.urls) text(u, "u", "url", true);
-  for (const auto& x : in.extras) emit(token_hash("x", x), "", [&] { return x; });
+  for (const auto& x : in.extras) emit(extra_token_hash(x), "", [&] { return x; });
 }
 
 }  // namespace

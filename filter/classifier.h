@@ -75,6 +75,9 @@ inline constexpr std::string_view kTraceHeaders[] = {
     "x-keywords", "x-uid", "status", "x-authentication-warning", "envelope-to", "x-envelope-to"};
 
 uint64_t token_hash(std::string_view prefix, std::string_view token);
+// The hash of a whole extra token (ClassifierInput::extras: "hn:x-mailer", "rule:ID" ...),
+// as tokenize_message() gives it.
+uint64_t extra_token_hash(std::string_view extra);
 uint64_t pair_hash(uint64_t first, uint64_t second);
 
 // Appends the hashes of the tokens of one text (words, pairs, CJK bigrams) to out.
