@@ -29,36 +29,49 @@ CorpusMessage prepare_message(const Filter& rules_only, std::string name, std::s
   return m;
 }
 
-std::vector<Fold> standard_folds(const std::vector<CorpusMessage>& corpus) {
+namespace {
+
+// The corpus positions of the spam and of the ham, each in corpus (file-name) order.
+std::pair<std::vector<size_t>, std::vector<size_t>> class_positions(const std::vector<CorpusMessage>& corpus) {
   std::vector<size_t> spam, ham;
   for (size_t i = 0; i < corpus.size(); ++i) (corpus[i].spam ? spam : ham).push_back(i);
+  return {std::move(spam), std::move(ham)};
+}
+
+// Even positions train `a` and test `b`, odd positions the other way round.
+void interleave(const std::vector<size_t>& pos, Fold& a, Fold& b) {
+  for (size_t k = 0; k < pos.size(); ++k) {
+    (k % 2 == 0 ? a.train : a.test).push_back(pos[k]);
+    (k % 2 == 1 ? b.train : b.test).push_back(pos[k]);
+  }
+}
+
+// The older half trains `a` and tests `b`, the newer half the other way round.
+void halves(const std::vector<size_t>& pos, Fold& a, Fold& b) {
+  for (size_t k = 0; k < pos.size(); ++k) {
+    (k < pos.size() / 2 ? a.train : a.test).push_back(pos[k]);
+    (k >= pos.size() / 2 ? b.train : b.test).push_back(pos[k]);
+  }
+}
+
+}  // namespace
+
+std::vector<Fold> standard_folds(const std::vector<CorpusMessage>& corpus) {
+  auto [spam, ham] = class_positions(corpus);
   Fold even{"even -> odd", {}, {}}, odd{"odd -> even", {}, {}};
   Fold old_new{"old -> new", {}, {}}, new_old{"new -> old", {}, {}};
   for (const auto* cls : {&spam, &ham}) {
-    const size_t n = cls->size();
-    for (size_t k = 0; k < n; ++k) {
-      size_t i = (*cls)[k];
-      (k % 2 == 0 ? even.train : even.test).push_back(i);
-      (k % 2 == 1 ? odd.train : odd.test).push_back(i);
-      (k < n / 2 ? old_new.train : old_new.test).push_back(i);
-      (k >= n / 2 ? new_old.train : new_old.test).push_back(i);
-    }
+    interleave(*cls, even, odd);
+    halves(*cls, old_new, new_old);
   }
   return {even, odd, old_new, new_old};
 }
 
 std::vector<Fold> drift_folds(const std::vector<CorpusMessage>& corpus) {
-  std::vector<size_t> spam, ham;
-  for (size_t i = 0; i < corpus.size(); ++i) (corpus[i].spam ? spam : ham).push_back(i);
+  auto [spam, ham] = class_positions(corpus);
   Fold fwd{"drift fwd", {}, {}}, back{"drift back", {}, {}};  // spam old -> new / new -> old
-  for (size_t k = 0; k < spam.size(); ++k) {
-    (k < spam.size() / 2 ? fwd.train : fwd.test).push_back(spam[k]);
-    (k >= spam.size() / 2 ? back.train : back.test).push_back(spam[k]);
-  }
-  for (size_t k = 0; k < ham.size(); ++k) {
-    (k % 2 == 0 ? fwd.train : fwd.test).push_back(ham[k]);
-    (k % 2 == 1 ? back.train : back.test).push_back(ham[k]);
-  }
+  halves(spam, fwd, back);
+  interleave(ham, fwd, back);
   return {fwd, back};
 }
 
@@ -78,17 +91,16 @@ double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
 }
 
 CampaignFolds campaign_folds(const std::vector<CorpusMessage>& corpus, double similarity) {
-  std::vector<size_t> spam, ham;
-  for (size_t i = 0; i < corpus.size(); ++i) (corpus[i].spam ? spam : ham).push_back(i);
+  auto [spam, ham] = class_positions(corpus);
   // What the message says, without the rule tokens (rule:ID): which campaign a message
   // belongs to must not change with the rule set under test.
   std::vector<std::vector<uint64_t>> words(spam.size());
   for (size_t k = 0; k < spam.size(); ++k) {
     const CorpusMessage& m = corpus[spam[k]];
+    ClassifierInput hit;
+    add_rule_tokens(m.analysis.verdict, hit);  // exactly the rule tokens prepare_message() added
     std::vector<uint64_t> rules;
-    for (const auto& c : m.analysis.verdict.contributions)
-      if (c.kind == ContributionKind::kRule || c.kind == ContributionKind::kMeta)
-        rules.push_back(token_hash("x", "rule:" + c.id));
+    for (const auto& x : hit.extras) rules.push_back(extra_token_hash(x));
     std::sort(rules.begin(), rules.end());
     std::set_difference(m.tokens.begin(), m.tokens.end(), rules.begin(), rules.end(), std::back_inserter(words[k]));
   }
@@ -131,10 +143,7 @@ CampaignFolds campaign_folds(const std::vector<CorpusMessage>& corpus, double si
       (side == 1 ? two.train : two.test).push_back(spam[k]);
     }
   }
-  for (size_t k = 0; k < ham.size(); ++k) {
-    (k % 2 == 0 ? one.train : one.test).push_back(ham[k]);
-    (k % 2 == 1 ? two.train : two.test).push_back(ham[k]);
-  }
+  interleave(ham, one, two);
   for (Fold* f : {&one, &two}) {  // corpus order, as the other fold sets
     std::sort(f->train.begin(), f->train.end());
     std::sort(f->test.begin(), f->test.end());
