@@ -353,6 +353,23 @@ bool list_field(std::string_view name) {
 
 }  // namespace
 
+namespace {
+
+// Adds "tag:NAME" (lower case) for each `<NAME` in `text` that looks like an HTML tag: 1-11
+// letters, then a space, '>', '/' or a line break.
+void collect_tag_names(std::string_view text, std::set<std::string>& tags) {
+  for (size_t i = text.find('<'); i != std::string_view::npos && i + 1 < text.size();
+       i = text.find('<', i + 1)) {
+    size_t b = i + 1, e = b;
+    while (e < text.size() && e - b < 12 && std::isalpha(static_cast<unsigned char>(text[e]))) ++e;
+    if (e > b && e - b < 12 && e < text.size() &&
+        (text[e] == ' ' || text[e] == '>' || text[e] == '\r' || text[e] == '\n' || text[e] == '/'))
+      tags.insert("tag:" + to_lower(text.substr(b, e - b)));
+  }
+}
+
+}  // namespace
+
 ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   ClassifierInput in;
   in.subject = msg.subject;
@@ -376,16 +393,18 @@ ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   size_t footer_at = list_footer_start(body, list_hosts(list_fields));
   in.body = body.substr(0, footer_at);
   std::string_view footer = body.substr(footer_at);
-  // HTML tag names of the raw body ("tag:font", "tag:table"): spam and ham markup differ.
-  std::string_view raw = msg.raw_body().substr(0, kClassifierTextCap);
+  // HTML tag names ("tag:font", "tag:table"): spam and ham markup differ. Read from each text
+  // part with its transfer encoding undone (the markup of an HTML part, the text of any other:
+  // HTML sent as text/plain is itself a trait), so base64 cannot hide the tags.
   std::set<std::string> tags;
-  for (size_t i = raw.find('<'); i != std::string_view::npos && i + 1 < raw.size();
-       i = raw.find('<', i + 1)) {
-    size_t b = i + 1, e = b;
-    while (e < raw.size() && e - b < 12 && std::isalpha(static_cast<unsigned char>(raw[e]))) ++e;
-    if (e > b && e - b < 12 && e < raw.size() && (raw[e] == ' ' || raw[e] == '>' || raw[e] == '\r' ||
-                                                  raw[e] == '\n' || raw[e] == '/'))
-      tags.insert("tag:" + to_lower(raw.substr(b, e - b)));
+  collect_tag_names(msg.raw_body().substr(0, kClassifierTextCap), tags);
+  size_t tag_budget = kClassifierTextCap;
+  for (const auto& tp : msg.text_parts) {
+    std::string_view src = tp.html && !tp.source.empty() ? std::string_view(tp.source) : std::string_view(tp.text);
+    src = src.substr(0, tag_budget);
+    tag_budget -= src.size();
+    collect_tag_names(src, tags);
+    if (tag_budget == 0) break;
   }
   in.extras.insert(in.extras.end(), tags.begin(), tags.end());
   for (const auto& l : msg.links) {

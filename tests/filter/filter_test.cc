@@ -406,6 +406,27 @@ TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
   EXPECT_FALSE(received_value);
 }
 
+TEST(FilterPartsTest, ClassifierTagTokensReadBase64Html) {
+  // "<html><body><center><font size=5>Deals</font></center></body></html>" in base64: the
+  // raw body shows no markup, the decoded part does.
+  const std::string html = "<html><body><center><font size=5>Deals</font></center></body></html>";
+  auto m = parse_message(
+      "From: A <a@shop.example>\r\nSubject: Deals\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+      base64_encode(html) + "\r\n");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->raw_body().find('<'), std::string_view::npos);
+  ClassifierInput in = build_classifier_input(m.value());
+  auto has_extra = [&](const std::string& x) {
+    return std::find(in.extras.begin(), in.extras.end(), x) != in.extras.end();
+  };
+  EXPECT_TRUE(has_extra("tag:center"));
+  EXPECT_TRUE(has_extra("tag:font"));
+  EXPECT_FALSE(has_extra("tag:deals"));  // text between tags is not a tag
+  // Each tag name counts once however often it appears.
+  EXPECT_EQ(std::count(in.extras.begin(), in.extras.end(), std::string("tag:font")), 1);
+}
+
 TEST(FilterPartsTest, ClassifierInputLeavesOutTheListFooter) {
   const std::string head = "From: Poster <p@home.example>\r\nSubject: Question\r\n";
   const std::string body =
