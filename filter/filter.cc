@@ -467,7 +467,8 @@ ClassifierInput classifier_input(const ParsedMessage& msg, const Verdict& rules)
   return in;
 }
 
-void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out) const {
+void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out,
+                          ExplainRequest* explain) const {
   auto stage = [&](std::string_view s) {
     if (options_.stage_hook) options_.stage_hook(s);
   };
@@ -480,13 +481,19 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
 
   stage("classifier");
   if (classifier_) {
-    auto cs = classifier_->classify(classifier_input(msg, v), env.domain_id);
+    ClassifierInput in = classifier_input(msg, v);
+    auto cs = classifier_->classify(in, env.domain_id);
     if (!cs) {
       v.notes.push_back("classifier unavailable: " + cs.status().to_string());
     } else {
       if (cs->abstained) v.notes.push_back("classifier " + cs->detail);
       v.add({"BAYES", cs->points, "Statistical token classifier", cs->detail,
              ContributionKind::kClassifier});
+      if (explain && explain->n > 0) {
+        auto why = classifier_->explain(in, env.domain_id, explain->n);
+        if (why) explain->tokens = std::move(why.value());
+        else v.notes.push_back("classifier tokens unavailable: " + why.status().to_string());
+      }
     }
   }
 
@@ -508,9 +515,14 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
 }
 
 Analysis Filter::analyse_parsed(const ParsedMessage& msg, const SmtpEnvelope& env) const {
+  return analyse_parsed_with(msg, env, nullptr);
+}
+
+Analysis Filter::analyse_parsed_with(const ParsedMessage& msg, const SmtpEnvelope& env,
+                                     ExplainRequest* explain) const {
   Analysis out;
   try {
-    analyse_into(msg, env, out);
+    analyse_into(msg, env, out, explain);
   } catch (const std::exception& e) {
     out = Analysis{};
     out.verdict = fault_verdict(std::string("exception: ") + e.what());
@@ -527,6 +539,10 @@ Analysis Filter::analyse_parsed(const ParsedMessage& msg, const SmtpEnvelope& en
 }
 
 Analysis Filter::analyse(std::string_view raw, const SmtpEnvelope& env) const {
+  return analyse_with(raw, env, nullptr);
+}
+
+Analysis Filter::analyse_with(std::string_view raw, const SmtpEnvelope& env, ExplainRequest* explain) const {
   try {
     if (options_.stage_hook) options_.stage_hook("parse");
     auto parsed = parse_message(raw, options_.mime);
@@ -537,7 +553,7 @@ Analysis Filter::analyse(std::string_view raw, const SmtpEnvelope& env) const {
       spdlog::error("filter fault: {} (message delivered unfiltered)", out.verdict.fault_note);
       return out;
     }
-    return analyse_parsed(parsed.value(), env);
+    return analyse_parsed_with(parsed.value(), env, explain);
   } catch (const std::exception& e) {
     Analysis out;
     out.size = raw.size();
@@ -554,7 +570,20 @@ Analysis Filter::analyse(std::string_view raw, const SmtpEnvelope& env) const {
 }
 
 Verdict Filter::scan(std::string_view raw, const SmtpEnvelope& env, const Policy& policy) const {
-  Analysis a = analyse(raw, env);
+  return decide_or_fault(analyse(raw, env), policy);
+}
+
+Filter::Explained Filter::scan_explained(std::string_view raw, const SmtpEnvelope& env, const Policy& policy,
+                                         size_t n) const {
+  ExplainRequest req{n, {}};
+  Analysis a = analyse_with(raw, env, &req);
+  Explained out;
+  out.verdict = decide_or_fault(a, policy);
+  if (!out.verdict.fault) out.tokens = std::move(req.tokens);
+  return out;
+}
+
+Verdict Filter::decide_or_fault(const Analysis& a, const Policy& policy) const {
   try {
     return decide(a, policy);
   } catch (const std::exception& e) {
@@ -564,8 +593,8 @@ Verdict Filter::scan(std::string_view raw, const SmtpEnvelope& env, const Policy
 }
 
 // Parses raw, runs the rules of the moment on it and hands use() what the classifier reads;
-// the input's views point into the parse, which lives for the call. A report is learned,
-// unlearned and explained with the rule set of its moment (filter/README.md, "Rule tokens").
+// the input's views point into the parse, which lives for the call. A report is learned
+// and unlearned with the rule set of its moment (filter/README.md, "Rule tokens").
 template <class Use>
 auto Filter::with_classifier_input(std::string_view raw, std::string_view what, Use&& use) const
     -> decltype(use(std::declval<const ClassifierInput&>())) {
@@ -584,13 +613,6 @@ auto Filter::with_classifier_input(std::string_view raw, std::string_view what, 
 Status Filter::learn(std::string_view raw, bool spam, uint32_t domain_id, int delta) {
   return with_classifier_input(raw, "learn", [&](const ClassifierInput& in) {
     return classifier_->learn(in, spam, domain_id, delta);
-  });
-}
-
-Result<std::vector<Classifier::TokenEvidence>> Filter::explain_classifier(std::string_view raw, uint32_t domain_id,
-                                                                          size_t n) const {
-  return with_classifier_input(raw, "explain", [&](const ClassifierInput& in) {
-    return classifier_->explain(in, domain_id, n);
   });
 }
 

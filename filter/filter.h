@@ -75,9 +75,15 @@ class Filter {
   // Trains the classifier on one raw message (delta +1 learn, -1 unlearn).
   Status learn(std::string_view raw, bool spam, uint32_t domain_id, int delta = +1);
 
-  // The classifier's n strongest tokens for one raw message (Classifier::explain).
-  Result<std::vector<Classifier::TokenEvidence>> explain_classifier(std::string_view raw, uint32_t domain_id,
-                                                                    size_t n) const;
+  // scan(), and the classifier's n strongest tokens for the message (Classifier::explain)
+  // from the same parse, rule pass and classifier input: `tsubame filter scan --explain`, a
+  // postmaster's "why". `tokens` is empty while the classifier abstains, when the filter has
+  // no classifier, and on a fault; a failed lookup adds a note to the verdict instead.
+  struct Explained {
+    Verdict verdict;
+    std::vector<Classifier::TokenEvidence> tokens;
+  };
+  Explained scan_explained(std::string_view raw, const SmtpEnvelope& env, const Policy& policy, size_t n) const;
 
   Status reload() { return engine_->reload(); }
   const Engine& engine() const { return *engine_; }
@@ -85,10 +91,18 @@ class Filter {
 
  private:
   Filter() = default;
-  void analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out) const;
+  // What --explain asks of one analysis: the n strongest classifier tokens, filled in.
+  struct ExplainRequest {
+    size_t n = 0;
+    std::vector<Classifier::TokenEvidence> tokens;
+  };
+  Analysis analyse_with(std::string_view raw, const SmtpEnvelope& env, ExplainRequest* explain) const;
+  Analysis analyse_parsed_with(const ParsedMessage& msg, const SmtpEnvelope& env, ExplainRequest* explain) const;
+  void analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Analysis& out, ExplainRequest* explain) const;
+  Verdict decide_or_fault(const Analysis& a, const Policy& policy) const;
   // The rules stage: adds every rule and meta hit to v (or marks v a fault).
   void scan_rules(const ParsedMessage& msg, const SmtpEnvelope& env, Verdict& v) const;
-  // Parse, rules, classifier input for learn() and explain_classifier() (filter.cc).
+  // Parse, rules, classifier input for learn() (filter.cc).
   template <class Use>
   auto with_classifier_input(std::string_view raw, std::string_view what, Use&& use) const
       -> decltype(use(std::declval<const ClassifierInput&>()));

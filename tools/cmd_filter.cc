@@ -97,13 +97,7 @@ int run_scan(Context& ctx, const std::vector<std::string>& files, const std::str
     if (!raw.is_ok()) return fail("filter scan", raw.status());
     filter::SmtpEnvelope env;
     env.domain_id = domain_id;
-    filter::Verdict v = (*f)->scan(*raw, env, *policy);
-    std::vector<filter::Classifier::TokenEvidence> why;
-    if (explain > 0) {
-      auto e = (*f)->explain_classifier(*raw, domain_id, explain);
-      if (!e.is_ok()) return fail("filter scan --explain " + path, e.status());
-      why = std::move(*e);
-    }
+    auto [v, why] = (*f)->scan_explained(*raw, env, *policy, explain);
     if (ctx.json) {
       auto j = nlohmann::json::parse(v.to_json());
       j["file"] = path;

@@ -279,9 +279,15 @@ TEST(FilterClassifierTest, BayesContributionAbstainsThenScores) {
     ASSERT_EQ(counts.size(), 1u);
     EXPECT_EQ(counts[0].spam, 2u);
     EXPECT_EQ(counts[0].ham, 0u);
-    auto why = filter.explain_classifier(spam, 0, 100);
-    ASSERT_TRUE(why) << why.status().to_string();
-    EXPECT_TRUE(std::any_of(why->begin(), why->end(), [](const auto& t) { return t.name == "rule:FRAUD_LOTTERY"; }));
+    // --explain comes from the same pass as the verdict: the same verdict as scan(), and
+    // the tokens it weighed.
+    Filter::Explained why = filter.scan_explained(spam, {}, {}, 100);
+    EXPECT_EQ(why.verdict.to_text(), b.to_text());
+    ASSERT_FALSE(why.tokens.empty());
+    EXPECT_LE(why.tokens.size(), 100u);
+    EXPECT_TRUE(std::any_of(why.tokens.begin(), why.tokens.end(),
+                            [](const auto& t) { return t.name == "rule:FRAUD_LOTTERY"; }));
+    EXPECT_TRUE(filter.scan_explained(spam, {}, {}, 0).tokens.empty());  // not asked, not looked up
     // Unlearning takes the rule tokens back off with the words.
     for (int i = 0; i < 2; ++i) ASSERT_TRUE(filter.learn(spam, true, 0, -1));
     ASSERT_TRUE(store::token_counts(*st.value(), 0, rule_token, counts));
