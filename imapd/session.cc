@@ -1343,8 +1343,18 @@ void Session::status_items(const store::Mailbox& box, const std::vector<StatusIt
   out += untagged(s);
 }
 
+// RFC 9051 §6.3.11: IMAP4rev2's status-att has no RECENT (\Recent is gone, §2.3.2), so once
+// a client has enabled IMAP4rev2 the item is a syntax error there, in STATUS and in LIST's
+// RETURN (STATUS ...) alike; IMAP4rev1 clients keep getting RECENT 0.
+bool Session::status_items_refused(const Command& c, const std::vector<StatusItem>& items, std::string& out) const {
+  if (!rev2_ || std::find(items.begin(), items.end(), StatusItem::kRecent) == items.end()) return false;
+  out += tagged(c.tag, "BAD", "", "RECENT is not a STATUS item in IMAP4rev2 (RFC 9051 6.3.11)");
+  return true;
+}
+
 void Session::cmd_status(const Command& c, std::string& out) {
   const auto& a = c.as<StatusArgs>();
+  if (status_items_refused(c, a.items, out)) return;
   auto box = store_.find_mailbox(user_.id, a.mailbox);
   if (!box) {
     out += tagged(c.tag, "NO", no_code_for(box.status()), box.status().message());
@@ -1365,6 +1375,7 @@ void Session::cmd_list(const Command& c, std::string& out) {
     out += tagged(c.tag, "OK", "", "LIST completed");
     return;
   }
+  if (a.return_status && status_items_refused(c, *a.return_status, out)) return;
   auto boxes = store_.list_mailboxes(user_.id);
   if (!boxes) {
     out += tagged(c.tag, "NO", "SERVERBUG", boxes.status().message());

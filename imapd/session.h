@@ -250,6 +250,7 @@ class Session {
   // The selected mailbox no longer exists: BYE, and the session ends.
   bool selected_gone(std::string& out);
   void report_expunged(const std::vector<uint32_t>& uids, std::string& out);
+  bool status_items_refused(const Command& c, const std::vector<StatusItem>& items, std::string& out) const;
   void status_items(const store::Mailbox& box, const std::vector<StatusItem>& items,
                     std::string& out) const;
   void unselect();

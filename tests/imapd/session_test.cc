@@ -462,6 +462,14 @@ TEST_F(SessionTest, StatusAndQuota) {
   EXPECT_EQ(out, "* STATUS INBOX (MESSAGES 2 UNSEEN 1 UIDNEXT 3 RECENT 0 APPENDLIMIT " +
                      std::to_string(kMaxAppendSize) + ")\r\ns OK STATUS completed\r\n");
   EXPECT_TRUE(has(send(*s, "t STATUS Nope (MESSAGES)\r\n"), "t NO [NONEXISTENT]"));
+  // IMAP4rev2 has no RECENT status item (RFC 9051 §6.3.11): a syntax error once enabled,
+  // in STATUS and in LIST RETURN (STATUS ...); the other items still answer.
+  EXPECT_TRUE(has(send(*s, "e ENABLE IMAP4rev2\r\n"), "* ENABLED IMAP4REV2"));
+  out = send(*s, "s2 STATUS INBOX (MESSAGES RECENT)\r\n");
+  EXPECT_EQ(out.rfind("s2 BAD ", 0), 0u) << out;  // nothing untagged before it
+  out = send(*s, "l LIST \"\" INBOX RETURN (STATUS (RECENT))\r\n");
+  EXPECT_EQ(out.rfind("l BAD ", 0), 0u) << out;
+  EXPECT_EQ(send(*s, "s3 STATUS INBOX (MESSAGES)\r\n"), "* STATUS INBOX (MESSAGES 2)\r\ns3 OK STATUS completed\r\n");
   out = send(*s, "q GETQUOTAROOT INBOX\r\n");
   // No quota: no quota root (a QUOTA response needs a resource, RFC 9208 §5.1).
   EXPECT_TRUE(has(out, "* QUOTAROOT INBOX\r\nq OK")) << out;
