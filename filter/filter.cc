@@ -301,6 +301,26 @@ bool header_name_case_forged(const ParsedMessage& msg) {
   return false;
 }
 
+std::optional<int64_t> received_stamp(const ParsedMessage& msg) {
+  size_t read = 0;
+  for (const std::string& r : msg.received) {
+    if (++read > kReceivedStampMaxFields) break;
+    // RFC 5322 §3.6.7: received = "Received:" [1*received-token / CFWS] ";" date-time CRLF
+    size_t semi = r.rfind(';');
+    if (semi == std::string::npos) continue;
+    if (std::optional<int64_t> t = parse_rfc5322_date(std::string_view(r).substr(semi + 1))) return t;
+  }
+  return std::nullopt;
+}
+
+bool date_future(const ParsedMessage& msg) {
+  if (!msg.date || !msg.date->unix_seconds) return false;
+  std::optional<int64_t> stamped = received_stamp(msg);
+  if (!stamped) return false;
+  int64_t ahead = *msg.date->unix_seconds - *stamped;
+  return ahead > kDateFutureMinSeconds && ahead <= kDateFutureMaxSeconds;
+}
+
 std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnvelope& env) {
   std::vector<std::string> c;
   for (const auto& l : msg.links) {
@@ -334,6 +354,7 @@ std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnve
   if (st.exclaim_lines >= kExclaimLinesMin &&
       st.exclaim_lines * 100 >= st.lines * kExclaimLinesPercent)
     c.emplace_back("exclaim-lines");
+  if (date_future(msg)) c.emplace_back("date-future");
   return c;
 }
 

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -137,6 +138,28 @@ inline constexpr size_t kExclaimLinesPercent = 15;
 // check:list-address-in-link looks at the first kMaxListAddressLinks links only (bounds the
 // work on a message stuffed with links).
 inline constexpr size_t kMaxListAddressLinks = 200;
+
+// ---- round 7: traits computed over the parsed message (check:date-future)
+
+// The time the receiving side stamped: the date-time after the last ';' of the topmost
+// (newest) Received field whose stamp parses (RFC 5321 §4.4: each relay prepends a trace
+// line "; date-time" at the moment it takes the message; RFC 5322 §3.6.7 the field's syntax).
+// Only the first kReceivedStampMaxFields fields are read (a forged trail can be long);
+// nullopt when none of them has a stamp that parses.
+inline constexpr size_t kReceivedStampMaxFields = 8;
+std::optional<int64_t> received_stamp(const ParsedMessage& msg);
+
+// check:date-future: the Date field (RFC 5322 §3.6.1, the moment the author sent it) is
+// more than kDateFutureMinSeconds and at most kDateFutureMaxSeconds after the receiving
+// side's stamp (received_stamp()). Bulk senders date their mail hours ahead (often through
+// a zone written wrong on purpose) so that it sorts at the top of a mailbox ordered by date;
+// a mail program takes the date from the sender's clock, which is right to within minutes,
+// or off by a few hours (of A's 2,625 ham one is between 2 h and a week ahead: 5.6 h, a
+// New Zealand clock set wrong). A date more than a week ahead is a clock set to a wrong month or year (a list ham
+// of A is dated 2028), not a sorting trick, and DATE_FAR_FUTURE (00-headers) scores decades.
+inline constexpr int64_t kDateFutureMinSeconds = 6 * 3600;
+inline constexpr int64_t kDateFutureMaxSeconds = 7 * 24 * 3600;
+bool date_future(const ParsedMessage& msg);
 
 // Scope texts of a parsed message; views point into msg (and into storage).
 ScanInput build_scan_input(const ParsedMessage& msg);

@@ -75,11 +75,14 @@ enum class ScopeKind : uint8_t {
 //                        to another host with that address in the link (a harvested list)
 //   header-name-case     a standard field's name cased at random ("MiME-Version"), which no
 //                        mail program writes (filter.h header_name_case_forged)
+//   date-future          Date more than kDateFutureMinSeconds (6 h) and at most
+//                        kDateFutureMaxSeconds (7 days) after the stamp of the topmost
+//                        Received field that parses (filter.h date_future)
 inline constexpr std::string_view kCheckNames[] = {
     "link-host-mismatch",   "missing-message-id", "missing-date",         "missing-from",
     "malformed-message-id", "malformed-date",     "from-domain-mismatch", "mime-anomaly",
     "html-only-base64",     "html-little-text",   "exclaim-lines",        "list-address-in-link",
-    "header-name-case",
+    "header-name-case",     "date-future",
 };
 
 struct Scope {
