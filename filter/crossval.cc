@@ -273,6 +273,7 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
                                const ClassifierParams& params, const Policy& policy,
                                const TrainingRegime& regime, const ModelOptions& model) {
   CrossValidation cv;
+  cv.policy = policy.domain;
   std::vector<TokenStat> stats;
   for (const Fold& fold : folds) {
     MemoryTokenCounts counts;
@@ -354,9 +355,11 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
 
 namespace {
 
+// A verdict whose action a policy step chose, not the score (POLICY_CLASSIFIER_ALONE only
+// notes how the score was judged).
 bool by_policy(const Verdict& v) {
   for (const auto& c : v.contributions)
-    if (c.kind == ContributionKind::kPolicy) return true;
+    if (c.kind == ContributionKind::kPolicy && c.id != "POLICY_CLASSIFIER_ALONE") return true;
   return false;
 }
 
@@ -377,7 +380,8 @@ std::vector<FoldFigures> judge_at(const std::vector<CorpusMessage>& corpus, cons
     auto it = at.find(r.fold);
     if (it == at.end()) continue;
     FoldFigures& g = out[it->second];
-    bool flagged = by_policy(r.verdict) ? r.verdict.action != Action::kDeliver : r.verdict.score >= junk_threshold;
+    bool flagged = by_policy(r.verdict) ? r.verdict.action != Action::kDeliver
+                                        : threshold_score(r.verdict, cv.policy) >= junk_threshold;
     if (corpus[r.message].spam) {
       g.spam++;
       g.false_negatives += !flagged;

@@ -203,6 +203,7 @@ struct FoldFigures {
 struct CrossValidation {
   std::vector<FoldFigures> folds;
   std::vector<OutOfFoldResult> results;  // one per test message per fold
+  DomainPolicy policy;                   // what decide() judged by (judge_at re-judges with it)
 };
 
 CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const std::vector<Fold>& folds,
@@ -210,8 +211,9 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
                                const TrainingRegime& regime = {}, const ModelOptions& model = {});
 
 // The out-of-fold verdicts judged again at another junk threshold: flagged when the score
-// reaches it, or, for a verdict a policy action decided (a blocked attachment), when that
-// action was not deliver. Fold names and sizes as in cv.folds; training stats copied.
+// the policy judges (threshold_score: without uncorroborated classifier points) reaches it,
+// or, for a verdict a policy action decided (a blocked attachment), when that action was
+// not deliver. Fold names and sizes as in cv.folds; training stats copied.
 std::vector<FoldFigures> judge_at(const std::vector<CorpusMessage>& corpus, const CrossValidation& cv,
                                   double junk_threshold);
 // The lowest junk threshold in [from, to] (steps of `step`) whose total false positives over

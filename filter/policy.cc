@@ -303,6 +303,20 @@ std::string attachment_block_reason(const AttachmentFacts& a, const DomainPolicy
   return {};
 }
 
+double threshold_score(const Verdict& v, const DomainPolicy& d, bool* classifier_set_aside) {
+  if (classifier_set_aside) *classifier_set_aside = false;
+  if (!d.classifier_needs_rule) return v.score;
+  double classifier = 0, others = 0;
+  for (const auto& c : v.contributions) {
+    if ((c.kind == ContributionKind::kRule || c.kind == ContributionKind::kMeta) && c.score >= kCorroboratingRuleScore)
+      return v.score;
+    (c.kind == ContributionKind::kClassifier ? classifier : others) += c.score;
+  }
+  if (classifier <= 0) return v.score;
+  if (classifier_set_aside) *classifier_set_aside = true;
+  return others;
+}
+
 Verdict decide(const Analysis& an, const Policy& policy) {
   Verdict v = an.verdict;
   const DomainPolicy& d = policy.domain;
@@ -375,19 +389,38 @@ Verdict decide(const Analysis& an, const Policy& policy) {
     }
     v.notes.push_back("allow entry " + *allowed + " ignored: " + why);
   }
-  if (v.score >= d.reject_threshold) {
-    v.action = Action::kReject;
-    v.reason = "score " + fmt(v.score) + " >= reject threshold " + fmt(d.reject_threshold);
-  } else if (v.score >= d.quarantine_threshold) {
-    v.action = Action::kQuarantine;
-    v.reason = "score " + fmt(v.score) + " >= quarantine threshold " + fmt(d.quarantine_threshold);
-  } else if (v.score >= d.junk_threshold) {
-    v.action = Action::kJunk;
-    v.reason = "score " + fmt(v.score) + " >= junk threshold " + fmt(d.junk_threshold);
-  } else {
-    v.action = Action::kDeliver;
-    v.reason = "score " + fmt(v.score) + " < junk threshold " + fmt(d.junk_threshold);
+  // Step 7. The score the thresholds judge: all of it, or, when the classifier is pushing
+  // toward spam and no rule of weight agrees, the score without the classifier's points.
+  bool set_aside = false;
+  double judged = threshold_score(v, d, &set_aside);
+  std::string uncorroborated;
+  if (set_aside)
+    uncorroborated = " (" + fmt(v.score) + " with the classifier, which no rule of score >= " +
+                     fmt(kCorroboratingRuleScore) + " corroborates)";
+  auto action_at = [&](double score) {
+    if (score >= d.reject_threshold) return Action::kReject;
+    if (score >= d.quarantine_threshold) return Action::kQuarantine;
+    if (score >= d.junk_threshold) return Action::kJunk;
+    return Action::kDeliver;
+  };
+  v.action = action_at(judged);
+  switch (v.action) {
+    case Action::kReject:
+      v.reason = "score " + fmt(judged) + uncorroborated + " >= reject threshold " + fmt(d.reject_threshold);
+      break;
+    case Action::kQuarantine:
+      v.reason = "score " + fmt(judged) + uncorroborated + " >= quarantine threshold " + fmt(d.quarantine_threshold);
+      break;
+    case Action::kJunk:
+      v.reason = "score " + fmt(judged) + uncorroborated + " >= junk threshold " + fmt(d.junk_threshold);
+      break;
+    default:
+      v.reason = "score " + fmt(judged) + uncorroborated + " < junk threshold " + fmt(d.junk_threshold);
+      break;
   }
+  if (!uncorroborated.empty() && action_at(v.score) != v.action)
+    policy_hit("POLICY_CLASSIFIER_ALONE", "Only the classifier says spam: its points do not count alone",
+               "the full score would have meant " + std::string(action_name(action_at(v.score))));
   return v;
 }
 

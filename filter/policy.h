@@ -10,6 +10,9 @@
 //   5 blocked attachment extension / type ................ blocked_attachment_action (quarantine)
 //   6 sender on an allow list AND not forged ............. deliver  POLICY_ALLOWLIST
 //   7 score >= reject / quarantine / junk threshold ...... reject / quarantine / junk
+//     (with classifier_needs_rule, the classifier's points count only when a rule or meta
+//     of score >= kCorroboratingRuleScore fired; otherwise POLICY_CLASSIFIER_ALONE notes
+//     the action they would have given)
 //   8 otherwise .......................................... deliver
 //
 // An allow entry is honoured only when the sender is not forged (sender_not_forged): the
@@ -52,8 +55,17 @@ struct DlpOptions {
   size_t min_matches = 1;  // hold when at least this many numbers are found
 };
 
+// The least score of a rule or meta that lets the classifier's points count toward an action
+// when DomainPolicy::classifier_needs_rule is set: a trait of spam in its own right, not one
+// of the bulk-mail markers (0.1-0.4: an unsubscribe line, a tracking pixel, "click here")
+// that every newsletter a business subscribed to carries (filter/README.md, "Policy").
+inline constexpr double kCorroboratingRuleScore = 0.5;
+
 struct DomainPolicy {
   double junk_threshold = 5.0;   // = the config default filter.junk_threshold (common/config.cc)
+  // The classifier alone never files mail as spam: its points count toward junk, quarantine
+  // and reject only when a rule agrees (kCorroboratingRuleScore). = filter.classifier_needs_rule.
+  bool classifier_needs_rule = true;
   double quarantine_threshold = std::numeric_limits<double>::infinity();  // off by default
   double reject_threshold = 15.0;
   uint64_t max_message_bytes = 50ull << 20;
@@ -130,6 +142,11 @@ struct Analysis {
 
 // The blocked-attachment reason for one attachment, or "" when it is allowed.
 std::string attachment_block_reason(const AttachmentFacts& a, const DomainPolicy& p);
+
+// The score step 7 compares with the thresholds: the verdict's score, less the classifier's
+// points when d.classifier_needs_rule sets them aside (they are positive and no rule or meta
+// of score >= kCorroboratingRuleScore fired). *classifier_set_aside (if given) says whether.
+double threshold_score(const Verdict& v, const DomainPolicy& d, bool* classifier_set_aside = nullptr);
 
 // Applies the policy to an analysis and returns the final verdict (steps above).
 Verdict decide(const Analysis& analysis, const Policy& policy);

@@ -164,6 +164,7 @@ int run(const std::string& config_path) {
   filter::DomainPolicy policy;
   policy.junk_threshold = static_cast<double>(cfg->integer("filter.junk_threshold"));
   policy.reject_threshold = static_cast<double>(cfg->integer("filter.reject_threshold"));
+  policy.classifier_needs_rule = cfg->boolean("filter.classifier_needs_rule");
   // SMTP already enforced the size (SIZE, streaming); the policy must not refuse what the
   // session accepted.
   policy.max_message_bytes = sc.options.max_message_size + kHeaderRoom;

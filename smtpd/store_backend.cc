@@ -145,7 +145,7 @@ void shift_part(BodyPart& part, uint64_t at, uint64_t delta) {
 
 // The domain's spam policy: the [filter] configuration (`base`) refined by what the domain
 // set with `tsubame security set` (store/settings.h junk_threshold, reject_threshold,
-// blocked_extensions; an empty extension list keeps the filter's built-in one). Read per
+// classifier_needs_rule, blocked_extensions; an empty extension list keeps the filter's built-in one). Read per
 // message (one LMDB read; no cache), so a change applies to the next message. An unreadable
 // setting logs and keeps the base policy: a settings fault never blocks mail.
 filter::DomainPolicy domain_policy(store::Store& st, const filter::DomainPolicy& base, uint32_t domain_id) {
@@ -159,6 +159,7 @@ filter::DomainPolicy domain_policy(store::Store& st, const filter::DomainPolicy&
   if (auto it = o->find("junk_threshold"); it != o->end()) p.junk_threshold = std::strtod(it->second.c_str(), nullptr);
   if (auto it = o->find("reject_threshold"); it != o->end())
     p.reject_threshold = std::strtod(it->second.c_str(), nullptr);
+  if (auto it = o->find("classifier_needs_rule"); it != o->end()) p.classifier_needs_rule = it->second == "yes";
   if (auto it = o->find("blocked_extensions"); it != o->end() && !it->second.empty()) {
     p.blocked_extensions.clear();
     for (auto e : split(it->second, ','))

@@ -53,6 +53,7 @@ Result<filter::Policy> scan_policy(Context& ctx, const std::string& domain) {
   filter::Policy p;
   p.domain.junk_threshold = double((*cfg)->integer("filter.junk_threshold"));
   p.domain.reject_threshold = double((*cfg)->integer("filter.reject_threshold"));
+  p.domain.classifier_needs_rule = (*cfg)->boolean("filter.classifier_needs_rule");
   if (domain.empty()) return p;
   auto st = ctx.store();
   if (!st.is_ok()) return st.status();
@@ -71,6 +72,11 @@ Result<filter::Policy> scan_policy(Context& ctx, const std::string& domain) {
     auto reject = store::domain_setting_number(**st, d->id, "reject_threshold");
     if (!reject.is_ok()) return reject.status();
     p.domain.reject_threshold = *reject;
+  }
+  if (set->count("classifier_needs_rule")) {
+    auto needs = store::domain_setting_bool(**st, d->id, "classifier_needs_rule");
+    if (!needs.is_ok()) return needs.status();
+    p.domain.classifier_needs_rule = *needs;
   }
   auto ext = store::domain_setting_list(**st, d->id, "blocked_extensions");
   if (!ext.is_ok()) return ext.status();
@@ -229,6 +235,7 @@ int run_eval(Context& ctx, const std::string& spam_dir, const std::string& ham_d
 
 struct FoldOptions {
   bool enabled = false;
+  bool classifier_alone = false;  // judge with classifier_needs_rule off (the policy before session 7)
   size_t misses = 0;           // print up to this many misses of each kind per fold
   bool fit = false;
   bool sweep = false;
@@ -272,6 +279,7 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
     return fail("filter eval --folds", Status::invalid("need at least four spam and four ham messages"));
   auto policy = scan_policy(ctx, domain);
   if (!policy.is_ok()) return fail("filter eval", policy.status());
+  if (fo.classifier_alone) policy->domain.classifier_needs_rule = false;
   auto f = open_filter(ctx, false);
   if (!f.is_ok()) return fail("filter eval", f.status());
   std::vector<filter::CorpusMessage> corpus;
@@ -501,6 +509,8 @@ void register_filter(CLI::App& app, Context& ctx) {
                    "With --misses: show each miss's N strongest classifier tokens (f(w), spam/ham counts)");
   eval->add_flag("--fit", fo->fit, "With --folds: fit rule weights by logistic regression");
   eval->add_flag("--sweep", fo->sweep, "With --folds: FP/FN per fold at junk thresholds 3 to 12");
+  eval->add_flag("--classifier-alone", fo->classifier_alone,
+                 "With --folds: let the classifier's points count without a rule (filter.classifier_needs_rule = no)");
   eval->add_option("--fit-l2", fo->fit_l2, "With --fit: ridge penalty (default 1)");
   eval->add_option("--fit-logit", fo->fit_logit,
                    "With --fit: log-odds of spam at which the suggested scores reach the junk threshold (default 3)");

@@ -310,14 +310,25 @@ TEST_F(CrossValTest, JudgeAtReproducesThePolicyThresholdAndFindsTheFpThreshold) 
   for (const auto& f : judge_at(corpus_, cv, 1000.0)) fn += f.false_negatives;
   EXPECT_EQ(fp, 4 * 6u);
   EXPECT_EQ(fn, 4 * 4u);
-  // The lowest threshold with no false positives lies above the highest ham score.
+  // The lowest threshold with no false positives lies above the highest ham score the
+  // policy judges (threshold_score: uncorroborated classifier points set aside).
   double t = threshold_for_false_positives(corpus_, cv, 0, -100.0, 100.0, 0.05);
   double top_ham = -1e9;
   for (const auto& r : cv.results)
-    if (!corpus_[r.message].spam) top_ham = std::max(top_ham, r.verdict.score);
+    if (!corpus_[r.message].spam) top_ham = std::max(top_ham, threshold_score(r.verdict, cv.policy));
   EXPECT_GT(t, top_ham);
   EXPECT_LE(t, top_ham + 0.05 + 1e-9);
   EXPECT_DOUBLE_EQ(threshold_for_false_positives(corpus_, cv, 0, -100.0, -99.0, 0.05), -99.0);  // none found
+  // With the classifier allowed to decide alone, judge_at re-judges by the full score, and
+  // again reproduces what decide() said at the policy's threshold.
+  policy.domain.classifier_needs_rule = false;
+  auto alone = cross_validate(corpus_, standard_folds(corpus_), p, policy);
+  EXPECT_FALSE(alone.policy.classifier_needs_rule);
+  auto again = judge_at(corpus_, alone, policy.domain.junk_threshold);
+  for (size_t k = 0; k < again.size(); ++k) {
+    EXPECT_EQ(again[k].false_positives, alone.folds[k].false_positives);
+    EXPECT_EQ(again[k].false_negatives, alone.folds[k].false_negatives);
+  }
 }
 
 TEST_F(CrossValTest, TrainOrderInterleavesClassesKeepingEachClassInOrder) {

@@ -161,6 +161,71 @@ TEST(PolicyTest, ThresholdsGiveDeliverJunkQuarantineReject) {
   EXPECT_DOUBLE_EQ(v.score, 15);
 }
 
+// The classifier's points count toward an action only when a rule of score >= 0.5 agrees.
+Analysis analysis_with_classifier(double classifier, std::vector<std::pair<std::string, double>> rules) {
+  Analysis a = analysis_with_score(0);
+  a.verdict = Verdict{};
+  for (auto& [id, score] : rules) a.verdict.add({id, score, "a rule", "", ContributionKind::kRule});
+  a.verdict.add({"BAYES", classifier, "Statistical token classifier", "p=1", ContributionKind::kClassifier});
+  return a;
+}
+
+TEST(PolicyTest, ClassifierAloneDoesNotFileMailAsSpam) {
+  Policy p;  // junk 5, reject 15, classifier_needs_rule on by default
+  ASSERT_TRUE(p.domain.classifier_needs_rule);
+  // The classifier at p = 1 with only bulk-mail markers (each below 0.5): delivered, and the
+  // verdict says why, with the full score kept.
+  Verdict v = decide(analysis_with_classifier(6.5, {{"BULK_UNSUB_TEXT", 0.3}, {"SPAM_CLICK_HERE", 0.3}}), p);
+  EXPECT_EQ(v.action, Action::kDeliver);
+  EXPECT_DOUBLE_EQ(v.score, 7.1);
+  ASSERT_TRUE(v.has("POLICY_CLASSIFIER_ALONE"));
+  EXPECT_EQ(v.find("POLICY_CLASSIFIER_ALONE")->detail, "the full score would have meant junk");
+  EXPECT_EQ(v.reason, "score 0.60 (7.10 with the classifier, which no rule of score >= 0.50 corroborates) < junk threshold 5.00");
+  // One rule of 0.5 is corroboration: the classifier's points count.
+  v = decide(analysis_with_classifier(6.5, {{"BULK_UNSUB_TEXT", 0.3}, {"OFFER_NO_COST", 0.5}}), p);
+  EXPECT_EQ(v.action, Action::kJunk);
+  EXPECT_FALSE(v.has("POLICY_CLASSIFIER_ALONE"));
+  EXPECT_EQ(v.reason, "score 7.30 >= junk threshold 5.00");
+  // A meta counts as a rule.
+  Analysis meta = analysis_with_classifier(6.5, {});
+  meta.verdict.add({"BULK_SEVERAL", 1.0, "a meta", "", ContributionKind::kMeta});
+  EXPECT_EQ(decide(meta, p).action, Action::kJunk);
+  // Rules that reach a threshold by themselves decide as before.
+  EXPECT_EQ(decide(analysis_with_classifier(6.5, {{"A", 0.4}, {"B", 0.4}, {"C", 0.4}, {"D", 0.4}, {"E", 0.4},
+                                                  {"F", 0.4}, {"G", 0.4}, {"H", 0.4}, {"I", 0.4}, {"J", 0.4},
+                                                  {"K", 0.4}, {"L", 0.4}, {"M", 0.4}}),
+                   p).action,
+            Action::kJunk);
+  // A classifier that says ham is not set aside: it still takes points off.
+  v = decide(analysis_with_classifier(-2.0, {{"A", 6.0}}), p);
+  EXPECT_EQ(v.action, Action::kDeliver);
+  EXPECT_EQ(v.reason, "score 4.00 < junk threshold 5.00");
+  // Below the junk threshold anyway: delivered, and no policy note (nothing was changed).
+  v = decide(analysis_with_classifier(3.0, {{"BULK_UNSUB_TEXT", 0.3}}), p);
+  EXPECT_EQ(v.action, Action::kDeliver);
+  EXPECT_FALSE(v.has("POLICY_CLASSIFIER_ALONE"));
+  // Turned off (filter.classifier_needs_rule = no, or the domain's setting): as before.
+  p.domain.classifier_needs_rule = false;
+  v = decide(analysis_with_classifier(6.5, {{"BULK_UNSUB_TEXT", 0.3}, {"SPAM_CLICK_HERE", 0.3}}), p);
+  EXPECT_EQ(v.action, Action::kJunk);
+  EXPECT_EQ(v.reason, "score 7.10 >= junk threshold 5.00");
+}
+
+TEST(PolicyTest, ThresholdScoreSetsAsideOnlyUncorroboratedSpamPoints) {
+  DomainPolicy d;
+  bool aside = true;
+  EXPECT_DOUBLE_EQ(threshold_score(analysis_with_classifier(6.5, {{"X", 0.49}}).verdict, d, &aside), 0.49);
+  EXPECT_TRUE(aside);
+  EXPECT_DOUBLE_EQ(threshold_score(analysis_with_classifier(6.5, {{"X", kCorroboratingRuleScore}}).verdict, d, &aside),
+                   6.5 + kCorroboratingRuleScore);
+  EXPECT_FALSE(aside);
+  EXPECT_DOUBLE_EQ(threshold_score(analysis_with_classifier(-1.0, {}).verdict, d, &aside), -1.0);
+  EXPECT_FALSE(aside);
+  d.classifier_needs_rule = false;
+  EXPECT_DOUBLE_EQ(threshold_score(analysis_with_classifier(6.5, {}).verdict, d, &aside), 6.5);
+  EXPECT_FALSE(aside);
+}
+
 TEST(PolicyTest, MaxSizeRejects) {
   Policy p;
   p.domain.max_message_bytes = 999;

@@ -17,6 +17,9 @@ read per AUTH and per message), and shows the daemon's behaviour change:
 - junk_threshold / reject_threshold: one message to two domains in one transaction is put in
   Junk (with X-Tsubame-Verdict) for one and in INBOX for the other; a domain whose policy
   rejects gets 550 when it is the only recipient domain.
+- classifier_needs_rule: with each domain's counts trained (`tsubame filter learn --domain`),
+  mail only the classifier calls spam goes to INBOX for a domain with the default (yes) and
+  to Junk for a domain with "no".
 - blocked_extensions: a .zip attachment is quarantined (to Junk) for one domain only.
 - `tsubame quarantine decide ID spam --add-rule subject` writes a rule that the running smtpd
   uses only after SIGHUP (rule reload): the next message of that campaign goes to Junk.
@@ -212,6 +215,16 @@ def plain_message(tag, recipients):
             f"Subject: settings test {tag}\r\n\r\nHello, {tag}.\r\n")
 
 
+def well_formed_message(tag, recipient, subject, body):
+    """A message as a mail program writes it (Date now, Message-ID, MIME-Version): no
+    header rule of weight fires on it."""
+    date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
+    return (f"From: Sender <sender@example.org>\r\nTo: {recipient}\r\nSubject: {subject}\r\n"
+            f"Date: {date}\r\nMessage-ID: <{tag}@example.org>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+            f"Hello,\r\n\r\n{body}.\r\n\r\nRegards,\r\nSender\r\n")
+
+
 def zip_message(tag, recipients):
     data = base64.b64encode(b"PK\x03\x04" + b"\x00" * 26 + b"notes").decode()
     return (f"From: Sender <sender@example.org>\r\nTo: {', '.join(recipients)}\r\n"
@@ -394,6 +407,44 @@ class SmtpdDomainSecurity(unittest.TestCase):
         self.assertEqual(self.inst.mailbox(strict, "INBOX"), [])
         (inbox,) = self.inst.mailbox(normal, "INBOX")
         self.assertIn(b"Hello, reject-2.", inbox)
+
+    # ---- classifier_needs_rule ----
+
+    def test_classifier_needs_rule_per_recipient_domain(self):
+        gated, free = self.users("bayes-gated.test", "bayes-free.test")
+        self.inst.security_set("bayes-free.test", "classifier_needs_rule", "no")
+        # Each domain's own counts (so other tests' mail is not judged by them): 200 spam
+        # about walnut orchards and 200 ham about committee minutes, well-formed mail on which
+        # no rule of weight fires. The classifier speaks once it has 200 of each.
+        work = tempfile.mkdtemp(prefix="tsubame-bayes-")
+        self.addCleanup(shutil.rmtree, work, True)
+        for kind, words in (("spam", "walnut orchard cooperative pecan harvest bushel"),
+                            ("ham", "committee quarterly minutes agenda budget review")):
+            os.mkdir(os.path.join(work, kind))
+            for i in range(200):
+                with open(os.path.join(work, kind, f"{i}.eml"), "w") as f:
+                    f.write(well_formed_message(f"{kind}{i}", "kim@example.org",
+                                                f"{words.split()[i % 6]} notes {i}",
+                                                f"{words} {words} number {i}"))
+        for domain in ("bayes-gated.test", "bayes-free.test"):
+            self.inst.cli("filter", "learn", "--spam", "--domain", domain, os.path.join(work, "spam"))
+            self.inst.cli("filter", "learn", "--ham", "--domain", domain, os.path.join(work, "ham"))
+        msg = lambda rcpt: well_formed_message("orchard-news-" + rcpt.split("@")[1], rcpt, "orchard news",
+                                               "walnut orchard cooperative pecan harvest bushel walnut orchard")
+        # Only the classifier says spam: the gated domain (the default) delivers to INBOX...
+        code, text = self.send([gated], msg(gated))
+        self.assertEqual(code, 250, text)
+        (inbox,) = self.inst.mailbox(gated, "INBOX")
+        self.assertIn(b"walnut orchard", inbox)
+        self.assertNotIn(b"X-Tsubame-Verdict", inbox)
+        self.assertEqual(self.inst.mailbox(gated, "Junk"), [])
+        # ...and the domain that lets the classifier decide alone files it as Junk.
+        code, text = self.send([free], msg(free))
+        self.assertEqual(code, 250, text)
+        self.assertEqual(self.inst.mailbox(free, "INBOX"), [])
+        (junk,) = self.inst.mailbox(free, "Junk")
+        self.assertRegex(junk, rb"X-Tsubame-Verdict: junk; score=[0-9.]+")
+        self.assertIn(b"BAYES", junk)
 
     # ---- blocked_extensions ----
 

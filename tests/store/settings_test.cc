@@ -39,6 +39,7 @@ TEST(Settings, NormalisesEachType) {
   EXPECT_EQ(*normalize_setting("tls_required", "On"), "yes");
   EXPECT_EQ(*normalize_setting("tls_required", "false"), "no");
   EXPECT_EQ(*normalize_setting("junk_threshold", "4.50"), "4.5");
+  EXPECT_EQ(*normalize_setting("classifier_needs_rule", "No"), "no");
   EXPECT_EQ(*normalize_setting("auth_mechanisms", " plain,Scram-Sha-256 ,PLAIN"), "PLAIN,SCRAM-SHA-256");
   EXPECT_EQ(*normalize_setting("blocked_extensions", ".EXE, js ,exe"), "exe,js");
   EXPECT_EQ(*normalize_setting("blocked_extensions", ""), "");

@@ -295,6 +295,7 @@ class FilterCommandsTest(Installation):
         self.assertIn("drift back", text)
         self.assertNotIn("even -> odd", text)
         self.assertIn("even -> odd", self.t(*args).stdout)  # the standard set by default
+        self.assertIn("even -> odd", self.t(*args, "--classifier-alone").stdout)  # the pre-session-7 policy
         err = self.t(*args, "--fold-set", "sideways", code=2).stderr
         self.assertIn("--fold-set", err)
         # Campaign folds: the four spam are one campaign at a low similarity, so one side
