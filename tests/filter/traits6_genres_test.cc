@@ -21,16 +21,6 @@
 namespace tsubame::filter {
 namespace {
 
-// A UTF-8 plain-text message with the given body and subject.
-std::string message(const std::string& body, const std::string& subject) {
-  return "From: Sender <sender@partner.example>\r\nTo: bob@ours.example\r\n"
-         "Date: Mon, 6 Jan 2025 10:00:00 +0900\r\nMessage-ID: <20250106.9@partner.example>\r\n"
-         "MIME-Version: 1.0\r\nSubject: " +
-         subject +
-         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
-         body + "\r\n";
-}
-
 class Traits6GenresTest : public testing::DefaultRulesTest {
  protected:
   static Verdict scan(const std::string& raw) { return filter_->scan(raw, {}, {}); }
@@ -167,13 +157,13 @@ const Case kCases[] = {
 
 TEST_F(Traits6GenresTest, EachGenreFiresOnItsSpam) {
   for (const Case& c : kCases) {
-    Verdict v = scan(message(c.spam_body, c.spam_subject));
+    Verdict v = scan(testing::text_letter(c.spam_body, c.spam_subject));
     EXPECT_TRUE(v.has(c.id)) << c.id << " did not fire on: " << c.spam_body << "\n" << v.to_text();
   }
 }
 
 TEST_F(Traits6GenresTest, NearestLegitimateMessageIsQuiet) {
-  for (const Case& c : kCases) expect_quiet(scan(message(c.legit_body, c.legit_subject)), c.legit_body);
+  for (const Case& c : kCases) expect_quiet(scan(testing::text_letter(c.legit_body, c.legit_subject)), c.legit_body);
 }
 
 // Every genre meta of the file has at least one spam case above.
@@ -222,11 +212,11 @@ const char* const kOrdinary[][2] = {
 };
 
 TEST_F(Traits6GenresTest, OrdinaryWordingCloseToAGenreIsQuiet) {
-  for (const auto& o : kOrdinary) expect_quiet(scan(message(o[0], o[1])), o[0]);
+  for (const auto& o : kOrdinary) expect_quiet(scan(testing::text_letter(o[0], o[1])), o[0]);
 }
 
 TEST_F(Traits6GenresTest, TwoGenresFireSeveral) {
-  Verdict v = scan(message("HGH is the fountain of youth: look 20 years younger! Also: free government grants you never have to repay.", "Two offers"));
+  Verdict v = scan(testing::text_letter("HGH is the fountain of youth: look 20 years younger! Also: free government grants you never have to repay.", "Two offers"));
   EXPECT_TRUE(v.has("GENRE_HGH")) << v.to_text();
   EXPECT_TRUE(v.has("GENRE_GRANTS")) << v.to_text();
   EXPECT_TRUE(v.has("GENRE_SEVERAL")) << v.to_text();
@@ -234,13 +224,13 @@ TEST_F(Traits6GenresTest, TwoGenresFireSeveral) {
 }
 
 TEST_F(Traits6GenresTest, GenreWithOptOutApparatusFiresCombination) {
-  Verdict v = scan(message("Call now for your free psychic reading!\nTo be removed from our list, please allow 48 hours for removal.", "Your future"));
+  Verdict v = scan(testing::text_letter("Call now for your free psychic reading!\nTo be removed from our list, please allow 48 hours for removal.", "Your future"));
   EXPECT_TRUE(v.has("GENRE_PSYCHIC")) << v.to_text();
   EXPECT_TRUE(v.has("REMOVAL_DELAY")) << v.to_text();
   EXPECT_TRUE(v.has("GENRE_AND_OPTOUT")) << v.to_text();
   EXPECT_FALSE(v.has("GENRE_SEVERAL")) << v.to_text();
   // The opt-out apparatus alone is not a genre.
-  Verdict alone = scan(message("Our spring catalogue is attached.\nTo be removed from our list, please allow 48 hours for removal.", "Catalogue"));
+  Verdict alone = scan(testing::text_letter("Our spring catalogue is attached.\nTo be removed from our list, please allow 48 hours for removal.", "Catalogue"));
   EXPECT_TRUE(alone.has("REMOVAL_DELAY")) << alone.to_text();
   EXPECT_FALSE(alone.has("GENRE_AND_OPTOUT")) << alone.to_text();
 }
@@ -248,7 +238,7 @@ TEST_F(Traits6GenresTest, GenreWithOptOutApparatusFiresCombination) {
 // Helpers score nothing and never appear in a verdict.
 TEST_F(Traits6GenresTest, HelpersNeverAppear) {
   for (const Case& c : kCases) {
-    Verdict v = scan(message(c.spam_body, c.spam_subject));
+    Verdict v = scan(testing::text_letter(c.spam_body, c.spam_subject));
     for (const auto& contribution : v.contributions)
       EXPECT_NE(contribution.id.rfind("__G_", 0), 0u) << contribution.id;
   }
@@ -256,7 +246,7 @@ TEST_F(Traits6GenresTest, HelpersNeverAppear) {
 
 // One genre alone stays below the junk threshold: the scores are modest on purpose.
 TEST_F(Traits6GenresTest, OneGenreAloneIsNotJunk) {
-  Verdict v = scan(message("Let lenders compete for your loan! Fill out our short form today.", "Rates"));
+  Verdict v = scan(testing::text_letter("Let lenders compete for your loan! Fill out our short form today.", "Rates"));
   EXPECT_TRUE(v.has("GENRE_QUOTE")) << v.to_text();
   EXPECT_EQ(v.action, Action::kDeliver) << v.to_text();
 }

@@ -23,17 +23,6 @@
 namespace tsubame::filter {
 namespace {
 
-// A UTF-8 plain-text message with the given body, subject and From.
-std::string message(const std::string& body, const std::string& subject,
-                    const std::string& from = "Sender <sender@partner.example>") {
-  return "From: " + from + "\r\nTo: bob@ours.example\r\n"
-         "Date: Mon, 6 Jan 2025 10:00:00 +0900\r\nMessage-ID: <20250106.7@partner.example>\r\n"
-         "MIME-Version: 1.0\r\nSubject: " +
-         subject +
-         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
-         body + "\r\n";
-}
-
 class Traits7B2bTest : public testing::DefaultRulesTest {
  protected:
   static Verdict scan(const std::string& raw) { return filter_->scan(raw, {}, {}); }
@@ -127,9 +116,9 @@ const Case kCases[] = {
 
 TEST_F(Traits7B2bTest, EachGenreFiresOnItsSpamAndStaysQuietOnTheNearestLegitimateMail) {
   for (const Case& c : kCases) {
-    const Verdict spam = scan(message(c.spam_body, "Business proposal"));
+    const Verdict spam = scan(testing::text_letter(c.spam_body, "Business proposal"));
     EXPECT_TRUE(spam.has(c.id)) << c.id << " missed:\n" << c.spam_body << "\n" << spam.to_text();
-    expect_quiet(scan(message(c.legit_body, "Your account")), std::string(c.id) + " legit: " + c.legit_body);
+    expect_quiet(scan(testing::text_letter(c.legit_body, "Your account")), std::string(c.id) + " legit: " + c.legit_body);
   }
 }
 
@@ -159,37 +148,37 @@ TEST_F(Traits7B2bTest, OrdinaryBusinessWordingIsQuiet) {
       // Sales talk inside a company: leads, price and cost.
       "We need more qualified leads next quarter; let's go over price and cost with finance on Tuesday.",
   };
-  for (const char* body : kOrdinary) expect_quiet(scan(message(body, "Note")), body);
+  for (const char* body : kOrdinary) expect_quiet(scan(testing::text_letter(body, "Note")), body);
 }
 
 TEST_F(Traits7B2bTest, GenreWithOptOutApparatusFiresTheCombination) {
-  const Verdict v = scan(message(
+  const Verdict v = scan(testing::text_letter(
       "Accept credit cards today! All credit types accepted, 99% of our applicants are approved.\n"
       "To be removed from our list, reply with REMOVE in the subject.",
       "Merchant account"));
   EXPECT_TRUE(v.has("B2B_MERCHANT")) << v.to_text();
   EXPECT_TRUE(v.has("B2B_AND_OPTOUT")) << v.to_text();
-  const Verdict alone = scan(message("Accept credit cards today! All credit types accepted.", "Merchant account"));
+  const Verdict alone = scan(testing::text_letter("Accept credit cards today! All credit types accepted.", "Merchant account"));
   EXPECT_TRUE(alone.has("B2B_MERCHANT")) << alone.to_text();
   EXPECT_FALSE(alone.has("B2B_AND_OPTOUT")) << alone.to_text();
 }
 
 TEST_F(Traits7B2bTest, GenreFromFreeMailFiresTheCombination) {
   const std::string body = "Accept credit cards today! All credit types accepted.";
-  const Verdict freemail = scan(message(body, "Merchant account", "Sales <merchantdesk2291@yahoo.com>"));
+  const Verdict freemail = scan(testing::text_letter(body, "Merchant account", "Sales <merchantdesk2291@yahoo.com>"));
   EXPECT_TRUE(freemail.has("B2B_MERCHANT")) << freemail.to_text();
   EXPECT_TRUE(freemail.has("B2B_FROM_FREEMAIL")) << freemail.to_text();
-  const Verdict own = scan(message(body, "Merchant account", "Sales <sales@payments.example>"));
+  const Verdict own = scan(testing::text_letter(body, "Merchant account", "Sales <sales@payments.example>"));
   EXPECT_TRUE(own.has("B2B_MERCHANT")) << own.to_text();
   EXPECT_FALSE(own.has("B2B_FROM_FREEMAIL")) << own.to_text();
   // A friend writing from free mail about an ordinary business matter: no genre, no meta.
-  expect_quiet(scan(message("Our shop accepts credit cards now, come and see us on Saturday.", "News",
+  expect_quiet(scan(testing::text_letter("Our shop accepts credit cards now, come and see us on Saturday.", "News",
                             "Ken <ken.sato@gmail.com>")),
                "friend from free mail");
 }
 
 TEST_F(Traits7B2bTest, HelpersNeverAppearAndOneGenreAloneIsDelivered) {
-  const Verdict v = scan(message(kCases[0].spam_body, "Business proposal"));
+  const Verdict v = scan(testing::text_letter(kCases[0].spam_body, "Business proposal"));
   ASSERT_TRUE(v.has("B2B_FACTORY")) << v.to_text();
   for (const auto& c : v.contributions) EXPECT_NE(c.id.rfind("__B2B_", 0), 0u) << c.id;
   EXPECT_EQ(v.action, Action::kDeliver) << v.to_text();

@@ -22,16 +22,6 @@
 namespace tsubame::filter {
 namespace {
 
-// A UTF-8 plain-text message with the given body and subject.
-std::string message(const std::string& body, const std::string& subject) {
-  return "From: Sender <sender@partner.example>\r\nTo: bob@ours.example\r\n"
-         "Date: Tue, 7 Jan 2025 10:00:00 +0900\r\nMessage-ID: <20250107.7@partner.example>\r\n"
-         "MIME-Version: 1.0\r\nSubject: " +
-         subject +
-         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
-         body + "\r\n";
-}
-
 class Traits7ConsumerTest : public testing::DefaultRulesTest {
  protected:
   static Verdict scan(const std::string& raw) { return filter_->scan(raw, {}, {}); }
@@ -217,13 +207,13 @@ const Case kCases[] = {
 
 TEST_F(Traits7ConsumerTest, EachGenreFiresOnItsSpam) {
   for (const Case& c : kCases) {
-    Verdict v = scan(message(c.spam_body, c.spam_subject));
+    Verdict v = scan(testing::text_letter(c.spam_body, c.spam_subject));
     EXPECT_TRUE(v.has(c.id)) << c.id << " did not fire on: " << c.spam_body << "\n" << v.to_text();
   }
 }
 
 TEST_F(Traits7ConsumerTest, NearestLegitimateMessageIsQuiet) {
-  for (const Case& c : kCases) expect_quiet(scan(message(c.legit_body, c.legit_subject)), c.legit_body);
+  for (const Case& c : kCases) expect_quiet(scan(testing::text_letter(c.legit_body, c.legit_subject)), c.legit_body);
 }
 
 // Every genre meta of the file has at least one spam case above.
@@ -263,17 +253,17 @@ const char* const kOrdinary[][2] = {
 };
 
 TEST_F(Traits7ConsumerTest, OrdinaryWordingCloseToAGenreIsQuiet) {
-  for (const auto& o : kOrdinary) expect_quiet(scan(message(o[0], o[1])), o[0]);
+  for (const auto& o : kOrdinary) expect_quiet(scan(testing::text_letter(o[0], o[1])), o[0]);
 }
 
 TEST_F(Traits7ConsumerTest, TwoGenresFireSeveral) {
-  Verdict v = scan(message(
+  Verdict v = scan(testing::text_letter(
       "1) Claim your $25 Kmart gift card! 2) Extended auto warranty: final notice, get a free quote.", "Offers"));
   EXPECT_TRUE(v.has("GENRE_SURVEY_GIFT")) << v.to_text();
   EXPECT_TRUE(v.has("GENRE_AUTO_WARRANTY")) << v.to_text();
   EXPECT_TRUE(v.has("GENRE_CONSUMER_SEVERAL")) << v.to_text();
   // A genre of this file with one of 71-genres-en counts too.
-  Verdict mixed = scan(message(
+  Verdict mixed = scan(testing::text_letter(
       "Stop smoking in 7 days, guaranteed! Also: free government grants you never have to repay.", "Two offers"));
   EXPECT_TRUE(mixed.has("GENRE_QUIT_SMOKING")) << mixed.to_text();
   EXPECT_TRUE(mixed.has("GENRE_GRANTS")) << mixed.to_text();
@@ -281,14 +271,14 @@ TEST_F(Traits7ConsumerTest, TwoGenresFireSeveral) {
 }
 
 TEST_F(Traits7ConsumerTest, GenreWithOptOutApparatusFiresCombination) {
-  Verdict v = scan(message("Sell your timeshare fast!\nTo be removed from our list, please allow 48 hours for removal.",
+  Verdict v = scan(testing::text_letter("Sell your timeshare fast!\nTo be removed from our list, please allow 48 hours for removal.",
                            "Timeshare owners"));
   EXPECT_TRUE(v.has("GENRE_TIMESHARE")) << v.to_text();
   EXPECT_TRUE(v.has("REMOVAL_DELAY")) << v.to_text();
   EXPECT_TRUE(v.has("GENRE_CONSUMER_AND_OPTOUT")) << v.to_text();
   EXPECT_FALSE(v.has("GENRE_CONSUMER_SEVERAL")) << v.to_text();
   // With a genre of 71-genres-en as well, its own GENRE_AND_OPTOUT counts the apparatus once.
-  Verdict both = scan(message(
+  Verdict both = scan(testing::text_letter(
       "Call now for your free psychic reading! Sell your timeshare fast!\nTo be removed from our list, please allow 48 hours for removal.",
       "Your future"));
   EXPECT_TRUE(both.has("GENRE_PSYCHIC")) << both.to_text();
@@ -300,7 +290,7 @@ TEST_F(Traits7ConsumerTest, GenreWithOptOutApparatusFiresCombination) {
 // Helpers score nothing and never appear in a verdict.
 TEST_F(Traits7ConsumerTest, HelpersNeverAppear) {
   for (const Case& c : kCases) {
-    Verdict v = scan(message(c.spam_body, c.spam_subject));
+    Verdict v = scan(testing::text_letter(c.spam_body, c.spam_subject));
     for (const auto& contribution : v.contributions)
       EXPECT_NE(contribution.id.rfind("__C_", 0), 0u) << contribution.id;
   }
@@ -308,7 +298,7 @@ TEST_F(Traits7ConsumerTest, HelpersNeverAppear) {
 
 // One genre alone stays below the junk threshold: the scores are modest on purpose.
 TEST_F(Traits7ConsumerTest, OneGenreAloneIsNotJunk) {
-  Verdict v = scan(message("We have buyers waiting for your timeshare.", "Owners"));
+  Verdict v = scan(testing::text_letter("We have buyers waiting for your timeshare.", "Owners"));
   EXPECT_TRUE(v.has("GENRE_TIMESHARE")) << v.to_text();
   EXPECT_EQ(v.action, Action::kDeliver) << v.to_text();
 }

@@ -22,16 +22,6 @@
 namespace tsubame::filter {
 namespace {
 
-// A UTF-8 plain-text message with the given body and subject.
-std::string message(const std::string& body, const std::string& subject) {
-  return "From: Sender <sender@partner.example>\r\nTo: bob@ours.example\r\n"
-         "Date: Mon, 6 Jan 2025 10:00:00 +0900\r\nMessage-ID: <20250106.7@partner.example>\r\n"
-         "MIME-Version: 1.0\r\nSubject: " +
-         subject +
-         "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
-         body + "\r\n";
-}
-
 class Traits7SalesTest : public testing::DefaultRulesTest {
  protected:
   static Verdict scan(const std::string& raw) { return filter_->scan(raw, {}, {}); }
@@ -74,18 +64,18 @@ const char* const kFulfilment[] = {
 
 TEST_F(Traits7SalesTest, EachPersuasionTraitWithFulfilmentFiresMailOrder) {
   for (const char* p : kPersuasion) {
-    Verdict v = scan(message(std::string(p) + "\n\n" + kFulfilmentPartner, "The course"));
+    Verdict v = scan(testing::text_letter(std::string(p) + "\n\n" + kFulfilmentPartner, "The course"));
     EXPECT_TRUE(v.has("SALES_MAIL_ORDER")) << "did not fire on: " << p << "\n" << v.to_text();
     // The trait alone is ordinary marketing.
-    expect_quiet(scan(message(p, "The course")), p);
+    expect_quiet(scan(testing::text_letter(p, "The course")), p);
   }
 }
 
 TEST_F(Traits7SalesTest, EachFulfilmentTraitWithPersuasionFiresMailOrder) {
   for (const char* f : kFulfilment) {
-    Verdict v = scan(message(std::string(kPersuasionPartner) + "\n\n" + f, "The course"));
+    Verdict v = scan(testing::text_letter(std::string(kPersuasionPartner) + "\n\n" + f, "The course"));
     EXPECT_TRUE(v.has("SALES_MAIL_ORDER")) << "did not fire on: " << f << "\n" << v.to_text();
-    expect_quiet(scan(message(f, "Your order")), f);
+    expect_quiet(scan(testing::text_letter(f, "Your order")), f);
   }
 }
 
@@ -99,14 +89,14 @@ TEST_F(Traits7SalesTest, FullMailOrderLetterFiresFull) {
       "money order.\n\nName: ________________ Address: ________________\n"
       "City: ____________ State: ____ Zip: ______\n\n"
       "Sincerely,\nJohn Carter\n\nP.S. Remember, this offer will not be repeated. Order today!";
-  Verdict v = scan(message(letter, "Your future"));
+  Verdict v = scan(testing::text_letter(letter, "Your future"));
   EXPECT_TRUE(v.has("SALES_MAIL_ORDER")) << v.to_text();
   EXPECT_TRUE(v.has("SALES_LETTER_FULL")) << v.to_text();
 }
 
 // One mail-order letter with two traits stays far below the junk threshold.
 TEST_F(Traits7SalesTest, TwoTraitsAloneAreNotJunk) {
-  Verdict v = scan(message("The manual is a $60 value, yours for only $19.95.\nMake checks payable to Acme Publishing.", "Manual"));
+  Verdict v = scan(testing::text_letter("The manual is a $60 value, yours for only $19.95.\nMake checks payable to Acme Publishing.", "Manual"));
   EXPECT_TRUE(v.has("SALES_MAIL_ORDER")) << v.to_text();
   EXPECT_FALSE(v.has("SALES_LETTER_FULL")) << v.to_text();
   EXPECT_EQ(v.action, Action::kDeliver) << v.to_text();
@@ -143,7 +133,7 @@ const char* const kLegitimate[][2] = {
 };
 
 TEST_F(Traits7SalesTest, NearestLegitimateMessageIsQuiet) {
-  for (const auto& l : kLegitimate) expect_quiet(scan(message(l[0], l[1])), l[0]);
+  for (const auto& l : kLegitimate) expect_quiet(scan(testing::text_letter(l[0], l[1])), l[0]);
 }
 
 // Ordinary wordings close to a trait, each paired with a trait of the other side so that a
@@ -170,15 +160,15 @@ const char* const kOrdinaryFulfilment[] = {
 
 TEST_F(Traits7SalesTest, OrdinaryWordingDoesNotCountAsATrait) {
   for (const char* o : kOrdinaryPersuasion)
-    expect_quiet(scan(message(std::string(o) + "\n\n" + kFulfilmentPartner, "Notes")), o);
+    expect_quiet(scan(testing::text_letter(std::string(o) + "\n\n" + kFulfilmentPartner, "Notes")), o);
   for (const char* o : kOrdinaryFulfilment)
-    expect_quiet(scan(message(std::string(kPersuasionPartner) + "\n\n" + o, "Notes")), o);
+    expect_quiet(scan(testing::text_letter(std::string(kPersuasionPartner) + "\n\n" + o, "Notes")), o);
 }
 
 // Helpers score nothing and never appear in a verdict.
 TEST_F(Traits7SalesTest, HelpersNeverAppear) {
   for (const char* p : kPersuasion) {
-    Verdict v = scan(message(std::string(p) + "\n\n" + kFulfilmentPartner, "The course"));
+    Verdict v = scan(testing::text_letter(std::string(p) + "\n\n" + kFulfilmentPartner, "The course"));
     for (const auto& contribution : v.contributions)
       EXPECT_NE(contribution.id.rfind("__SALES_", 0), 0u) << contribution.id;
   }
