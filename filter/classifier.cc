@@ -408,12 +408,53 @@ void for_each_token(const ClassifierInput& in, Emit&& emit, Full&& full) {
 
 }  // namespace
 
+namespace {
+
+// Sorts token hashes ascending: least-significant-digit radix sort, eight passes of one byte
+// (a pass whose byte is the same in every hash is skipped), for the hundreds to thousands of
+// hashes of a message; std::sort for a few. The hashes are uniformly mixed, so no bucket
+// runs long, and the sort no longer leads the filter's profile (it took 7-8% of a scan with
+// std::sort). Same order as std::sort.
+void sort_hashes(std::vector<uint64_t>& v) {
+  const size_t n = v.size();
+  if (n < 256) {
+    std::sort(v.begin(), v.end());
+    return;
+  }
+  thread_local std::vector<uint64_t> scratch;
+  scratch.resize(n);
+  size_t counts[8][256] = {};
+  for (uint64_t x : v)
+    for (int b = 0; b < 8; ++b) ++counts[b][(x >> (8 * b)) & 0xff];
+  uint64_t* src = v.data();
+  uint64_t* dst = scratch.data();
+  for (int b = 0; b < 8; ++b) {
+    size_t* c = counts[b];
+    if (c[(src[0] >> (8 * b)) & 0xff] == n) continue;  // one bucket: the pass moves nothing
+    size_t sum = 0;
+    for (size_t i = 0; i < 256; ++i) {
+      size_t t = c[i];
+      c[i] = sum;
+      sum += t;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t x = src[i];
+      dst[c[(x >> (8 * b)) & 0xff]++] = x;
+    }
+    std::swap(src, dst);
+  }
+  if (src != v.data()) std::copy(src, src + n, v.data());
+  if (scratch.size() > (1u << 20)) std::vector<uint64_t>().swap(scratch);  // a huge message's buffer goes
+}
+
+}  // namespace
+
 std::vector<uint64_t> tokenize_message(const ClassifierInput& in) {
   std::vector<uint64_t> out;
   for_each_token<false>(
       in, [&](uint64_t h, std::string_view, auto&&) { out.push_back(h); },
       [&] { return out.size() >= 4 * kMaxTokensPerMessage; });
-  std::sort(out.begin(), out.end());
+  sort_hashes(out);
   out.erase(std::unique(out.begin(), out.end()), out.end());
   if (out.size() > kMaxTokensPerMessage) out.resize(kMaxTokensPerMessage);
   return out;

@@ -96,7 +96,25 @@ TEST(TokenizerTest, MessageTokensAreSortedUniqueAndCapped) {
   for (int i = 0; i < 30000; ++i) many += "w" + std::to_string(i) + " ";
   ClassifierInput big;
   big.body = many;
-  EXPECT_EQ(tokenize_message(big).size(), kMaxTokensPerMessage);
+  auto capped = tokenize_message(big);
+  EXPECT_EQ(capped.size(), kMaxTokensPerMessage);
+  // Tens of thousands of hashes take the radix sort (a few take std::sort): still sorted and
+  // unique, and the cap keeps the smallest, so a shorter text's smallest hashes are all kept.
+  EXPECT_TRUE(std::is_sorted(capped.begin(), capped.end()));
+  EXPECT_EQ(std::adjacent_find(capped.begin(), capped.end()), capped.end());
+  std::string fewer;
+  for (int i = 0; i < 3000; ++i) fewer += "w" + std::to_string(i) + " ";
+  ClassifierInput mid;
+  mid.body = fewer;
+  auto some = tokenize_message(mid);  // below the cap: every hash of the text
+  ASSERT_GT(some.size(), 256u);
+  EXPECT_TRUE(std::is_sorted(some.begin(), some.end()));
+  EXPECT_EQ(std::adjacent_find(some.begin(), some.end()), some.end());
+  for (uint64_t h : some) {
+    if (h <= capped.back()) {
+      EXPECT_TRUE(std::binary_search(capped.begin(), capped.end(), h));
+    }
+  }
 }
 
 TEST(TokenizerTest, LimitTextCap) {
