@@ -406,15 +406,12 @@ void for_each_token(const ClassifierInput& in, Emit&& emit, Full&& full) {
   for (const auto& x : in.extras) emit(extra_token_hash(x), "", [&] { return x; });
 }
 
-}  // namespace
-
-namespace {
-
 // Sorts token hashes ascending: least-significant-digit radix sort, eight passes of one byte
 // (a pass whose byte is the same in every hash is skipped), for the hundreds to thousands of
 // hashes of a message; std::sort for a few. The hashes are uniformly mixed, so no bucket
 // runs long, and the sort no longer leads the filter's profile (it took 7-8% of a scan with
-// std::sort). Same order as std::sort.
+// std::sort). Same order as std::sort. The scratch buffer stays with the thread; it holds at
+// most 4 * kMaxTokensPerMessage hashes (tokenize_message() stops collecting there).
 void sort_hashes(std::vector<uint64_t>& v) {
   const size_t n = v.size();
   if (n < 256) {
@@ -444,7 +441,6 @@ void sort_hashes(std::vector<uint64_t>& v) {
     std::swap(src, dst);
   }
   if (src != v.data()) std::copy(src, src + n, v.data());
-  if (scratch.size() > (1u << 20)) std::vector<uint64_t>().swap(scratch);  // a huge message's buffer goes
 }
 
 }  // namespace

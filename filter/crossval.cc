@@ -355,11 +355,11 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
 
 namespace {
 
-// A verdict whose action a policy step chose, not the score (POLICY_CLASSIFIER_ALONE only
-// notes how the score was judged).
+// A verdict whose action a policy step chose, not the score (kClassifierAloneId only notes
+// how the score was judged).
 bool by_policy(const Verdict& v) {
   for (const auto& c : v.contributions)
-    if (c.kind == ContributionKind::kPolicy && c.id != "POLICY_CLASSIFIER_ALONE") return true;
+    if (c.kind == ContributionKind::kPolicy && c.id != kClassifierAloneId) return true;
   return false;
 }
 

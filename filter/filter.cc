@@ -372,10 +372,6 @@ bool list_field(std::string_view name) {
   return std::find(std::begin(kListFields), std::end(kListFields), name) != std::end(kListFields);
 }
 
-}  // namespace
-
-namespace {
-
 // Adds "tag:NAME" (lower case) for each `<NAME` in `text` that looks like an HTML tag: 1-11
 // letters, then a space, '>', '/' or a line break.
 void collect_tag_names(std::string_view text, std::set<std::string>& tags) {

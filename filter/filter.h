@@ -155,8 +155,9 @@ std::optional<int64_t> received_stamp(const ParsedMessage& msg);
 // a zone written wrong on purpose) so that it sorts at the top of a mailbox ordered by date;
 // a mail program takes the date from the sender's clock, which is right to within minutes,
 // or off by a few hours (of A's 2,625 ham one is between 2 h and a week ahead: 5.6 h, a
-// New Zealand clock set wrong). A date more than a week ahead is a clock set to a wrong month or year (a list ham
-// of A is dated 2028), not a sorting trick, and DATE_FAR_FUTURE (00-headers) scores decades.
+// New Zealand clock set wrong). A date more than a week ahead is a clock set to a wrong
+// month or year (a list ham of A is dated 2028), not a sorting trick, and DATE_FAR_FUTURE
+// (00-headers) scores decades.
 inline constexpr int64_t kDateFutureMinSeconds = 6 * 3600;
 inline constexpr int64_t kDateFutureMaxSeconds = 7 * 24 * 3600;
 bool date_future(const ParsedMessage& msg);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <tuple>
 
 #include "common/bytes.h"
 
@@ -404,22 +405,15 @@ Verdict decide(const Analysis& an, const Policy& policy) {
     return Action::kDeliver;
   };
   v.action = action_at(judged);
-  switch (v.action) {
-    case Action::kReject:
-      v.reason = "score " + fmt(judged) + uncorroborated + " >= reject threshold " + fmt(d.reject_threshold);
-      break;
-    case Action::kQuarantine:
-      v.reason = "score " + fmt(judged) + uncorroborated + " >= quarantine threshold " + fmt(d.quarantine_threshold);
-      break;
-    case Action::kJunk:
-      v.reason = "score " + fmt(judged) + uncorroborated + " >= junk threshold " + fmt(d.junk_threshold);
-      break;
-    default:
-      v.reason = "score " + fmt(judged) + uncorroborated + " < junk threshold " + fmt(d.junk_threshold);
-      break;
-  }
-  if (!uncorroborated.empty() && action_at(v.score) != v.action)
-    policy_hit("POLICY_CLASSIFIER_ALONE", "Only the classifier says spam: its points do not count alone",
+  // The threshold the judged score reached, or the junk threshold it stayed under.
+  auto [comparison, threshold, level] =
+      v.action == Action::kReject       ? std::tuple(" >= ", d.reject_threshold, "reject")
+      : v.action == Action::kQuarantine ? std::tuple(" >= ", d.quarantine_threshold, "quarantine")
+      : v.action == Action::kJunk       ? std::tuple(" >= ", d.junk_threshold, "junk")
+                                        : std::tuple(" < ", d.junk_threshold, "junk");
+  v.reason = "score " + fmt(judged) + uncorroborated + comparison + level + " threshold " + fmt(threshold);
+  if (set_aside && action_at(v.score) != v.action)
+    policy_hit(std::string(kClassifierAloneId), "Only the classifier says spam: its points do not count alone",
                "the full score would have meant " + std::string(action_name(action_at(v.score))));
   return v;
 }

@@ -60,6 +60,10 @@ struct DlpOptions {
 // of the bulk-mail markers (0.1-0.4: an unsubscribe line, a tracking pixel, "click here")
 // that every newsletter a business subscribed to carries (filter/README.md, "Policy").
 inline constexpr double kCorroboratingRuleScore = 0.5;
+// The policy contribution that notes the classifier's points were set aside and what the full
+// score would have meant. It records how the score was judged, not an action a policy step
+// chose (the tuning harness re-judges such verdicts at other thresholds).
+inline constexpr std::string_view kClassifierAloneId = "POLICY_CLASSIFIER_ALONE";
 
 struct DomainPolicy {
   double junk_threshold = 5.0;   // = the config default filter.junk_threshold (common/config.cc)
