@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -641,50 +642,105 @@ class TokenTable {
 struct Classifier::CountCache {
   struct Scope {
     uint64_t updates = UINT64_MAX;  // the scope's update counter these counts were read at
+    bool complete = false;          // counts holds every token of the scope at `updates`
+    bool read_tried = false;        // the scope was read whole at least once ...
+    uint64_t read_ns = 0;           // ... last at this monotonic time
     TokenTable counts;
+    void reset(uint64_t at_updates) {
+      counts.clear();
+      updates = at_updates;
+      complete = false;
+    }
   };
   std::shared_mutex mu;
   std::unordered_map<uint32_t, Scope> scopes;
+  std::atomic<uint64_t> snapshots{0};
+  std::atomic<uint64_t> token_lookups{0};
 };
 
 Classifier::Classifier(store::Store& store, ClassifierParams params)
     : store_(store), params_(params), cache_(std::make_unique<CountCache>()) {}
 Classifier::~Classifier() = default;
 
+Classifier::CacheStats Classifier::cache_stats() const {
+  return {cache_->snapshots.load(), cache_->token_lookups.load()};
+}
+
+bool Classifier::counts_from_cache(uint32_t scope, uint64_t updates, std::span<const uint64_t> tokens,
+                                   std::vector<TokenStat>& out, std::vector<size_t>& missing_at) const {
+  missing_at.clear();
+  std::shared_lock lock(cache_->mu);
+  auto it = cache_->scopes.find(scope);
+  const bool valid = it != cache_->scopes.end() && it->second.updates == updates;
+  const bool complete = valid && it->second.complete;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (valid) {
+      if (const TokenStat* c = it->second.counts.find(tokens[i])) {
+        out[i] = *c;
+        continue;
+      }
+      // Absent from a whole-scope snapshot: never learned (0/0). Hash 0 cannot be held by
+      // the table, so that one token is still looked up.
+      if (complete && tokens[i] != 0) continue;
+    }
+    missing_at.push_back(i);
+  }
+  return complete;
+}
+
+bool Classifier::read_scope_whole(uint32_t scope, uint64_t updates) const {
+  const size_t max = std::min(params_.snapshot_max_tokens, kTokenCacheEntries);
+  if (max == 0) return false;
+  {
+    std::unique_lock lock(cache_->mu);
+    CountCache::Scope& sc = cache_->scopes[scope];
+    if (sc.updates == updates && sc.complete) return true;
+    const uint64_t now = monotonic_ns();
+    if (sc.read_tried && now - sc.read_ns < kTokenSnapshotRetryNs) return false;
+    sc.read_tried = true;
+    sc.read_ns = now;
+  }
+  // Read without the lock: scans go on with the per-token path meanwhile.
+  TokenTable table;
+  store::TokenCounts totals;
+  bool fits = true;
+  auto whole = store::token_scope_read(store_, scope, max, &totals,
+                                       [&](uint64_t hash, const store::TokenCounts& c) {
+                                         fits &= table.insert(hash, TokenStat{c.spam, c.ham});
+                                       });
+  // A store error here is reported by the per-token path that follows.
+  if (!whole.is_ok() || !*whole || !fits) return false;
+  std::unique_lock lock(cache_->mu);
+  CountCache::Scope& sc = cache_->scopes[scope];
+  sc.counts = std::move(table);
+  sc.updates = totals.updates;
+  sc.complete = true;
+  cache_->snapshots.fetch_add(1, std::memory_order_relaxed);
+  return totals.updates == updates;
+}
+
 Status Classifier::lookup_counts(uint32_t scope, uint64_t updates, std::span<const uint64_t> tokens,
                                  std::vector<TokenStat>& out) const {
   out.assign(tokens.size(), TokenStat{});
-  std::vector<uint64_t> missing;
   std::vector<size_t> missing_at;
-  {
-    std::shared_lock lock(cache_->mu);
-    auto it = cache_->scopes.find(scope);
-    bool valid = it != cache_->scopes.end() && it->second.updates == updates;
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (valid) {
-        if (const TokenStat* c = it->second.counts.find(tokens[i])) {
-          out[i] = *c;
-          continue;
-        }
-      }
-      missing.push_back(tokens[i]);
-      missing_at.push_back(i);
-    }
-  }
-  if (missing.empty()) return Status::ok();
+  if (!counts_from_cache(scope, updates, tokens, out, missing_at) && !missing_at.empty() &&
+      read_scope_whole(scope, updates))
+    counts_from_cache(scope, updates, tokens, out, missing_at);
+  if (missing_at.empty()) return Status::ok();
+  std::vector<uint64_t> missing;
+  missing.reserve(missing_at.size());
+  for (size_t i : missing_at) missing.push_back(tokens[i]);
+  cache_->token_lookups.fetch_add(missing.size(), std::memory_order_relaxed);
   std::vector<store::TokenCounts> counts;
   TSUBAME_TRY(store::token_counts(store_, scope, missing, counts));
   std::unique_lock lock(cache_->mu);
   CountCache::Scope& sc = cache_->scopes[scope];
-  if (sc.updates != updates) {
-    sc.counts.clear();
-    sc.updates = updates;
-  }
+  if (sc.updates != updates) sc.reset(updates);
   for (size_t k = 0; k < missing.size(); ++k) {
     TokenStat t{counts[k].spam, counts[k].ham};
     out[missing_at[k]] = t;
     if (!sc.counts.insert(missing[k], t)) {  // full: start over
-      sc.counts.clear();
+      sc.reset(updates);
       sc.counts.insert(missing[k], t);
     }
   }
@@ -700,9 +756,10 @@ Status Classifier::learn_tokens(std::span<const uint64_t> tokens, bool spam, uin
                                 int delta) {
   if (delta != 1 && delta != -1) return Status::invalid("learn delta must be +1 or -1");
   {
+    // Forget the counts, keep when each scope was last read whole (kTokenSnapshotRetryNs).
     std::unique_lock lock(cache_->mu);
-    cache_->scopes.erase(0);
-    cache_->scopes.erase(domain_id);
+    for (uint32_t scope : {0u, domain_id})
+      if (auto it = cache_->scopes.find(scope); it != cache_->scopes.end()) it->second.reset(UINT64_MAX);
   }
   TSUBAME_TRY(store::token_learn(store_, 0, tokens, spam, delta));
   if (domain_id != 0) TSUBAME_TRY(store::token_learn(store_, domain_id, tokens, spam, delta));

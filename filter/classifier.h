@@ -46,6 +46,9 @@ inline constexpr size_t kClassifierTextCap = 512 * 1024;  // body bytes tokenise
 inline constexpr double kUncertainBand = 0.05;  // |p - 0.5| below this: "uncertain" in detail
 // Token counts a Classifier keeps in memory per scope before it starts over (about 48 MiB).
 inline constexpr size_t kTokenCacheEntries = 1u << 20;
+// After a scope's counts changed (a learn anywhere), how long a Classifier looks tokens up
+// one by one before it reads the whole scope into memory again (Classifier, "Count cache").
+inline constexpr uint64_t kTokenSnapshotRetryNs = 30'000'000'000ull;
 
 struct ClassifierInput {
   std::string_view subject;
@@ -175,6 +178,9 @@ struct ClassifierParams {
                                   // 8 until session 5, filter/README.md "Session 5")
   double ham_points = 2.0;        // negative score at probability 0
   double points_power = 1.5;      // points = sign(x) |x|^power * (spam|ham)_points, x = 2p - 1
+  // A scope with at most this many tokens is read into memory whole (Classifier, "Count
+  // cache"); 0 looks every token up on its own. Not a scoring parameter: same scores.
+  size_t snapshot_max_tokens = kTokenCacheEntries;
 };
 
 double token_probability(TokenStat t, TokenStat totals, const ClassifierParams& p);
@@ -212,6 +218,14 @@ double classifier_points(double probability, const ClassifierParams& p);
 // the same transaction as the counts), so the first classification after a learn anywhere
 // starts the scope's cache over; a learn through this object clears it at once. At most
 // kTokenCacheEntries per scope.
+//
+// Whole-scope snapshots: a scope of at most params.snapshot_max_tokens tokens is read into
+// the cache whole, in one read transaction together with its update counter, so a token the
+// snapshot lacks has counts 0/0 and no lookup reaches LMDB at all (a message's unseen tokens
+// were most of the lookups). When the counter moves, the scope is looked up token by token
+// as before, and read whole again once kTokenSnapshotRetryNs have passed since the last
+// read, so a stream of reports does not make every scan read the whole scope. Scores are
+// the same either way; only the cost differs.
 class Classifier {
  public:
   Classifier(store::Store& store, ClassifierParams params);
@@ -242,10 +256,24 @@ class Classifier {
   };
   Result<std::vector<TokenEvidence>> explain(const ClassifierInput& in, uint32_t domain_id, size_t n) const;
 
+  // What the count cache did since construction (for tests and metrics).
+  struct CacheStats {
+    uint64_t snapshots = 0;      // whole scopes read into memory
+    uint64_t token_lookups = 0;  // tokens looked up in the store one by one
+  };
+  CacheStats cache_stats() const;
+
  private:
   struct CountCache;
   Status lookup_counts(uint32_t scope, uint64_t updates, std::span<const uint64_t> tokens,
                        std::vector<TokenStat>& out) const;
+  // Fills out from the cache and lists in missing_at the positions it could not; true when
+  // the scope's cache is a whole snapshot at `updates`.
+  bool counts_from_cache(uint32_t scope, uint64_t updates, std::span<const uint64_t> tokens,
+                         std::vector<TokenStat>& out, std::vector<size_t>& missing_at) const;
+  // Reads the scope whole into the cache if it fits and was not read in the last
+  // kTokenSnapshotRetryNs; true when the cache is then a whole snapshot at `updates`.
+  bool read_scope_whole(uint32_t scope, uint64_t updates) const;
   struct Counts {  // the scope a message is scored with
     uint32_t scope = 0;
     TokenStat totals;

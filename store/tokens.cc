@@ -138,4 +138,35 @@ Result<TokenCounts> token_totals(Store& store, uint32_t scope) {
   return c;
 }
 
+Result<bool> token_scope_read(Store& store, uint32_t scope, size_t max_tokens, TokenCounts* totals,
+                              const std::function<void(uint64_t, const TokenCounts&)>& fn) {
+  *totals = TokenCounts{};
+  bool complete = true;
+  Status s = store.env().read([&](const Txn& txn) -> Status {
+    std::string_view v;
+    Status g = txn.get(Db::kTokens, be32(scope), &v);
+    if (g.is_ok()) TSUBAME_TRY(decode_totals(v, totals));
+    else if (g.code() != Code::kNotFound) return g;
+    size_t seen = 0;
+    Status bad = Status::ok();
+    const std::string prefix = be32(scope);
+    TSUBAME_TRY(txn.scan(Db::kTokens, prefix, prefix, [&](std::string_view key, std::string_view value) {
+      if (key.size() != prefix.size() + 8) return true;  // the totals record
+      if (seen == max_tokens) {
+        complete = false;
+        return false;
+      }
+      TokenCounts c;
+      bad = decode(value, &c);
+      if (!bad.is_ok()) return false;
+      fn(get_be64(key.data() + prefix.size()), c);
+      ++seen;
+      return true;
+    }));
+    return bad;
+  });
+  if (!s.is_ok()) return s;
+  return complete;
+}
+
 }  // namespace tsubame::store

@@ -10,7 +10,9 @@
 // Token hashes are the filter's (keyed or not); no text of a message is stored here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -41,5 +43,13 @@ Status token_learn(Store& store, uint32_t scope, std::span<const uint64_t> hashe
 
 // The number of spam and ham messages learned in the scope.
 Result<TokenCounts> token_totals(Store& store, uint32_t scope);
+
+// Every token the scope holds, with its counts, and the scope's totals (with `updates`), read
+// in one snapshot, so the counts are exactly those of that update. Visits tokens in hash
+// order. Returns false (having visited max_tokens of them) when the scope holds more than
+// max_tokens tokens, so a caller that wants all or nothing discards what it got; true when
+// every token was visited.
+Result<bool> token_scope_read(Store& store, uint32_t scope, size_t max_tokens, TokenCounts* totals,
+                              const std::function<void(uint64_t hash, const TokenCounts&)>& fn);
 
 }  // namespace tsubame::store

@@ -707,5 +707,87 @@ TEST_F(StoreFixture, CountCacheHoldsMoreTokensThanItsFirstTable) {
   EXPECT_LT(second->probability, 0.01);
 }
 
+TEST_F(StoreFixture, WholeScopeSnapshotAnswersUnseenTokensWithoutTheStore) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  ClassifierParams per_token = p;
+  per_token.snapshot_max_tokens = 0;
+  {
+    Classifier trainer(*store_, p);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(trainer.learn(spam_msg(i), true, 0));
+      ASSERT_TRUE(trainer.learn(ham_msg(i), false, 0));
+    }
+  }
+  Classifier whole(*store_, p), looked_up(*store_, per_token);
+  ClassifierInput probe;
+  probe.subject = "Cheap project pills";
+  probe.body = "never seen words walrus meridian, and the meeting notes discount";
+  for (int round = 0; round < 2; ++round) {
+    for (const ClassifierInput& in : {probe, spam_msg(0), ham_msg(1)}) {
+      auto a = whole.classify(in, 0);
+      auto b = looked_up.classify(in, 0);
+      ASSERT_TRUE(a && b);
+      EXPECT_EQ(a->tokens_used, b->tokens_used);
+      EXPECT_DOUBLE_EQ(a->probability, b->probability);
+      EXPECT_EQ(a->detail, b->detail);
+    }
+  }
+  EXPECT_EQ(whole.cache_stats().snapshots, 1u);
+  EXPECT_EQ(whole.cache_stats().token_lookups, 0u);  // unseen tokens: 0/0 from the snapshot
+  EXPECT_EQ(looked_up.cache_stats().snapshots, 0u);
+  EXPECT_GT(looked_up.cache_stats().token_lookups, 0u);
+}
+
+TEST_F(StoreFixture, ScopeLargerThanTheSnapshotLimitIsLookedUpTokenByToken) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  p.snapshot_max_tokens = 4;  // far fewer than the messages' tokens
+  Classifier c(*store_, p);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.learn(spam_msg(i), true, 0));
+    ASSERT_TRUE(c.learn(ham_msg(i), false, 0));
+  }
+  auto s = c.classify(spam_msg(0), 0);
+  ASSERT_TRUE(s);
+  EXPECT_GT(s->probability, 0.9) << s->detail;
+  EXPECT_EQ(c.cache_stats().snapshots, 0u);
+  EXPECT_GT(c.cache_stats().token_lookups, 0u);
+}
+
+TEST_F(StoreFixture, SnapshotIsNotUsedOnceAnotherInstanceLearned) {
+  // The scanner reads the scope whole; another process then learns. Within
+  // kTokenSnapshotRetryNs the scanner must not read the whole scope again, and must not
+  // answer from its old snapshot either: it looks the tokens up one by one.
+  ClassifierParams p;
+  p.min_learned = 2;
+  Classifier scanner(*store_, p), trainer(*store_, p);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(trainer.learn(spam_msg(i), true, 0));
+    ASSERT_TRUE(trainer.learn(ham_msg(i), false, 0));
+  }
+  ClassifierInput probe;
+  probe.body = "zeppelin harbour invoice";
+  auto before = scanner.classify(probe, 0);
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->tokens_used, 0u);
+  EXPECT_EQ(scanner.cache_stats().snapshots, 1u);
+  EXPECT_EQ(scanner.cache_stats().token_lookups, 0u);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(trainer.learn(probe, true, 0));
+  auto after = scanner.classify(probe, 0);
+  ASSERT_TRUE(after);
+  EXPECT_GT(after->tokens_used, 0u) << after->detail;
+  EXPECT_GT(after->probability, 0.9) << after->detail;
+  EXPECT_EQ(scanner.cache_stats().snapshots, 1u);
+  EXPECT_GT(scanner.cache_stats().token_lookups, 0u);
+  // A learn through the scanner itself forgets its counts too.
+  ClassifierInput ham;
+  ham.body = "zeppelin harbour invoice";
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(scanner.learn(ham, false, 0));
+  auto relearned = scanner.classify(probe, 0);
+  ASSERT_TRUE(relearned);
+  EXPECT_LT(relearned->probability, after->probability) << relearned->detail;
+}
+
 }  // namespace
 }  // namespace tsubame::filter

@@ -140,6 +140,63 @@ TEST(Tokens, LargeHashesAndScopeBoundaries) {
   EXPECT_EQ(token_totals(*t, 1)->spam, 1u);
 }
 
+TEST(Tokens, ScopeReadVisitsEveryTokenOfOneScopeWithItsTotals) {
+  TempStore t;
+  std::vector<uint64_t> spam = {5, 0xffffffffffffffffull, 7};
+  std::vector<uint64_t> ham = {7, 9};
+  ASSERT_TRUE(token_learn(*t, 3, spam, true, +1).is_ok());
+  ASSERT_TRUE(token_learn(*t, 3, ham, false, +1).is_ok());
+  std::vector<uint64_t> other = {1, 2};
+  ASSERT_TRUE(token_learn(*t, 4, other, true, +1).is_ok());  // the next scope: not visited
+  ASSERT_TRUE(token_learn(*t, 2, other, true, +1).is_ok());  // the one before: not visited
+  TokenCounts totals;
+  std::vector<std::pair<uint64_t, TokenCounts>> seen;
+  auto all = token_scope_read(*t, 3, 100, &totals, [&](uint64_t h, const TokenCounts& c) { seen.push_back({h, c}); });
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  EXPECT_TRUE(*all);
+  EXPECT_EQ(totals.spam, 1u);
+  EXPECT_EQ(totals.ham, 1u);
+  EXPECT_EQ(totals.updates, 2u);
+  ASSERT_EQ(seen.size(), 4u);  // 5, 7, 9, 2^64-1 in hash order
+  EXPECT_EQ(seen[0].first, 5u);
+  EXPECT_EQ(seen[1].first, 7u);
+  EXPECT_EQ(seen[1].second.spam, 1u);
+  EXPECT_EQ(seen[1].second.ham, 1u);
+  EXPECT_EQ(seen[2].first, 9u);
+  EXPECT_EQ(seen[3].first, 0xffffffffffffffffull);
+  // Every visited count equals what token_counts reads.
+  for (const auto& [h, c] : seen) {
+    auto one = counts(*t, 3, {h});
+    EXPECT_EQ(one[0].spam, c.spam);
+    EXPECT_EQ(one[0].ham, c.ham);
+  }
+}
+
+TEST(Tokens, ScopeReadSaysWhenTheScopeHoldsMoreThanAsked) {
+  TempStore t;
+  std::vector<uint64_t> m = {1, 2, 3};
+  ASSERT_TRUE(token_learn(*t, 0, m, true, +1).is_ok());
+  TokenCounts totals;
+  size_t n = 0;
+  auto part = token_scope_read(*t, 0, 2, &totals, [&](uint64_t, const TokenCounts&) { ++n; });
+  ASSERT_TRUE(part.is_ok());
+  EXPECT_FALSE(*part);
+  EXPECT_EQ(n, 2u);
+  n = 0;
+  auto exact = token_scope_read(*t, 0, 3, &totals, [&](uint64_t, const TokenCounts&) { ++n; });
+  ASSERT_TRUE(exact.is_ok());
+  EXPECT_TRUE(*exact);
+  EXPECT_EQ(n, 3u);
+  // An empty scope: complete, nothing visited, zero totals.
+  n = 0;
+  auto empty = token_scope_read(*t, 9, 10, &totals, [&](uint64_t, const TokenCounts&) { ++n; });
+  ASSERT_TRUE(empty.is_ok());
+  EXPECT_TRUE(*empty);
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(totals.spam, 0u);
+  EXPECT_EQ(totals.updates, 0u);
+}
+
 TEST(Tokens, SurvivesReopen) {
   TempStore t;
   std::vector<uint64_t> m = {42};
