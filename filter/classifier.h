@@ -44,7 +44,8 @@ inline constexpr size_t kMaxTokenBytes = 40;           // longer words become a 
 inline constexpr size_t kMinTokenBytes = 2;
 inline constexpr size_t kClassifierTextCap = 512 * 1024;  // body bytes tokenised
 inline constexpr double kUncertainBand = 0.05;  // |p - 0.5| below this: "uncertain" in detail
-// Token counts a Classifier keeps in memory per scope before it starts over (about 48 MiB).
+// Token counts a Classifier keeps in memory per scope before it starts over (at most 2^21
+// 16-byte slots, 32 MiB).
 inline constexpr size_t kTokenCacheEntries = 1u << 20;
 // After a scope's counts changed (a learn anywhere), how long a Classifier looks tokens up
 // one by one before it reads the whole scope into memory again (Classifier, "Count cache").
