@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/webhook.h"
+#include "filter/domain_settings.h"
 #include "filter/filter.h"
 #include "filter/policy.h"
 #include "smtpd/outbound/runner.h"
@@ -161,10 +162,9 @@ int run(const std::string& config_path) {
   // The filter: one MIME parse per message, rules, classifier, policy. Without rules the
   // daemon still runs (mail is stored unscanned) and says so.
   std::unique_ptr<filter::Filter> mail_filter;
-  filter::DomainPolicy policy;
-  policy.junk_threshold = static_cast<double>(cfg->integer("filter.junk_threshold"));
-  policy.reject_threshold = static_cast<double>(cfg->integer("filter.reject_threshold"));
-  policy.classifier_needs_rule = cfg->boolean("filter.classifier_needs_rule");
+  // The [filter] base (filter/domain_settings.h, shared with `tsubame filter scan`); each
+  // recipient domain's settings refine it per message (smtpd/store_backend.cc).
+  filter::DomainPolicy policy = filter::config_policy(*cfg);
   // SMTP already enforced the size (SIZE, streaming); the policy must not refuse what the
   // session accepted.
   policy.max_message_bytes = sc.options.max_message_size + kHeaderRoom;

@@ -18,6 +18,7 @@
 #include "common/crypto.h"
 #include "common/log.h"
 #include "common/webhook.h"
+#include "filter/domain_settings.h"
 #include "filter/filter.h"
 #include "filter/mime.h"
 #include "filter/policy.h"
@@ -143,27 +144,18 @@ void shift_part(BodyPart& part, uint64_t at, uint64_t delta) {
   for (BodyPart& c : part.children) shift_part(c, at, delta);
 }
 
-// The domain's spam policy: the [filter] configuration (`base`) refined by what the domain
-// set with `tsubame security set` (store/settings.h junk_threshold, reject_threshold,
-// classifier_needs_rule, blocked_extensions; an empty extension list keeps the filter's built-in one). Read per
-// message (one LMDB read; no cache), so a change applies to the next message. An unreadable
-// setting logs and keeps the base policy: a settings fault never blocks mail.
+// The domain's spam policy: the [filter] configuration (`base`) refined by the filter keys
+// the domain set with `tsubame security set` (filter/domain_settings.h, the one place that
+// maps settings to policy; `tsubame filter scan --domain` uses it too). Read per message
+// (one LMDB read; no cache), so a change applies to the next message. An unreadable or
+// malformed setting logs (domain id and the setting's name, never message content) and
+// keeps the base policy: a settings fault never blocks mail.
 filter::DomainPolicy domain_policy(store::Store& st, const filter::DomainPolicy& base, uint32_t domain_id) {
   filter::DomainPolicy p = base;
-  auto o = store::domain_overrides(st, domain_id);
-  if (!o.is_ok()) {
-    log::sys().warn("smtpd: domain {} settings unreadable: {}; using [filter] defaults", domain_id,
-                    o.status().to_string());
-    return p;
-  }
-  if (auto it = o->find("junk_threshold"); it != o->end()) p.junk_threshold = std::strtod(it->second.c_str(), nullptr);
-  if (auto it = o->find("reject_threshold"); it != o->end())
-    p.reject_threshold = std::strtod(it->second.c_str(), nullptr);
-  if (auto it = o->find("classifier_needs_rule"); it != o->end()) p.classifier_needs_rule = it->second == "yes";
-  if (auto it = o->find("blocked_extensions"); it != o->end() && !it->second.empty()) {
-    p.blocked_extensions.clear();
-    for (auto e : split(it->second, ','))
-      if (!e.empty()) p.blocked_extensions.emplace_back(e);
+  if (Status s = filter::apply_domain_settings(st, domain_id, p); !s.is_ok()) {
+    log::sys().warn("smtpd: domain {} filter settings unusable: {}; using [filter] defaults", domain_id,
+                    s.to_string());
+    return base;
   }
   return p;
 }

@@ -22,8 +22,10 @@
 // - prepare (when a filter is given; worker thread): one MIME parse gives the
 //   MessageSummary stored beside the message and the filter's analysis (once);
 //   filter::decide() then runs per recipient domain with `policy` ([filter] thresholds)
-//   refined by the domain's junk_threshold, reject_threshold and blocked_extensions (read
-//   per message), and once with `policy` itself for remote recipients. Each domain's
+//   refined by the domain's filter settings (filter::apply_domain_settings: junk_threshold,
+//   reject_threshold, classifier_needs_rule, blocked_extensions; read per message; a
+//   malformed or unreadable setting logs and keeps `policy`), and once with `policy` itself
+//   for remote recipients. Each domain's
 //   verdict picks INBOX (deliver) or Junk (junk, quarantine; with X-Tsubame-Verdict /
 //   X-Tsubame-Rules headers explaining it; the Junk copy's summary is the first parse with
 //   shifted offsets). Only when every verdict is reject is the message refused

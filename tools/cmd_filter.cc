@@ -2,7 +2,7 @@
 //
 // The rule set and the compiled-database cache come from the config (general.rules_dir,
 // general.cache_dir); the classifier's counts from the store. `scan` and `eval` apply the
-// [filter] thresholds, or with --domain that domain's security settings (store/settings.h).
+// [filter] thresholds, or with --domain that domain's filter settings (filter/domain_settings.h).
 // `eval` counts a message as flagged spam when its action is junk, quarantine or reject.
 // `eval --folds` is the tuning harness: cross-validation over the given corpus in memory
 // (filter/crossval.h), never touching the store's counts; `--misses` lists the out-of-fold
@@ -21,10 +21,10 @@
 
 #include "common/bytes.h"
 #include "filter/crossval.h"
+#include "filter/domain_settings.h"
 #include "filter/engine.h"
 #include "filter/filter.h"
 #include "filter/rules.h"
-#include "store/settings.h"
 #include "store/tokens.h"
 #include "tools/cli.h"
 #include "tools/util.h"
@@ -46,41 +46,20 @@ Result<std::unique_ptr<filter::Filter>> open_filter(Context& ctx, bool with_stor
   return filter::Filter::open(std::move(o));
 }
 
-// The policy scans are judged by: the config's thresholds, or the domain's settings.
+// The policy scans are judged by: the config's [filter] values, refined with --domain by the
+// filter keys that domain set (filter/domain_settings.h, the function smtpd uses, so the CLI
+// judges as the daemon does). An unknown domain or a malformed stored value fails the command.
 Result<filter::Policy> scan_policy(Context& ctx, const std::string& domain) {
   auto cfg = ctx.config();
   if (!cfg.is_ok()) return cfg.status();
   filter::Policy p;
-  p.domain.junk_threshold = double((*cfg)->integer("filter.junk_threshold"));
-  p.domain.reject_threshold = double((*cfg)->integer("filter.reject_threshold"));
-  p.domain.classifier_needs_rule = (*cfg)->boolean("filter.classifier_needs_rule");
+  p.domain = filter::config_policy(**cfg);
   if (domain.empty()) return p;
   auto st = ctx.store();
   if (!st.is_ok()) return st.status();
   auto d = (*st)->find_domain(to_lower(domain));
   if (!d.is_ok()) return d.status();
-  // As smtpd judges (smtpd/store_backend.cc): the [filter] config values, refined by the
-  // keys the domain has set; keys it did not set keep the config's value.
-  auto set = store::domain_overrides(**st, d->id);
-  if (!set.is_ok()) return set.status();
-  if (set->count("junk_threshold")) {
-    auto junk = store::domain_setting_number(**st, d->id, "junk_threshold");
-    if (!junk.is_ok()) return junk.status();
-    p.domain.junk_threshold = *junk;
-  }
-  if (set->count("reject_threshold")) {
-    auto reject = store::domain_setting_number(**st, d->id, "reject_threshold");
-    if (!reject.is_ok()) return reject.status();
-    p.domain.reject_threshold = *reject;
-  }
-  if (set->count("classifier_needs_rule")) {
-    auto needs = store::domain_setting_bool(**st, d->id, "classifier_needs_rule");
-    if (!needs.is_ok()) return needs.status();
-    p.domain.classifier_needs_rule = *needs;
-  }
-  auto ext = store::domain_setting_list(**st, d->id, "blocked_extensions");
-  if (!ext.is_ok()) return ext.status();
-  if (!ext->empty()) p.domain.blocked_extensions = *ext;
+  TSUBAME_TRY(filter::apply_domain_settings(**st, d->id, p.domain));
   return p;
 }
 

@@ -10,15 +10,20 @@
 //   store_fixture CONFIG login USER success|bad-password IP
 //   store_fixture CONFIG tokens                              prints global "spam ham" totals
 //   store_fixture CONFIG blobs                               prints "blobs messages problems"
+//   store_fixture CONFIG raw-setting DOMAIN KEY VALUE         stores VALUE as is, around the
+//                                                            validation of `security set` (a
+//                                                            hand edit, an old version's value)
 // Exits 1 with a message on any error.
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "common/bytes.h"
 #include "common/config.h"
 #include "filter/mime.h"
 #include "store/accounts.h"
+#include "store/env.h"
 #include "store/queue.h"
 #include "store/reports.h"
 #include "store/store.h"
@@ -149,6 +154,12 @@ int main(int argc, char** argv) {
     if (!c.is_ok()) die("check", c.status());
     std::cout << c->blobs << " " << c->messages << " " << c->problems.size() << "\n";
     for (const auto& p : c->problems) std::cerr << p << "\n";
+  } else if (cmd == "raw-setting") {
+    auto d = s.find_domain(arg(3));
+    if (!d.is_ok()) die("domain", d.status());
+    const std::string key = be32(d->id) + arg(4), value = arg(5);
+    Status w = s.env().write([&](store::Txn& t) { return t.put(store::Db::kSettings, key, value); });
+    if (!w.is_ok()) die("raw-setting", w);
   } else {
     std::cerr << "store_fixture: unknown command " << cmd << "\n";
     return 2;

@@ -244,6 +244,28 @@ class FilterCommandsTest(Installation):
         self.assertEqual(self.j("filter", "scan", "--domain", "lenient.example", spam)["action"], "deliver")
         self.t("filter", "scan", "--domain", "nosuch.example", spam, code=3)
 
+    def test_scan_domain_with_a_malformed_stored_setting_fails_until_it_is_set_again(self):
+        # A value `security set` refuses, stored around it (filter/domain_settings.h): the scan
+        # must not judge with strtod's reading of it (0: everything junk) but fail, naming the key.
+        spam = self.write("scan-bad/spam.eml", SPAM_NO_HEADERS.format(to="demo@tsubame.test", marker="S2"))
+        self.t("domain", "add", "broken.example")
+        self.t("security", "set", "broken.example", "junk_threshold", "100")
+        self.t("security", "set", "broken.example", "reject_threshold", "200")
+        self.assertEqual(self.j("filter", "scan", "--domain", "broken.example", spam)["action"], "deliver")
+        self.fx("raw-setting", "broken.example", "junk_threshold", "lots")
+        r = self.t("filter", "scan", "--domain", "broken.example", spam, code=6)
+        self.assertIn("junk_threshold", r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.t("filter", "eval", "--domain", "broken.example", "--spam", os.path.dirname(spam),
+               "--ham", os.path.dirname(spam), code=6)
+        self.fx("raw-setting", "broken.example", "junk_threshold", "100")
+        self.assertEqual(self.j("filter", "scan", "--domain", "broken.example", spam)["action"], "deliver")
+        self.fx("raw-setting", "broken.example", "blocked_extensions", "e x e")
+        r = self.t("filter", "scan", "--domain", "broken.example", spam, code=6)
+        self.assertIn("blocked_extensions", r.stderr)
+        self.t("security", "set", "broken.example", "blocked_extensions", "default")
+        self.assertEqual(self.j("filter", "scan", "--domain", "broken.example", spam)["action"], "deliver")
+
     def test_learn_trains_the_store_and_is_audited(self):
         d = os.path.join(self.tmp, "learn-spam")
         for i in range(3):
