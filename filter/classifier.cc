@@ -751,6 +751,14 @@ bool Classifier::read_scope_whole(uint32_t scope, uint64_t updates) const {
   return totals.updates == updates;
 }
 
+Status Classifier::warm(uint32_t domain_id) const {
+  auto counts = counts_for(domain_id);
+  if (!counts) return counts.status();
+  if (counts->totals.spam >= params_.min_learned && counts->totals.ham >= params_.min_learned)
+    read_scope_whole(counts->scope, counts->updates);
+  return Status::ok();
+}
+
 Status Classifier::lookup_counts(uint32_t scope, uint64_t updates, std::span<const uint64_t> tokens,
                                  std::vector<TokenStat>& out) const {
   out.assign(tokens.size(), TokenStat{});

@@ -257,6 +257,12 @@ class Classifier {
   };
   Result<std::vector<TokenEvidence>> explain(const ClassifierInput& in, uint32_t domain_id, size_t n) const;
 
+  // Reads the counts the domain's mail is scored with (as classify() picks them) into memory
+  // whole, if they fit: what a daemon does at start so that its first scans are as fast as
+  // the rest. Ok when nothing needed reading (abstaining, or too large: the per-token path
+  // serves those); an error only when the store cannot be read.
+  Status warm(uint32_t domain_id = 0) const;
+
   // What the count cache did since construction (for tests and metrics).
   struct CacheStats {
     uint64_t snapshots = 0;      // whole scopes read into memory

@@ -180,6 +180,10 @@ int run(const std::string& config_path) {
       return 1;
     }
     mail_filter = std::move(*f);
+    // The global token counts into memory before the first message (Classifier::warm).
+    if (const filter::Classifier* c = mail_filter->classifier()) {
+      if (Status w = c->warm(); !w.is_ok()) log::sys().warn("smtpd: classifier counts not preloaded: {}", w.to_string());
+    }
   } else {
     log::sys().warn("smtpd: no rules at {}: mail is stored without a filter scan", rules);
   }

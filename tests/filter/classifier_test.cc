@@ -789,5 +789,25 @@ TEST_F(StoreFixture, SnapshotIsNotUsedOnceAnotherInstanceLearned) {
   EXPECT_LT(relearned->probability, after->probability) << relearned->detail;
 }
 
+TEST_F(StoreFixture, WarmReadsTheCountsBeforeTheFirstMessage) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  Classifier c(*store_, p);
+  ASSERT_TRUE(c.warm());  // nothing learned: abstaining, nothing to read
+  EXPECT_EQ(c.cache_stats().snapshots, 0u);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.learn(spam_msg(i), true, 0));
+    ASSERT_TRUE(c.learn(ham_msg(i), false, 0));
+  }
+  Classifier daemon(*store_, p);
+  ASSERT_TRUE(daemon.warm());
+  EXPECT_EQ(daemon.cache_stats().snapshots, 1u);
+  auto s = daemon.classify(spam_msg(1), 0);
+  ASSERT_TRUE(s);
+  EXPECT_GT(s->probability, 0.9) << s->detail;
+  EXPECT_EQ(daemon.cache_stats().snapshots, 1u);
+  EXPECT_EQ(daemon.cache_stats().token_lookups, 0u);
+}
+
 }  // namespace
 }  // namespace tsubame::filter
