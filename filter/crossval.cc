@@ -11,6 +11,8 @@
 #include <random>
 #include <set>
 
+#include "common/bytes.h"
+
 namespace tsubame::filter {
 
 CorpusMessage prepare_message(const Filter& rules_only, std::string name, std::string_view raw,
@@ -26,6 +28,11 @@ CorpusMessage prepare_message(const Filter& rules_only, std::string name, std::s
   }
   m.analysis = rules_only.analyse_parsed(*parsed, SmtpEnvelope{});
   m.tokens = tokenize_message(classifier_input(*parsed, m.analysis.verdict));
+  const HeaderField* list = parsed->header("List-Id");
+  if (std::string id = list == nullptr ? std::string() : list_id(list->value); !id.empty())
+    m.sender = "list:" + id;
+  else if (parsed->from && !parsed->from->domain.empty())
+    m.sender = "from:" + base_domain(to_lower(parsed->from->domain));
   return m;
 }
 
@@ -144,6 +151,41 @@ CampaignFolds campaign_folds(const std::vector<CorpusMessage>& corpus, double si
     }
   }
   interleave(ham, one, two);
+  for (Fold* f : {&one, &two}) {  // corpus order, as the other fold sets
+    std::sort(f->train.begin(), f->train.end());
+    std::sort(f->test.begin(), f->test.end());
+  }
+  out.folds = {one, two};
+  return out;
+}
+
+SenderFolds sender_folds(const std::vector<CorpusMessage>& corpus) {
+  auto [spam, ham] = class_positions(corpus);
+  Fold one{"sender 1", {}, {}}, two{"sender 2", {}, {}};  // spam old -> new / new -> old
+  halves(spam, one, two);
+  std::map<std::string, std::vector<size_t>> by_sender;  // sender -> ham (corpus order)
+  std::vector<std::vector<size_t>> groups;
+  for (size_t i : ham) {
+    if (corpus[i].sender.empty()) groups.push_back({i});
+    else by_sender[corpus[i].sender].push_back(i);
+  }
+  for (auto& [name, members] : by_sender) groups.push_back(std::move(members));
+  // Largest first; ties by first member, so the deal is deterministic.
+  std::stable_sort(groups.begin(), groups.end(), [](const auto& x, const auto& y) {
+    return x.size() != y.size() ? x.size() > y.size() : x.front() < y.front();
+  });
+  SenderFolds out;
+  out.senders = groups.size();
+  size_t side_size[2] = {0, 0};
+  for (const auto& members : groups) {
+    out.largest = std::max(out.largest, members.size());
+    int side = side_size[0] <= side_size[1] ? 0 : 1;
+    side_size[side] += members.size();
+    for (size_t i : members) {
+      (side == 0 ? one.train : one.test).push_back(i);
+      (side == 1 ? two.train : two.test).push_back(i);
+    }
+  }
   for (Fold* f : {&one, &two}) {  // corpus order, as the other fold sets
     std::sort(f->train.begin(), f->train.end());
     std::sort(f->test.begin(), f->test.end());

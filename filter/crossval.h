@@ -44,6 +44,10 @@ struct CorpusMessage {
   Analysis analysis;              // rules and checks, no BAYES yet
   std::vector<uint64_t> tokens;   // classifier tokens (tokenize_message)
   uint64_t bytes = 0;
+  // Who sent it, for sender_folds: the list's id when it came through a mailing list
+  // ("list:ilug.linux.ie"), else the From domain's registered domain ("from:netscape.com");
+  // "" when neither is known.
+  std::string sender;
 };
 
 // Parses and analyses one message with a filter opened without a store (no classifier).
@@ -81,6 +85,19 @@ struct CampaignFolds {
   size_t singletons = 0;         // spam like no other spam
 };
 CampaignFolds campaign_folds(const std::vector<CorpusMessage>& corpus, double similarity = kCampaignSimilarity);
+// Two folds in which no ham sender is on both sides: ham is grouped by CorpusMessage::sender
+// (a list, or the From domain's organisation; ham with no sender stands alone) and the groups
+// are dealt, largest first, to the side with fewer ham so far; spam is split by time as in
+// drift_folds (older half -> newer half, and back). Every tested ham then comes from a list,
+// newsletter or company the counts never saw: the first letter of a new supplier, a
+// newsletter subscribed to yesterday. `tsubame filter eval --folds --fold-set sender`.
+struct SenderFolds {
+  std::vector<Fold> folds;
+  size_t senders = 0;   // ham groups (ham with no sender counted one each)
+  size_t largest = 0;   // ham in the largest group
+};
+SenderFolds sender_folds(const std::vector<CorpusMessage>& corpus);
+
 // |a ∩ b| / |a ∪ b| of two sorted, duplicate-free token lists (1 when both are empty).
 double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b);
 

@@ -229,7 +229,7 @@ struct FoldOptions {
   filter::TrainingRegime regime;
   filter::ModelOptions model;
   long match_fp = -1;          // also judge at the lowest junk threshold with total FP <= this
-  std::string fold_set = "standard";  // or "drift" (filter::drift_folds), "campaign" (campaign_folds)
+  std::string fold_set = "standard";  // or "drift" (filter::drift_folds), "campaign" (campaign_folds), "sender" (sender_folds)
   double campaign_similarity = filter::kCampaignSimilarity;
 };
 
@@ -281,6 +281,12 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
       std::printf("campaign folds: %zu spam groups at Jaccard >= %.2f (largest %zu, %zu spam alone)\n",
                   cf.campaigns, fo.campaign_similarity, cf.largest, cf.singletons);
     folds = std::move(cf.folds);
+  } else if (fo.fold_set == "sender") {
+    auto sf = filter::sender_folds(corpus);
+    if (!ctx.json)
+      std::printf("sender folds: %zu ham senders (lists and From organisations; largest %zu ham)\n",
+                  sf.senders, sf.largest);
+    folds = std::move(sf.folds);
   } else {
     folds = fo.fold_set == "drift" ? filter::drift_folds(corpus) : filter::standard_folds(corpus);
   }
@@ -483,8 +489,9 @@ void register_filter(CLI::App& app, Context& ctx) {
   eval->add_option("--misses", fo->misses, "With --folds: list up to N misses of each kind per fold");
   eval->add_option("--fold-set", fo->fold_set,
                    "With --folds: standard (even/odd and old/new halves), drift (spam by time, ham "
-                   "interleaved) or campaign (no spam campaign on both sides, ham interleaved)")
-      ->check(CLI::IsMember({"standard", "drift", "campaign"}));
+                   "interleaved), campaign (no spam campaign on both sides, ham interleaved) or "
+                   "sender (spam by time, no ham sender on both sides)")
+      ->check(CLI::IsMember({"standard", "drift", "campaign", "sender"}));
   eval->add_option("--campaign-similarity", fo->campaign_similarity,
                    "With --fold-set campaign: Jaccard similarity of token sets that links two spam "
                    "into one campaign (default 0.3)")

@@ -110,6 +110,74 @@ TEST_F(CrossValTest, DriftFoldsSplitSpamByTimeAndInterleaveHam) {
   EXPECT_EQ(back_spam_test, (std::vector<size_t>{0, 1, 2, 3}));
 }
 
+TEST_F(CrossValTest, SenderIsTheListOrTheFromOrganisation) {
+  EXPECT_EQ(corpus_.front().sender, "from:bulk.example");
+  EXPECT_EQ(corpus_.back().sender, "from:partner.example");
+  std::string listed = "From: Carol <carol@mail.uni.example.ac.uk>\r\n"
+                       "To: ilug@linux.ie\r\n"
+                       "List-Id: Irish Linux Users' Group <ilug.linux.ie>\r\n"
+                       "Subject: [ILUG] kernel question\r\n\r\nWhich kernel do you run?\r\n";
+  EXPECT_EQ(prepare_message(*filter_, "l", listed, false).sender, "list:ilug.linux.ie");
+  std::string sub = "From: News <news@mail.shop.example.com>\r\nSubject: hi\r\n\r\nhello\r\n";
+  EXPECT_EQ(prepare_message(*filter_, "s", sub, false).sender, "from:example.com");
+  std::string none = "Subject: no sender\r\n\r\nhello\r\n";
+  EXPECT_EQ(prepare_message(*filter_, "n", none, false).sender, "");
+}
+
+TEST(SenderFolds, NoHamSenderOnBothSidesAndSpamByTime) {
+  // Spam 0..5 (file order); ham 6..15 from: a list (4), one company (3), a second
+  // company (1) and two ham with no known sender.
+  std::vector<CorpusMessage> c;
+  auto add = [&](bool spam, std::string sender) {
+    CorpusMessage m;
+    m.spam = spam;
+    m.sender = std::move(sender);
+    c.push_back(std::move(m));
+  };
+  for (int k = 0; k < 6; ++k) add(true, "from:bulk.example");
+  for (const char* s : {"list:l.example", "from:b.example", "list:l.example", "", "from:b.example",
+                        "list:l.example", "from:c.example", "from:b.example", "list:l.example", ""})
+    add(false, s);
+  SenderFolds sf = sender_folds(c);
+  EXPECT_EQ(sf.senders, 5u);  // the list, two companies, two unknown
+  EXPECT_EQ(sf.largest, 4u);
+  ASSERT_EQ(sf.folds.size(), 2u);
+  const Fold& one = sf.folds[0];
+  const Fold& two = sf.folds[1];
+  EXPECT_EQ(two.train, one.test);
+  EXPECT_EQ(two.test, one.train);
+  std::set<std::string> train_senders, test_senders;
+  std::vector<size_t> spam_test;
+  size_t ham_train = 0, ham_test = 0;
+  for (size_t i : one.train) {
+    if (!c[i].spam) {
+      train_senders.insert(c[i].sender);
+      ++ham_train;
+    }
+  }
+  for (size_t i : one.test) {
+    if (c[i].spam) {
+      spam_test.push_back(i);
+    } else {
+      test_senders.insert(c[i].sender);
+      ++ham_test;
+    }
+  }
+  EXPECT_EQ(one.train.size() + one.test.size(), c.size());
+  for (const std::string& s : test_senders) {
+    if (!s.empty()) {
+      EXPECT_FALSE(train_senders.count(s)) << s;
+    }
+  }
+  EXPECT_EQ(spam_test, (std::vector<size_t>{3, 4, 5}));  // the newer half
+  // Dealt largest first to the smaller side: list (4) | company b (3), then c, then the two
+  // unknown ones: 4 + 1 against 3 + 1 + 1.
+  EXPECT_EQ(ham_train, 5u);
+  EXPECT_EQ(ham_test, 5u);
+  EXPECT_TRUE(train_senders.count("list:l.example"));
+  EXPECT_TRUE(test_senders.count("from:b.example"));
+}
+
 TEST(CampaignFolds, JaccardOfSortedTokenLists) {
   EXPECT_DOUBLE_EQ(jaccard({1, 2, 3, 4}, {3, 4, 5, 6}), 2.0 / 6.0);
   EXPECT_DOUBLE_EQ(jaccard({1, 2}, {1, 2}), 1.0);
