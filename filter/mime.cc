@@ -1522,10 +1522,14 @@ class Parser {
         }
       }
     } else {
-      // Normalise line ends to '\n' for the text view.
+      // Normalise line ends to '\n' for the text view: every CR that precedes an LF goes.
       tp.text.reserve(text.size());
-      for (size_t i = 0; i < text.size(); ++i)
-        if (!(text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) tp.text += text[i];
+      size_t from = 0;
+      for (size_t cr = text.find("\r\n"); cr != std::string::npos; cr = text.find("\r\n", cr + 1)) {
+        tp.text.append(text, from, cr - from);
+        from = cr + 1;
+      }
+      tp.text.append(text, from, std::string::npos);
       extract_plain_urls(tp.text, id);
     }
     if (tp.in_body_text) append_body_text(tp.text);

@@ -32,6 +32,17 @@ class MixedFixture : public ::testing::TestWithParam<bool> {
   ParsedMessage pm_;
 };
 
+TEST(TextView, CrBeforeLfGoesOtherCrStays) {
+  // The text view ends lines with LF: a CR that precedes an LF goes, a lone CR (old Mac
+  // line end, or a stray byte) stays, and so does the first CR of CR CR LF.
+  auto r = parse_message("Subject: t\r\n\r\none\r\ntwo\r\r\nthree\rfour\r\n\r\nend\r");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->body_text, "one\ntwo\r\nthree\rfour\n\nend\r");
+  auto q = parse_message("Content-Transfer-Encoding: quoted-printable\r\n\r\na=0D=0Ab=0Dc\r\n");
+  ASSERT_TRUE(q.is_ok());
+  EXPECT_EQ(q->body_text, "a\nb\rc\n");
+}
+
 TEST_P(MixedFixture, DecodedHeaders) {
   EXPECT_EQ(pm_.subject, "日本語のテスト report");
   ASSERT_TRUE(pm_.from.has_value());
