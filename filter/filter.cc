@@ -321,6 +321,196 @@ bool date_future(const ParsedMessage& msg) {
   return ahead > kDateFutureMinSeconds && ahead <= kDateFutureMaxSeconds;
 }
 
+namespace {
+
+// Whether `word` occurs in `text` without regard to ASCII case, not inside a longer word (the
+// bytes around it are not letters or digits): "Pine" names Pine, not "Pineapple Mailer".
+// No allocation; O(|text| x |word|) with |text| capped by the caller.
+bool contains_word(std::string_view text, std::string_view word) {
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (size_t i = 0; i + word.size() <= text.size(); ++i) {
+    if (!iequals(text.substr(i, word.size()), word)) continue;
+    if (i > 0 && alnum(text[i - 1]) && alnum(word.front())) continue;
+    size_t end = i + word.size();
+    if (end < text.size() && alnum(text[end]) && alnum(word.back())) continue;
+    return true;
+  }
+  return false;
+}
+
+struct ProgramName {
+  std::string_view word;
+  MailProgram program;
+};
+// Checked in this order: The Bat! and Eudora before Microsoft ("QUALCOMM Windows Eudora"),
+// Microsoft before the others.
+constexpr ProgramName kProgramNames[] = {
+    {"The Bat!", MailProgram::kTheBat},       {"Eudora", MailProgram::kEudora},
+    {"Microsoft", MailProgram::kMicrosoft},   {"Outlook", MailProgram::kMicrosoft},
+    {"Windows Mail", MailProgram::kMicrosoft}, {"Windows Live Mail", MailProgram::kMicrosoft},
+    {"Mozilla", MailProgram::kOther},         {"Thunderbird", MailProgram::kOther},
+    {"Netscape", MailProgram::kOther},        {"SeaMonkey", MailProgram::kOther},
+    {"Apple Mail", MailProgram::kOther},      {"Pegasus Mail", MailProgram::kOther},
+    {"Mutt", MailProgram::kOther},            {"KMail", MailProgram::kOther},
+    {"Evolution", MailProgram::kOther},       {"Sylpheed", MailProgram::kOther},
+    {"Claws Mail", MailProgram::kOther},      {"Pine", MailProgram::kOther},
+    {"Alpine", MailProgram::kOther},          {"Opera", MailProgram::kOther},
+    {"Mulberry", MailProgram::kOther},        {"Gnus", MailProgram::kOther},
+};
+
+MailProgram program_named_in(std::string_view value) {
+  value = value.substr(0, std::min(value.size(), kMailerNameMaxBytes));
+  for (const ProgramName& n : kProgramNames)
+    if (contains_word(value, n.word)) return n.program;
+  return MailProgram::kNone;
+}
+
+bool digits(std::string_view s, size_t min, size_t max) {
+  return s.size() >= min && s.size() <= max &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+bool hex_digits(std::string_view s, size_t n) {
+  return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+         });
+}
+
+}  // namespace
+
+MailProgram named_mail_program(const ParsedMessage& msg) {
+  for (std::string_view field : {"X-Mailer", "User-Agent"}) {
+    const HeaderField* f = msg.header(field);
+    if (f == nullptr) continue;
+    MailProgram p = program_named_in(f->value);
+    if (p != MailProgram::kNone) return p;
+  }
+  return MailProgram::kNone;
+}
+
+MessageIdShape message_id_shape(std::string_view id) {
+  // RFC 5322 §3.6.4: msg-id = [CFWS] "<" id-left "@" id-right ">" [CFWS]
+  id = trim(id);
+  if (id.size() < 2 || id.front() != '<') return MessageIdShape::kOther;
+  std::string_view rest = id.substr(1, std::min(id.size() - 1, kMessageIdShapeMaxBytes + 1));
+  size_t at = rest.find('@');
+  if (at == std::string_view::npos || at == 0) return MessageIdShape::kOther;
+  std::string_view left = rest.substr(0, at);
+  // Microsoft: hex12 "$" hex8 "$" hex8.
+  if (left.size() == 30 && left[12] == '$' && left[21] == '$' && hex_digits(left.substr(0, 12), 12) &&
+      hex_digits(left.substr(13, 8), 8) && hex_digits(left.substr(22, 8), 8))
+    return MessageIdShape::kMicrosoft;
+  if (left.size() >= kMessageIdLettersMin &&
+      std::all_of(left.begin(), left.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
+    return MessageIdShape::kLetters;
+  // The dot-separated fields of id-left; no shape here has more than kMaxFields.
+  constexpr size_t kMaxFields = 8;
+  std::string_view f[kMaxFields];
+  size_t n = 0;
+  for (size_t start = 0;;) {
+    if (n == kMaxFields) return MessageIdShape::kOther;
+    size_t dot = left.find('.', start);
+    f[n++] = left.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  // The Bat!: 6-12 digits "." YYYYMMDDhhmmss.
+  if (n == 2 && digits(f[0], 6, 12) && digits(f[1], 14, 14)) return MessageIdShape::kTheBat;
+  // Eudora: its version (two one-digit fields, then two to four more numbers), the time
+  // YYYYMMDDhhmmss and eight hex digits.
+  if (n >= 6 && n <= 8 && digits(f[0], 1, 1) && digits(f[1], 1, 1) && digits(f[n - 2], 14, 14) &&
+      hex_digits(f[n - 1], 8) && std::all_of(f + 2, f + n - 2, [](std::string_view v) { return digits(v, 1, 4); }))
+    return MessageIdShape::kEudora;
+  return MessageIdShape::kOther;
+}
+
+bool mailer_forged(const ParsedMessage& msg) {
+  if (!msg.message_id) return false;
+  MailProgram p = named_mail_program(msg);
+  if (p == MailProgram::kNone) return false;
+  switch (message_id_shape(*msg.message_id)) {
+    case MessageIdShape::kLetters: return true;
+    case MessageIdShape::kMicrosoft: return p != MailProgram::kMicrosoft;
+    case MessageIdShape::kTheBat: return p != MailProgram::kTheBat;
+    case MessageIdShape::kEudora: return p != MailProgram::kEudora;
+    case MessageIdShape::kOther: return false;
+  }
+  return false;
+}
+
+namespace {
+
+// FILETIME halves as hex digits -> unix seconds; nullopt unless the high half is 8 hex
+// digits starting with 01 and the low half 6 to 8 hex digits (some writers drop its leading
+// zeros).
+std::optional<int64_t> filetime_seconds(std::string_view high, std::string_view low) {
+  if (!hex_digits(high, 8) || high[0] != '0' || high[1] != '1') return std::nullopt;
+  if (low.size() < 6 || low.size() > 8 || !hex_digits(low, low.size())) return std::nullopt;
+  auto value = [](std::string_view hex) {
+    uint64_t v = 0;
+    for (char c : hex) v = v * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    return v;
+  };
+  uint64_t ft = (value(high) << 32) | value(low);
+  constexpr int64_t kFiletimeUnixEpoch = 11644473600;  // seconds from 1601-01-01 to 1970-01-01
+  return static_cast<int64_t>(ft / 10000000) - kFiletimeUnixEpoch;
+}
+
+}  // namespace
+
+std::optional<int64_t> boundary_filetime(std::string_view boundary) {
+  // "_NextPart_" NNN "_" [a counter of 4-6 hex digits "_"] high8 "." low6-8, and no more.
+  size_t np = boundary.find("_NextPart_");
+  if (np == std::string_view::npos) return std::nullopt;
+  std::string_view rest = boundary.substr(np + 10);
+  if (rest.size() < 4 || !digits(rest.substr(0, 3), 3, 3) || rest[3] != '_') return std::nullopt;
+  rest.remove_prefix(4);
+  size_t dot = rest.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  std::string_view before = rest.substr(0, dot), low = rest.substr(dot + 1);
+  size_t under = before.find('_');
+  if (under != std::string_view::npos) {
+    if (under < 4 || under > 6 || !hex_digits(before.substr(0, under), under)) return std::nullopt;
+    before.remove_prefix(under + 1);
+  }
+  return filetime_seconds(before, low);
+}
+
+std::optional<int64_t> message_id_filetime(std::string_view id) {
+  if (message_id_shape(id) != MessageIdShape::kMicrosoft) return std::nullopt;
+  std::string_view left = trim(id).substr(1);  // hex12 "$" hex8 "$" hex8 "@" ...
+  return filetime_seconds(left.substr(4, 8), left.substr(13, 8));
+}
+
+namespace {
+
+// Whether a multipart part at or below `p` (document order, message/rfc822 parts not entered)
+// has a boundary whose FILETIME is `stale`; counts the multipart parts read in `read` and
+// stops at kFiletimeMaxBoundaries. The recursion is as deep as the parser allowed
+// (MimeLimits::max_depth).
+template <class Stale>
+bool boundary_stale(const BodyPart& p, const Stale& stale, size_t& read) {
+  if (!p.is_multipart() || read >= kFiletimeMaxBoundaries) return false;
+  ++read;
+  for (const auto& [name, value] : p.params)
+    if (iequals(name, "boundary") && stale(boundary_filetime(value))) return true;
+  for (const BodyPart& c : p.children)
+    if (boundary_stale(c, stale, read)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool filetime_stale(const ParsedMessage& msg) {
+  if (!msg.date || !msg.date->unix_seconds) return false;
+  int64_t date = *msg.date->unix_seconds;
+  auto stale = [date](std::optional<int64_t> t) {
+    return t && (*t - date > kFiletimeStaleSeconds || date - *t > kFiletimeStaleSeconds);
+  };
+  if (msg.message_id && stale(message_id_filetime(*msg.message_id))) return true;
+  size_t read = 0;
+  return boundary_stale(msg.summary.body, stale, read);
+}
+
 std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnvelope& env) {
   std::vector<std::string> c;
   for (const auto& l : msg.links) {
@@ -355,6 +545,8 @@ std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnve
       st.exclaim_lines * 100 >= st.lines * kExclaimLinesPercent)
     c.emplace_back("exclaim-lines");
   if (date_future(msg)) c.emplace_back("date-future");
+  if (mailer_forged(msg)) c.emplace_back("mailer-forged");
+  if (filetime_stale(msg)) c.emplace_back("filetime-stale");
   return c;
 }
 

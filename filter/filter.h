@@ -18,6 +18,7 @@
 // reload() may run at the same time (engine.h).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -161,6 +162,75 @@ std::optional<int64_t> received_stamp(const ParsedMessage& msg);
 inline constexpr int64_t kDateFutureMinSeconds = 6 * 3600;
 inline constexpr int64_t kDateFutureMaxSeconds = 7 * 24 * 3600;
 bool date_future(const ParsedMessage& msg);
+
+// ---- round 8: traits computed over the parsed message, second pass (check:mailer-forged,
+// check:filetime-stale)
+
+// The family of the mail program a message names in X-Mailer, or else in User-Agent (the
+// fields where mail programs write their name; RFC 5322 §3.6.8 optional fields). Only
+// names in a fixed table count (named_mail_program() in filter.cc, matched as whole words
+// without regard to case): a name outside it, or no such field, is kNone. At most
+// kMailerNameMaxBytes of each field value are read.
+enum class MailProgram : uint8_t {
+  kNone,
+  kMicrosoft,  // Outlook, Outlook Express, Windows (Live) Mail, Entourage, CDO ("Microsoft ...")
+  kTheBat,     // The Bat!
+  kEudora,     // Eudora
+  kOther,      // another named program: Mozilla, Thunderbird, Netscape, SeaMonkey, Apple Mail,
+               // Pegasus Mail, Mutt, KMail, Evolution, Sylpheed, Claws Mail, Pine, Alpine,
+               // Opera, Mulberry, Gnus
+};
+inline constexpr size_t kMailerNameMaxBytes = 256;
+MailProgram named_mail_program(const ParsedMessage& msg);
+
+// The shape of a Message-ID (RFC 5322 §3.6.4, "<" id-left "@" id-right ">") where it is the
+// fingerprint of the program that wrote it; kOther for every other shape (the shapes relays
+// write when they add a missing field, webmail, servers, the programs with a UUID) and for
+// an id-left longer than kMessageIdShapeMaxBytes.
+//   kMicrosoft  <hex12$hex8$hex8@...>: Microsoft's mail library (Outlook Express, Outlook,
+//               Windows Mail): a counter and a FILETIME, "<000801c24e3f$5d1b3a20$0200a8c0@pc>"
+//   kTheBat     <digits.YYYYMMDDhhmmss@...>: "<1030019517.20020822123456@example.com>"
+//   kEudora     <v.v.v.v[.v[.v]].YYYYMMDDhhmmss.hex8@...>: "<5.1.0.14.2.20020822123456.00a1b2c3@>"
+//   kLetters    at least kMessageIdLettersMin lower-case ASCII letters and nothing else
+//               ("<vewaeurtngep@...>"): no mail program or server writes an id without a
+//               digit or a separator; bulk-mailing software draws random letters
+enum class MessageIdShape : uint8_t { kOther, kMicrosoft, kTheBat, kEudora, kLetters };
+inline constexpr size_t kMessageIdShapeMaxBytes = 128;
+inline constexpr size_t kMessageIdLettersMin = 6;
+MessageIdShape message_id_shape(std::string_view id);
+
+// check:mailer-forged: the message names a mail program (named_mail_program()) and its
+// Message-ID has the fingerprint of another one (message_id_shape()): a Microsoft-shaped id
+// under The Bat!, Eudora, Mozilla ..., a The Bat! or Eudora id under any other program, or a
+// random-letter id under any named program. A mail program writes its own Message-ID (or
+// none, when a relay adds one in the relay's shape, which is kOther); bulk-mailing software
+// writes the X-Mailer of a well-known program, drawn per copy from a list, beside the one
+// Message-ID generator it has. Only positive contradictions count: an id rewritten by a
+// relay or a mail service (kOther) never fires.
+bool mailer_forged(const ParsedMessage& msg);
+
+// Microsoft's mail library (Outlook, Outlook Express, Exchange, Windows Mail) writes the
+// moment it built the message, a Windows FILETIME (100 ns since 1601-01-01), into its MIME
+// boundaries ("----=_NextPart_000_0019_01C24E1D.D6A7A420": high and low half, in the
+// sender's local time) and its Message-IDs ("<000801c24e3f$5d1b3a20$0200a8c0@pc>": the high
+// half after a 4-digit counter, the low half after '$', in UTC). These return that moment
+// in unix seconds when the value has the shape and the high half starts with 01 (the years
+// 1829 to 2057; other values are random digits that BOUNDARY_NEXTPART_FORGED and
+// MSGID_OE_BAD_FILETIME score); nullopt otherwise.
+std::optional<int64_t> boundary_filetime(std::string_view boundary);
+std::optional<int64_t> message_id_filetime(std::string_view id);
+
+// check:filetime-stale: the FILETIME of the Message-ID or of a multipart boundary of the
+// message itself (not of an attached message/rfc822, which has its own Date) is more than
+// kFiletimeStaleSeconds from the Date. The program writes the FILETIME and the Date from the
+// same clock at the same moment (of A's ham, boundaries are within 7 hours, the zone, and
+// Message-IDs within a day); bulk mail copies the headers of a message captured once
+// ("----=_NextPart_000_01BC2B74.89D1CCC0", an Outlook 97 boundary from 1997 under a 2002
+// Date) into every copy, with a fresh Date. At most the first kFiletimeMaxBoundaries
+// multipart parts (in document order) are read.
+inline constexpr int64_t kFiletimeStaleSeconds = 30 * 24 * 3600;
+inline constexpr size_t kFiletimeMaxBoundaries = 16;
+bool filetime_stale(const ParsedMessage& msg);
 
 // Scope texts of a parsed message; views point into msg (and into storage).
 ScanInput build_scan_input(const ParsedMessage& msg);

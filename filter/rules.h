@@ -78,11 +78,16 @@ enum class ScopeKind : uint8_t {
 //   date-future          Date more than kDateFutureMinSeconds (6 h) and at most
 //                        kDateFutureMaxSeconds (7 days) after the stamp of the topmost
 //                        Received field that parses (filter.h date_future)
+//   mailer-forged        X-Mailer / User-Agent names a mail program and the Message-ID has
+//                        another program's shape, or random letters (filter.h mailer_forged)
+//   filetime-stale       the Windows FILETIME in a Microsoft-style boundary or Message-ID is
+//                        more than kFiletimeStaleSeconds (30 days) from the Date
+//                        (filter.h filetime_stale)
 inline constexpr std::string_view kCheckNames[] = {
     "link-host-mismatch",   "missing-message-id", "missing-date",         "missing-from",
     "malformed-message-id", "malformed-date",     "from-domain-mismatch", "mime-anomaly",
     "html-only-base64",     "html-little-text",   "exclaim-lines",        "list-address-in-link",
-    "header-name-case",     "date-future",
+    "header-name-case",     "date-future",        "mailer-forged",        "filetime-stale",
 };
 
 struct Scope {
