@@ -59,15 +59,21 @@ engines=${BENCH_ENGINES:-"tsubame spamassassin rspamd"}
 # BENCH_REPEAT=N scans split B N times with Tsubame and with Rspamd (default 3) and reports
 # the run of median speed: one pass of Tsubame takes about a second, so a single run is at
 # the mercy of whatever else the machine does. Verdicts must be the same in every pass.
-# SpamAssassin (about four minutes a pass) scans once.
+# SpamAssassin (about four minutes a pass) scans once. Tsubame's verdicts must be the same in
+# every pass (the script stops otherwise); a peer's may differ (Rspamd's did by two spam in
+# session 8), and then every pass's FP and FN are printed beside the one reported.
 repeat=${BENCH_REPEAT:-3}
-median_run() {  # FILE of JSON lines -> the line with the median messages_per_second
-  python3 - "$1" <<'PY'
+median_run() {  # FILE of JSON lines [strict] -> the line with the median messages_per_second
+  python3 - "$1" "${2:-}" <<'PY'
 import json, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 keys = ("false_positive_rate", "false_negative_rate")
 if any(tuple(r[k] for k in keys) != tuple(runs[0][k] for k in keys) for r in runs):
-    sys.exit("verdicts differ between passes: " + " ".join(str(tuple(r[k] for k in keys)) for r in runs))
+    msg = "verdicts differ between passes (FP, FN): " + ", ".join(
+        "%.2f%% / %.2f%%" % (100 * r[keys[0]], 100 * r[keys[1]]) for r in runs)
+    if sys.argv[2] == "strict":
+        sys.exit(msg)
+    print("   " + msg, file=sys.stderr)
 print("   passes (messages/s): " + ", ".join("%.1f" % r["messages_per_second"] for r in runs), file=sys.stderr)
 runs.sort(key=lambda r: r["messages_per_second"])
 print(json.dumps(runs[len(runs) // 2]))
@@ -98,7 +104,7 @@ for _ in $(seq "$repeat"); do
   "$ts" filter eval --spam "$work/b/spam" --ham "$work/b/ham" --json \
     | python3 -c 'import json,sys; d=json.load(sys.stdin); d["engine"]="tsubame"; print(json.dumps(d))' >> "$work/ts-runs"
 done
-median_run "$work/ts-runs" >> "$work/results"
+median_run "$work/ts-runs" strict >> "$work/results"
 
 fi
 
