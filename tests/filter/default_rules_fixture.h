@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <span>
 #include <string>
 
 #include "filter/filter.h"
@@ -48,6 +49,38 @@ inline std::string text_letter(const std::string& body, const std::string& subje
          "MIME-Version: 1.0\r\nSubject: " +
          subject + "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
          body + "\r\n";
+}
+
+// One scored id of a rule file, as the genre tables write it: a spam letter that must fire
+// it and the nearest legitimate letter that must fire nothing of the file (both built by
+// text_letter()).
+struct LetterCase {
+  const char* id;
+  const char* spam_body;
+  const char* spam_subject;
+  const char* legit_body;
+  const char* legit_subject;
+};
+
+// Each case's spam letter fires its id (scanned with the default policy).
+inline void expect_each_fires(const Filter& f, std::span<const LetterCase> cases) {
+  const SmtpEnvelope env;
+  const Policy policy;
+  for (const LetterCase& c : cases) {
+    Verdict v = f.scan(text_letter(c.spam_body, c.spam_subject), env, policy);
+    EXPECT_TRUE(v.has(c.id)) << c.id << " did not fire on: " << c.spam_body << "\n" << v.to_text();
+  }
+}
+
+// Each case's legitimate letter fires none of `ids` (the file's scored ids) and is delivered.
+template <class Ids>
+void expect_each_legit_quiet(const Filter& f, std::span<const LetterCase> cases, const Ids& ids) {
+  const SmtpEnvelope env;
+  const Policy policy;
+  for (const LetterCase& c : cases) {
+    Verdict v = f.scan(text_letter(c.legit_body, c.legit_subject), env, policy);
+    expect_quiet(v, ids, c.legit_body);
+  }
 }
 
 // Whether the computed check `name` (check:NAME) fires for the raw message.

@@ -39,13 +39,7 @@ void expect_quiet(const Verdict& v, const std::string& what) { testing::expect_q
 
 // One genre: the spam form that must fire `id`, and the nearest legitimate message that must
 // fire nothing of this file.
-struct Case {
-  const char* id;
-  const char* spam_body;
-  const char* spam_subject;
-  const char* legit_body;
-  const char* legit_subject;
-};
+using Case = testing::LetterCase;
 
 const Case kCases[] = {
     {"GENRE_DIPLOMA",
@@ -156,14 +150,11 @@ const Case kCases[] = {
 };
 
 TEST_F(Traits6GenresTest, EachGenreFiresOnItsSpam) {
-  for (const Case& c : kCases) {
-    Verdict v = scan(testing::text_letter(c.spam_body, c.spam_subject));
-    EXPECT_TRUE(v.has(c.id)) << c.id << " did not fire on: " << c.spam_body << "\n" << v.to_text();
-  }
+  testing::expect_each_fires(*filter_, kCases);
 }
 
 TEST_F(Traits6GenresTest, NearestLegitimateMessageIsQuiet) {
-  for (const Case& c : kCases) expect_quiet(scan(testing::text_letter(c.legit_body, c.legit_subject)), c.legit_body);
+  testing::expect_each_legit_quiet(*filter_, kCases, kAllGenres);
 }
 
 // Every genre meta of the file has at least one spam case above.

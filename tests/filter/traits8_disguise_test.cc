@@ -43,13 +43,7 @@ std::string letter_with(const std::string& extra_headers, const std::string& bod
 
 // One scored id: the disguised spam that must fire it, and the nearest legitimate message
 // (plain letters) that must fire nothing of this file.
-struct Case {
-  const char* id;
-  const char* spam_body;
-  const char* spam_subject;
-  const char* legit_body;
-  const char* legit_subject;
-};
+using Case = testing::LetterCase;
 
 const Case kCases[] = {
     {"DISGUISE_STRANGER",
@@ -95,14 +89,11 @@ const Case kCases[] = {
 };
 
 TEST_F(Traits8DisguiseTest, EachRuleFiresOnItsDisguise) {
-  for (const Case& c : kCases) {
-    Verdict v = scan(testing::text_letter(c.spam_body, c.spam_subject));
-    EXPECT_TRUE(v.has(c.id)) << c.id << " did not fire on: " << c.spam_body << "\n" << v.to_text();
-  }
+  testing::expect_each_fires(*filter_, kCases);
 }
 
 TEST_F(Traits8DisguiseTest, NearestLegitimateMessageIsQuiet) {
-  for (const Case& c : kCases) expect_quiet(scan(testing::text_letter(c.legit_body, c.legit_subject)), c.legit_body);
+  testing::expect_each_legit_quiet(*filter_, kCases, kAllIds);
 }
 
 // A real reply carries its thread (RFC 5322 §3.6.4 In-Reply-To and References): a formal
