@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <unordered_map>
 
@@ -596,14 +597,15 @@ double classifier_points(double probability, const ClassifierParams& p) {
 // is not cached (insert says so). Grows by doubling at half load, up to kTokenCacheEntries.
 class TokenTable {
  public:
-  const TokenStat* find(uint64_t key, TokenStat* out) const {
-    if (slots_.empty() || key == 0) return nullptr;
+  // Sets *out and returns true when the key is in the table.
+  bool find(uint64_t key, TokenStat* out) const {
+    if (slots_.empty() || key == 0) return false;
     for (size_t i = key >> shift_;; i = (i + 1) & mask_) {
       if (slots_[i].key == key) {
         *out = TokenStat{slots_[i].spam, slots_[i].ham};
-        return out;
+        return true;
       }
-      if (slots_[i].key == 0) return nullptr;
+      if (slots_[i].key == 0) return false;
     }
   }
   // Starts loading the key's home slot into the CPU cache (a lookup a few tokens ahead).
@@ -669,8 +671,7 @@ struct Classifier::CountCache {
   struct Scope {
     uint64_t updates = UINT64_MAX;  // the scope's update counter these counts were read at
     bool complete = false;          // counts holds every token of the scope at `updates`
-    bool read_tried = false;        // the scope was read whole at least once ...
-    uint64_t read_ns = 0;           // ... last at this monotonic time
+    std::optional<uint64_t> read_ns;  // when the scope was last read whole (monotonic)
     TokenTable counts;
     void reset(uint64_t at_updates) {
       counts.clear();
@@ -723,8 +724,7 @@ bool Classifier::read_scope_whole(uint32_t scope, uint64_t updates) const {
     CountCache::Scope& sc = cache_->scopes[scope];
     if (sc.updates == updates && sc.complete) return true;
     const uint64_t now = monotonic_ns();
-    if (sc.read_tried && now - sc.read_ns < kTokenSnapshotRetryNs) return false;
-    sc.read_tried = true;
+    if (sc.read_ns && now - *sc.read_ns < kTokenSnapshotRetryNs) return false;
     sc.read_ns = now;
   }
   // Read without the lock: scans go on with the per-token path meanwhile. The tokens come

@@ -61,6 +61,33 @@ void halves(const std::vector<size_t>& pos, Fold& a, Fold& b) {
   }
 }
 
+// Deals whole groups of corpus indices (each in corpus order), largest first, ties by first
+// member so the deal is deterministic, each to the side with fewer messages so far: side 0
+// trains `a` and tests `b`, side 1 the other way round. Returns the largest group's size.
+size_t deal_groups(std::vector<std::vector<size_t>> groups, Fold& a, Fold& b) {
+  std::stable_sort(groups.begin(), groups.end(), [](const auto& x, const auto& y) {
+    return x.size() != y.size() ? x.size() > y.size() : x.front() < y.front();
+  });
+  size_t side_size[2] = {0, 0};
+  for (const auto& members : groups) {
+    int side = side_size[0] <= side_size[1] ? 0 : 1;
+    side_size[side] += members.size();
+    for (size_t i : members) {
+      (side == 0 ? a.train : a.test).push_back(i);
+      (side == 1 ? b.train : b.test).push_back(i);
+    }
+  }
+  return groups.empty() ? 0 : groups.front().size();
+}
+
+// Puts each side of the folds back in corpus order, as the other fold sets have it.
+void corpus_order(Fold& a, Fold& b) {
+  for (Fold* f : {&a, &b}) {
+    std::sort(f->train.begin(), f->train.end());
+    std::sort(f->test.begin(), f->test.end());
+  }
+}
+
 }  // namespace
 
 std::vector<Fold> standard_folds(const std::vector<CorpusMessage>& corpus) {
@@ -128,33 +155,19 @@ CampaignFolds campaign_folds(const std::vector<CorpusMessage>& corpus, double si
       if (root(a) != root(b) && jaccard(ta, tb) >= similarity) parent[root(a)] = root(b);
     }
   }
-  std::map<size_t, std::vector<size_t>> groups;  // root -> members (spam positions, in order)
-  for (size_t k = 0; k < spam.size(); ++k) groups[root(k)].push_back(k);
-  std::vector<const std::vector<size_t>*> order;
-  for (const auto& [r, members] : groups) order.push_back(&members);
-  // Largest first; ties by first member, so the deal is deterministic.
-  std::stable_sort(order.begin(), order.end(), [](const auto* x, const auto* y) {
-    return x->size() != y->size() ? x->size() > y->size() : x->front() < y->front();
-  });
+  std::map<size_t, std::vector<size_t>> by_root;  // root -> members (corpus indices, in order)
+  for (size_t k = 0; k < spam.size(); ++k) by_root[root(k)].push_back(spam[k]);
+  std::vector<std::vector<size_t>> groups;
   CampaignFolds out;
-  out.campaigns = order.size();
+  for (auto& [r, members] : by_root) {
+    if (members.size() == 1) ++out.singletons;
+    groups.push_back(std::move(members));
+  }
+  out.campaigns = groups.size();
   Fold one{"campaign 1", {}, {}}, two{"campaign 2", {}, {}};  // side 0 -> 1, side 1 -> 0
-  size_t side_size[2] = {0, 0};
-  for (const auto* members : order) {
-    out.largest = std::max(out.largest, members->size());
-    if (members->size() == 1) ++out.singletons;
-    int side = side_size[0] <= side_size[1] ? 0 : 1;
-    side_size[side] += members->size();
-    for (size_t k : *members) {
-      (side == 0 ? one.train : one.test).push_back(spam[k]);
-      (side == 1 ? two.train : two.test).push_back(spam[k]);
-    }
-  }
+  out.largest = deal_groups(std::move(groups), one, two);
   interleave(ham, one, two);
-  for (Fold* f : {&one, &two}) {  // corpus order, as the other fold sets
-    std::sort(f->train.begin(), f->train.end());
-    std::sort(f->test.begin(), f->test.end());
-  }
+  corpus_order(one, two);
   out.folds = {one, two};
   return out;
 }
@@ -170,26 +183,10 @@ SenderFolds sender_folds(const std::vector<CorpusMessage>& corpus) {
     else by_sender[corpus[i].sender].push_back(i);
   }
   for (auto& [name, members] : by_sender) groups.push_back(std::move(members));
-  // Largest first; ties by first member, so the deal is deterministic.
-  std::stable_sort(groups.begin(), groups.end(), [](const auto& x, const auto& y) {
-    return x.size() != y.size() ? x.size() > y.size() : x.front() < y.front();
-  });
   SenderFolds out;
   out.senders = groups.size();
-  size_t side_size[2] = {0, 0};
-  for (const auto& members : groups) {
-    out.largest = std::max(out.largest, members.size());
-    int side = side_size[0] <= side_size[1] ? 0 : 1;
-    side_size[side] += members.size();
-    for (size_t i : members) {
-      (side == 0 ? one.train : one.test).push_back(i);
-      (side == 1 ? two.train : two.test).push_back(i);
-    }
-  }
-  for (Fold* f : {&one, &two}) {  // corpus order, as the other fold sets
-    std::sort(f->train.begin(), f->train.end());
-    std::sort(f->test.begin(), f->test.end());
-  }
+  out.largest = deal_groups(std::move(groups), one, two);
+  corpus_order(one, two);
   out.folds = {one, two};
   return out;
 }

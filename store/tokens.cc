@@ -143,15 +143,16 @@ Result<bool> token_scope_read(Store& store, uint32_t scope, size_t max_tokens, T
   *totals = TokenCounts{};
   bool complete = true;
   Status s = store.env().read([&](const Txn& txn) -> Status {
-    std::string_view v;
-    Status g = txn.get(Db::kTokens, be32(scope), &v);
-    if (g.is_ok()) TSUBAME_TRY(decode_totals(v, totals));
-    else if (g.code() != Code::kNotFound) return g;
     size_t seen = 0;
     Status bad = Status::ok();
     const std::string prefix = be32(scope);
+    // The totals record's key is the prefix itself, so it comes first; then the tokens.
     TSUBAME_TRY(txn.scan(Db::kTokens, prefix, prefix, [&](std::string_view key, std::string_view value) {
-      if (key.size() != prefix.size() + 8) return true;  // the totals record
+      if (key.size() == prefix.size()) {
+        bad = decode_totals(value, totals);
+        return bad.is_ok();
+      }
+      if (key.size() != prefix.size() + 8) return true;  // no such key is written
       if (seen == max_tokens) {
         complete = false;
         return false;

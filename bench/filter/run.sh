@@ -58,10 +58,10 @@ PY
 engines=${BENCH_ENGINES:-"tsubame spamassassin rspamd"}
 # BENCH_REPEAT=N scans split B N times with Tsubame and with Rspamd (default 3) and reports
 # the run of median speed: one pass of Tsubame takes about a second, so a single run is at
-# the mercy of whatever else the machine does. Verdicts must be the same in every pass.
-# SpamAssassin (about four minutes a pass) scans once. Tsubame's verdicts must be the same in
-# every pass (the script stops otherwise); a peer's may differ (Rspamd's did by two spam in
-# session 8), and then every pass's FP and FN are printed beside the one reported.
+# the mercy of whatever else the machine does. SpamAssassin (about four minutes a pass) scans
+# once. Tsubame's verdicts must be the same in every pass (the script stops otherwise); a
+# peer's may differ (Rspamd's did by two spam in session 8), and then every pass's FP and FN
+# are printed beside the one reported.
 repeat=${BENCH_REPEAT:-3}
 median_run() {  # FILE of JSON lines [strict] -> the line with the median messages_per_second
   python3 - "$1" "${2:-}" <<'PY'

@@ -13,6 +13,7 @@
 #   bench/filter/tune.sh ../corpus --misses 20 --explain 10   # ... and each miss's 10 strongest tokens
 #   bench/filter/tune.sh ../corpus --fold-set drift --match-fp 8   # spam by time, ham interleaved (B's shape)
 #   bench/filter/tune.sh ../corpus --fold-set campaign --match-fp 8   # no spam campaign on both sides
+#   bench/filter/tune.sh ../corpus --fold-set sender --match-fp 8   # no ham sender on both sides
 #   bench/filter/tune.sh ../corpus --classifier-alone    # let the classifier junk without a rule
 #                                   # (filter.classifier_needs_rule = no; filter/README.md "Policy")
 #   bench/filter/tune.sh ../corpus --fit                 # logistic-regression rule weights
