@@ -48,19 +48,27 @@ Result<std::unique_ptr<filter::Filter>> open_filter(Context& ctx, bool with_stor
 
 // The policy scans are judged by: the config's [filter] values, refined with --domain by the
 // filter keys that domain set (filter/domain_settings.h, the function smtpd uses, so the CLI
-// judges as the daemon does). An unknown domain or a malformed stored value fails the command.
-Result<filter::Policy> scan_policy(Context& ctx, const std::string& domain) {
+// judges as the daemon does), together with the domain's id, which selects the domain's own
+// classifier counts as smtpd's envelope does. An unknown domain or a malformed stored value
+// fails the command.
+struct ScanPolicy {
+  filter::Policy policy;
+  uint32_t domain_id = 0;  // 0: no --domain, the global scope
+};
+
+Result<ScanPolicy> scan_policy(Context& ctx, const std::string& domain) {
   auto cfg = ctx.config();
   if (!cfg.is_ok()) return cfg.status();
-  filter::Policy p;
-  p.domain = filter::config_policy(**cfg);
-  if (domain.empty()) return p;
+  ScanPolicy sp;
+  sp.policy.domain = filter::config_policy(**cfg);
+  if (domain.empty()) return sp;
   auto st = ctx.store();
   if (!st.is_ok()) return st.status();
   auto d = (*st)->find_domain(to_lower(domain));
   if (!d.is_ok()) return d.status();
-  TSUBAME_TRY(filter::apply_domain_settings(**st, d->id, p.domain));
-  return p;
+  sp.domain_id = d->id;
+  TSUBAME_TRY(filter::apply_domain_settings(**st, d->id, sp.policy.domain));
+  return sp;
 }
 
 bool flagged_as_spam(filter::Action a) {
@@ -74,15 +82,13 @@ int run_scan(Context& ctx, const std::vector<std::string>& files, const std::str
   if (!policy.is_ok()) return fail("filter scan", policy.status());
   auto f = open_filter(ctx, true);
   if (!f.is_ok()) return fail("filter scan", f.status());
-  uint32_t domain_id = 0;
-  if (!domain.empty()) domain_id = (*ctx.store())->find_domain(to_lower(domain))->id;
   nlohmann::json out = nlohmann::json::array();
   for (const auto& path : *list) {
     auto raw = read_file(path);
     if (!raw.is_ok()) return fail("filter scan", raw.status());
     filter::SmtpEnvelope env;
-    env.domain_id = domain_id;
-    auto [v, why] = (*f)->scan_explained(*raw, env, *policy, explain);
+    env.domain_id = policy->domain_id;
+    auto [v, why] = (*f)->scan_explained(*raw, env, policy->policy, explain);
     if (ctx.json) {
       auto j = nlohmann::json::parse(v.to_json());
       j["file"] = path;
@@ -176,15 +182,16 @@ int run_eval(Context& ctx, const std::string& spam_dir, const std::string& ham_d
     if (Status w = c->warm(); !w.is_ok()) return fail("filter eval", w);
   }
   filter::SmtpEnvelope env;
+  env.domain_id = policy->domain_id;
   uint64_t spam_flagged = 0, ham_flagged = 0, faults = 0;
   uint64_t t0 = monotonic_ns();
   for (const auto& m : spam_raw) {
-    auto v = (*f)->scan(m, env, *policy);
+    auto v = (*f)->scan(m, env, policy->policy);
     spam_flagged += flagged_as_spam(v.action);
     faults += v.fault;
   }
   for (const auto& m : ham_raw) {
-    auto v = (*f)->scan(m, env, *policy);
+    auto v = (*f)->scan(m, env, policy->policy);
     ham_flagged += flagged_as_spam(v.action);
     faults += v.fault;
   }
@@ -263,7 +270,7 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
     return fail("filter eval --folds", Status::invalid("need at least four spam and four ham messages"));
   auto policy = scan_policy(ctx, domain);
   if (!policy.is_ok()) return fail("filter eval", policy.status());
-  if (fo.classifier_alone) policy->domain.classifier_needs_rule = false;
+  if (fo.classifier_alone) policy->policy.domain.classifier_needs_rule = false;
   auto f = open_filter(ctx, false);
   if (!f.is_ok()) return fail("filter eval", f.status());
   std::vector<filter::CorpusMessage> corpus;
@@ -290,7 +297,7 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
   } else {
     folds = fo.fold_set == "drift" ? filter::drift_folds(corpus) : filter::standard_folds(corpus);
   }
-  auto cv = filter::cross_validate(corpus, folds, fo.params, *policy, fo.regime, fo.model);
+  auto cv = filter::cross_validate(corpus, folds, fo.params, policy->policy, fo.regime, fo.model);
   size_t fp = 0, fn = 0, nh = 0, ns = 0;
   nlohmann::json jf = nlohmann::json::array();
   if (!ctx.json)
@@ -384,7 +391,7 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
               [](const auto& a, const auto& b) { return a.weight > b.weight; });
     // Scores in rule-file units: the junk threshold is reached where the fitted log-odds
     // are fit_logit, so score = scale * weight with scale = junk / (fit_logit - bias).
-    double scale = policy->domain.junk_threshold / (fo.fit_logit - fit.bias);
+    double scale = policy->policy.domain.junk_threshold / (fo.fit_logit - fit.bias);
     if (ctx.json) {
       nlohmann::json w = nlohmann::json::array();
       for (const auto& x : fit.weights)
@@ -403,7 +410,7 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
     std::printf("\nlogistic regression on out-of-fold hits (l2 %.2f): bias %.3f\n", fo.fit_l2, fit.bias);
     std::printf("junk threshold %.1f at log-odds %.2f: score = %.4f * weight; BAYES spam_points %.2f, "
                 "ham_points %.2f (from %.2f / %.2f)\n",
-                policy->domain.junk_threshold, fo.fit_logit, scale,
+                policy->policy.domain.junk_threshold, fo.fit_logit, scale,
                 fo.params.spam_points * scale * fit.weights[0].weight,
                 fo.params.ham_points * scale * fit.weights[0].weight, fo.params.spam_points, fo.params.ham_points);
     std::printf("%-28s %8s %8s %9s %9s\n", "id", "weight", "score", "spam hits", "ham hits");

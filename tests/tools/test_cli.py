@@ -330,6 +330,37 @@ class FilterCommandsTest(Installation):
         self.t(*args, "--fold-set", "campaign", "--campaign-similarity", "0", code=2)
 
 
+class FilterDomainCountsTest(Installation):
+    """`filter scan --domain` and `filter eval --domain` judge with the domain's own classifier
+    counts once that domain has learned enough (as smtpd does for its recipients), and with the
+    global counts without --domain. An installation of its own: the learning below would make
+    the classifier speak in the other classes' tests."""
+
+    def test_domain_counts_are_used_with_domain(self):
+        self.t("domain", "add", "counts.example")
+        for i in range(200):  # Classifier min_learned: 200 of each class
+            self.write("dc/spam/%d.eml" % i, SPAM_NO_HEADERS.format(to="x@counts.example", marker="D%d" % i))
+            self.write("dc/ham/%d.eml" % i, HAM.format(to="x@counts.example", marker="D%d" % i))
+        self.assertEqual(self.j("filter", "learn", "--domain", "counts.example", "--spam",
+                                os.path.join(self.tmp, "dc/spam"))["learned"], 200)
+        # learn --domain counts in the global scope too, so both scopes hold the same counts here;
+        # which one judged is told apart by the classifier's own words in the verdict.
+        self.assertEqual(self.j("filter", "learn", "--domain", "counts.example", "--ham",
+                                os.path.join(self.tmp, "dc/ham"))["learned"], 200)
+        probe = self.write("dc/probe.eml", SPAM_NO_HEADERS.format(to="x@counts.example", marker="P1"))
+
+        def bayes(*extra):
+            v = self.j("filter", "scan", *extra, probe)
+            return next(c for c in v["contributions"] if c["id"] == "BAYES")
+
+        self.assertIn("domain counts", json.dumps(bayes("--domain", "counts.example")))
+        self.assertIn("global counts", json.dumps(bayes()))
+        self.assertGreater(bayes("--domain", "counts.example")["score"], 0)
+        out = self.j("filter", "eval", "--domain", "counts.example", "--spam", os.path.join(self.tmp, "dc/spam"),
+                     "--ham", os.path.join(self.tmp, "dc/ham"))
+        self.assertEqual((out["spam_flagged"], out["ham_flagged"]), (200, 0))
+
+
 class AuditTest(Installation):
     def test_show_filters_and_verify(self):
         self.t("domain", "add", "audit-one.example")
