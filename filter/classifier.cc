@@ -719,12 +719,24 @@ bool Classifier::counts_from_cache(uint32_t scope, uint64_t updates, std::span<c
 bool Classifier::read_scope_whole(uint32_t scope, uint64_t updates) const {
   const size_t max = std::min(params_.snapshot_max_tokens, kTokenCacheEntries);
   if (max == 0) return false;
+  // read_ns may be later than a `now` taken before the lock, hence "read_ns + retry > now".
+  const uint64_t now = monotonic_ns();
+  {
+    // The common answers under the shared lock, so that scans in the retry window after a
+    // learn do not take turns on the exclusive one.
+    std::shared_lock lock(cache_->mu);
+    auto it = cache_->scopes.find(scope);
+    if (it != cache_->scopes.end()) {
+      const CountCache::Scope& sc = it->second;
+      if (sc.updates == updates && sc.complete) return true;
+      if (sc.read_ns && *sc.read_ns + kTokenSnapshotRetryNs > now) return false;
+    }
+  }
   {
     std::unique_lock lock(cache_->mu);
     CountCache::Scope& sc = cache_->scopes[scope];
     if (sc.updates == updates && sc.complete) return true;
-    const uint64_t now = monotonic_ns();
-    if (sc.read_ns && now - *sc.read_ns < kTokenSnapshotRetryNs) return false;
+    if (sc.read_ns && *sc.read_ns + kTokenSnapshotRetryNs > now) return false;
     sc.read_ns = now;
   }
   // Read without the lock: scans go on with the per-token path meanwhile. The tokens come
