@@ -397,6 +397,27 @@ std::string cp1252_to_utf8(std::string_view s) {
   return out;
 }
 
+namespace {
+// Undeclared text recognised as Turkish is read as Windows-1254, the superset Turkish Windows
+// sends (as ISO-8859-1 is read as Windows-1252): Windows-1252 with the six Turkish letters.
+std::string turkish_to_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + s.size() / 4);
+  for (unsigned char c : s) {
+    if (c < 0x80) out += static_cast<char>(c);
+    else if (c < 0xA0) append_utf8(out, kCp1252High[c - 0x80]);
+    else if (c == 0xD0) append_utf8(out, 0x011E);  // Ğ
+    else if (c == 0xDD) append_utf8(out, 0x0130);  // İ
+    else if (c == 0xDE) append_utf8(out, 0x015E);  // Ş
+    else if (c == 0xF0) append_utf8(out, 0x011F);  // ğ
+    else if (c == 0xFD) append_utf8(out, 0x0131);  // ı
+    else if (c == 0xFE) append_utf8(out, 0x015F);  // ş
+    else append_utf8(out, c);
+  }
+  return out;
+}
+}  // namespace
+
 std::optional<std::string> canonical_charset(std::string_view label) {
   std::string l = normalize_label(label);
   if (l.empty()) return std::nullopt;
@@ -464,6 +485,47 @@ std::optional<std::string> canonical_charset(std::string_view label) {
   return upper;
 }
 
+namespace {
+// ISO-8859-9 (Turkish) differs from ISO-8859-1 in six letters only: Ğ İ Ş ğ ı ş at 0xD0 0xDD
+// 0xDE 0xF0 0xFD 0xFE, which Windows-1252 reads as the Icelandic Ð Ý Þ ð ý þ. Turkish text
+// is full of them (ı alone is about 5% of its letters), beside ç ö ü and the circumflexed
+// â î û it shares with Latin-1, and it has no other accented letter; Icelandic, Faroese,
+// Czech (ISO-8859-2 ý at 0xFD) and Romanian (ţ at 0xFE) carry at least as many letters
+// Turkish does not have (á é í ó ú æ ø ě č ř ů ă). So a text is Turkish when the six letters
+// occur kTurkishMinLetters times and the Turkish letters outnumber the other accented ones
+// kTurkishOverOthers to one. Only letters inside words count: the byte touches an ASCII
+// letter and neither neighbour is a control or a C1/symbol byte (0x80-0xBF), which keeps the
+// random bytes of binary junk (a spam's padding) from voting. One pass, no allocation.
+bool looks_turkish(std::string_view b) {
+  auto letter8 = [](unsigned char c) { return c >= 0xC0 && c != 0xD7 && c != 0xF7; };
+  auto ascii_letter = [](unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; };
+  auto texty = [&](unsigned char c) {
+    return (c >= 0x20 && c < 0x7F) || c == '\t' || c == '\r' || c == '\n' || letter8(c);
+  };
+  size_t turkish = 0, shared = 0, other = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(b[i]);
+    if (!letter8(c)) continue;
+    bool has_prev = i > 0, has_next = i + 1 < b.size();
+    unsigned char p = has_prev ? static_cast<unsigned char>(b[i - 1]) : ' ';
+    unsigned char n = has_next ? static_cast<unsigned char>(b[i + 1]) : ' ';
+    if (!texty(p) || !texty(n) || !(ascii_letter(p) || ascii_letter(n))) continue;
+    switch (c) {
+      case 0xD0: case 0xDD: case 0xDE: case 0xF0: case 0xFD: case 0xFE:
+        ++turkish;
+        break;
+      case 0xC7: case 0xD6: case 0xDC: case 0xE7: case 0xF6: case 0xFC:  // Ç Ö Ü ç ö ü
+      case 0xC2: case 0xCE: case 0xDB: case 0xE2: case 0xEE: case 0xFB:  // Â Î Û â î û
+        ++shared;
+        break;
+      default:
+        ++other;
+    }
+  }
+  return turkish >= kTurkishMinLetters && turkish + shared >= kTurkishOverOthers * other;
+}
+}  // namespace
+
 std::string_view guess_undeclared_charset(std::string_view b) {
   // RFC 1468: ISO-2022-JP is 7-bit and announces itself with ESC $ B / ESC $ @.
   if (b.find("\x1b$B") != std::string_view::npos || b.find("\x1b$@") != std::string_view::npos)
@@ -523,6 +585,7 @@ std::string_view guess_undeclared_charset(std::string_view b) {
   // its units to be at least a fifth of the bytes (Latin text with accents has a few %).
   if (big5 >= 2 * kMinUnits && big5_bad == 0 && big5_low * 5 >= big5 && big5 * 2 * 5 >= b.size())
     return "big5";
+  if (looks_turkish(b)) return "iso-8859-9";
   return {};
 }
 
@@ -541,6 +604,8 @@ std::string to_utf8(std::string_view bytes, std::string_view charset, DecodeIssu
     std::string_view guess = unknown || plain ? std::string_view() : guess_undeclared_charset(bytes);
     if (plain) {
       out = std::string(bytes);
+    } else if (guess == "iso-8859-9") {
+      out = turkish_to_utf8(bytes);
     } else if (!guess.empty()) {
       DecodeIssues inner;
       out = to_utf8(bytes, guess, &inner);

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <iterator>
 #include <map>
 #include <unordered_map>
 
@@ -956,6 +957,40 @@ struct FieldSpan {
   size_t name_begin, name_end, value_begin, value_end;
 };
 
+// The distinct words of `t` with at least kMimeAltMinWordBytes bytes, as sorted 64-bit hashes
+// (FNV-1a, ASCII lower-cased). A word is a run of ASCII letters and of bytes >= 0x80 (the
+// UTF-8 letters of other scripts); digits and punctuation end it. For comparing the two
+// alternatives of a multipart/alternative (add_novel_alternatives()).
+std::vector<uint64_t> alt_word_hashes(std::string_view t) {
+  std::vector<uint64_t> out;
+  uint64_t h = 1469598103934665603ull;
+  size_t len = 0;
+  for (size_t i = 0; i <= t.size(); ++i) {
+    unsigned char c = i < t.size() ? static_cast<unsigned char>(t[i]) : ' ';
+    bool letter = c >= 0x80 || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+    if (letter) {
+      if (c < 0x80) c |= 0x20;
+      h = (h ^ c) * 1099511628211ull;
+      ++len;
+      continue;
+    }
+    if (len >= kMimeAltMinWordBytes) out.push_back(h);
+    h = 1469598103934665603ull;
+    len = 0;
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Non-space bytes of `t`, counting stops at `stop`.
+size_t visible_bytes(std::string_view t, size_t stop) {
+  size_t n = 0;
+  for (char c : t)
+    if (!std::isspace(static_cast<unsigned char>(c)) && ++n >= stop) break;
+  return n;
+}
+
 struct HeaderBlock {
   std::vector<FieldSpan> fields;
   size_t body_offset = 0;
@@ -973,6 +1008,7 @@ class Parser {
                  /*default_type=*/"text/plain", /*alt_hidden=*/false, pm_.summary.body,
                  &pm_, /*encoded_parent_id=*/"");
     pm_.header_end = pm_.summary.body.body_offset;
+    read_inline_text_parts();
     pm_.summary.has_attachments = !pm_.attachments.empty();
     pm_.summary.envelope = build_envelope(pm_, &pm_.summary.references, &pm_.summary.sent_date);
   }
@@ -982,6 +1018,74 @@ class Parser {
     std::string_view s;
     bool encoded;  // decoded contents of an encoded message/rfc822: offsets not in raw
   };
+
+  // A text/plain or text/html part sent inline with a file name (parse_entity), read as
+  // body text at the end of the parse if the message has little other text.
+  struct InlineText {
+    Buffer b;
+    size_t body_offset, body_end;
+    ContentField ct;
+    std::string charset;
+    Cte cte;
+    std::string_view body;
+    std::string id;
+  };
+
+  // RFC 2183 §2.1: an inline part is meant to be displayed when the message is, and mail
+  // programs show a text/plain or text/html part so sent in the message's body, file name
+  // or not. Spam sends its whole letter that way (a single-part "inline;
+  // filename=filename.html"), so it was an attachment, not body text. It is read as body
+  // text only when the rest of the message has almost none (kMimeInlineMaxOtherText), so a
+  // letter with a patch or a log sent inline (mutt does that) keeps only its letter as body
+  // text; a part with Content-Disposition: attachment is never read. Such a part is decoded
+  // a second time here (charged to max_decoded_total again: at most kMimeInlineMaxParts
+  // times kMimeInlineMaxBytes).
+  void read_inline_text_parts() {
+    if (pending_inline_.empty()) return;
+    if (visible_bytes(pm_.body_text, kMimeInlineMaxOtherText) >= kMimeInlineMaxOtherText) return;
+    const size_t before = pm_.body_text.size();
+    for (const InlineText& p : pending_inline_) {
+      BodyPart bp;
+      bp.body_offset = p.body_offset;
+      bp.body_end = p.body_end;
+      handle_text(p.b, bp, p.ct, p.charset, p.cte, p.body, p.id, false);
+    }
+    pm_.inline_text_bytes = pm_.body_text.size() - before;
+  }
+
+  // RFC 2046 §5.1.4: a reader shows the preferred alternative only, and the others should be
+  // the same content. A mail program derives one from the other, so usually their words
+  // coincide and reading both would double the rules' work and the classifier's counts;
+  // but spam puts its letter in the plain part beside an HTML part that is one picture, and
+  // no rule of the body scope saw it. So each non-preferred text part of this alternative
+  // (text_parts from tp_begin on that are not in body_text) joins body_text when fewer than
+  // kMimeAltKnownPercent % of its distinct words (kMimeAltMinWords or more, from its first
+  // kMimeAltSampleBytes) occur in what the preferred part put there (from body_begin, first
+  // kMimeAltPreferredBytes) or in an alternative joined before it.
+  void add_novel_alternatives(size_t tp_begin, size_t body_begin) {
+    std::vector<uint64_t> known;
+    bool known_read = false;
+    for (size_t k = tp_begin; k < pm_.text_parts.size(); ++k) {
+      TextPart& tp = pm_.text_parts[k];
+      if (tp.in_body_text || tp.text.empty()) continue;
+      std::vector<uint64_t> words = alt_word_hashes(std::string_view(tp.text).substr(0, kMimeAltSampleBytes));
+      if (words.size() < kMimeAltMinWords) continue;
+      if (!known_read) {
+        std::string_view pref = std::string_view(pm_.body_text).substr(std::min(body_begin, pm_.body_text.size()));
+        known = alt_word_hashes(pref.substr(0, kMimeAltPreferredBytes));
+        known_read = true;
+      }
+      size_t found = 0;
+      for (uint64_t w : words) found += std::binary_search(known.begin(), known.end(), w);
+      if (found * 100 >= kMimeAltKnownPercent * words.size()) continue;
+      tp.in_body_text = true;
+      append_body_text(tp.text);
+      std::vector<uint64_t> merged;
+      merged.reserve(known.size() + words.size());
+      std::set_union(known.begin(), known.end(), words.begin(), words.end(), std::back_inserter(merged));
+      known.swap(merged);
+    }
+  }
 
   // ---- header blocks --------------------------------------------------------------
   HeaderBlock scan_header_block(const Buffer& b, size_t begin, size_t end, bool is_part) {
@@ -1409,6 +1513,10 @@ class Parser {
     decode_budgeted(body, cte, kMimeSniffBytes, &head, &capped, &bad, &a.decoded_size);
     a.decode_capped = capped;
     a.sniffed = sniff_file_type(head);
+    if ((ct.value == "text/plain" || ct.value == "text/html") && bp.disposition &&
+        iequals(*bp.disposition, "inline") && !alt_hidden && !capped &&
+        a.decoded_size <= kMimeInlineMaxBytes && pending_inline_.size() < kMimeInlineMaxParts)
+      pending_inline_.push_back(InlineText{b, bp.body_offset, bp.body_end, ct, charset, cte, body, leaf_id});
     if (a.sniffed == FileType::kWebShortcut)  // its target is a link like any other
       for (auto& url : shortcut_targets(head))
         if (pm_.links.size() < lim_.max_links) pm_.links.push_back(Link{std::move(url), {}, LinkSource::kShortcut, leaf_id});
@@ -1676,6 +1784,7 @@ class Parser {
         }
       }
     }
+    const size_t tp_begin = pm_.text_parts.size(), body_begin = pm_.body_text.size();
     for (size_t k = 0; k < regions.size(); ++k) {
       if (pm_.part_count >= lim_.max_parts) {
         pm_.anomalies.set(Anomaly::kLimitParts);
@@ -1687,6 +1796,7 @@ class Parser {
                    digest ? "message/rfc822" : "text/plain", hidden, child, nullptr, encoded_parent);
       bp.children.push_back(std::move(child));
     }
+    if (alternative && !alt_hidden) add_novel_alternatives(tp_begin, body_begin);
     return !bp.children.empty();
   }
 
@@ -1703,6 +1813,7 @@ class Parser {
   size_t resume_until_ = 0;  // header_resumes(): offset + 1 of the empty line ending the header
   ParsedMessage& pm_;
   std::deque<std::string> owned_;  // decoded encapsulated messages (Buffer targets)
+  std::vector<InlineText> pending_inline_;  // read_inline_text_parts()
   // Address fields parsed by fill_headers, reused for the ENVELOPE. Keys point into a
   // MessageHeaders that is not modified after fill_headers; the cache is cleared once a
   // nested message's envelope is built, before that message is moved.

@@ -195,8 +195,9 @@ struct TextPart {
                                // converted to UTF-8 (what the `html` rule scope scans), so
                                // base64 or quoted-printable cannot hide markup from the rules
   bool html = false;
-  bool in_body_text = true;    // false for the non-preferred alternative of
-                               // multipart/alternative (its links are still collected)
+  bool in_body_text = true;    // false for a non-preferred alternative of
+                               // multipart/alternative whose words the preferred one already
+                               // carries (kMimeAltKnownPercent; its links are still collected)
   uint64_t body_offset = 0;
   uint64_t body_end = 0;
 };
@@ -213,7 +214,12 @@ struct ParsedMessage : MessageHeaders {
   uint64_t header_end = 0;            // = summary.body.body_offset: raw body starts here
   std::string_view raw_body() const { return std::string_view(raw).substr(header_end); }
 
-  std::string body_text;              // UTF-8 text of all text parts (see TextPart)
+  std::string body_text;              // UTF-8 text of the text parts a reader is shown (see
+                                      // TextPart::in_body_text, inline_text_bytes)
+  uint64_t inline_text_bytes = 0;     // the last bytes of body_text that are the text of parts
+                                      // sent inline with a file name, read because the message
+                                      // had almost no other text (kMimeInlineMaxOtherText); the
+                                      // rules read them, the classifier's body tokens do not
   std::string hidden_text;            // HTML text a reader does not see (display:none,
                                       // font-size:0 ...), kept out of body_text
   std::vector<TextPart> text_parts;

@@ -379,6 +379,30 @@ TEST(FilterPartsTest, HeaderNameCaseForged) {
   EXPECT_TRUE(forged("From: a@b.example\r\nMessage-iD: <x@b.example>\r\n"));
 }
 
+TEST(FilterPartsTest, InlineTextPartIsReadByRulesNotByTheClassifiersBodyTokens) {
+  // A letter sent as "Content-Disposition: inline; filename=..." with no other text: the rules'
+  // body scope reads it (mime_body_scope_test.cc), the classifier's body tokens leave it out.
+  auto m = parse_message(
+      "From: A <a@b.example>\r\nSubject: Re: your account\r\nContent-Type: text/html\r\n"
+      "Content-Disposition: inline; filename=\"filename.html\"\r\n\r\n"
+      "<html><body>Dear Friend, start your own business today.</body></html>\r\n");
+  ASSERT_TRUE(m);
+  ScanInput scan = build_scan_input(m.value());
+  ASSERT_EQ(scan.body.size(), 1u);
+  EXPECT_NE(scan.body[0].find("Dear Friend, start your own business"), std::string_view::npos);
+  ClassifierInput in = build_classifier_input(m.value());
+  EXPECT_EQ(in.body, "");
+  // A plain part before it: that text stays in the classifier's body, the inline part does not.
+  auto two = parse_message(
+      "From: A <a@b.example>\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n"
+      "--m\r\nContent-Type: text/plain\r\n\r\nSee below.\r\n"
+      "--m\r\nContent-Type: text/plain\r\nContent-Disposition: inline; filename=a.txt\r\n\r\n"
+      "Dear Friend, earn cash.\r\n--m--\r\n");
+  ASSERT_TRUE(two);
+  EXPECT_EQ(two->body_text, "See below.\nDear Friend, earn cash.");
+  EXPECT_EQ(build_classifier_input(two.value()).body, "See below.");
+}
+
 TEST(FilterPartsTest, ClassifierInputFromParsedMessage) {
   auto m = parse_message(
       "Received: from relay.isp.example by mx.ours.example\r\nX-Virus-Scanned: by scanner\r\n"

@@ -10,6 +10,7 @@
 #include "common/bytes.h"
 #include "filter/charset.h"
 #include "filter/mime.h"
+#include "filter/mime_limits.h"
 
 namespace tsubame::filter {
 namespace {
@@ -170,6 +171,75 @@ TEST(Charset, UndeclaredBig5IsRecognisedByItsLowTrailBytes) {
                          "bestellen sch\xF6ne \xD6" "fen und Gr\xE4" "ber-Blumen, Hamburg 2002";
   EXPECT_EQ(guess_undeclared_charset(de), "");
   EXPECT_EQ(to_utf8("K\xF6ln", ""), "Köln");
+}
+
+TEST(Charset, UndeclaredTurkishIsRecognisedByItsSixLetters) {
+  // "Bu hafta sonu İstanbul'da büyük indirim başlıyor. Ayrıntılı bilgi için sitemizi ziyaret
+  // edin, kaçırmayın!" in ISO-8859-9 / Windows-1254, no charset declared.
+  const std::string tr =
+      "Bu hafta sonu \xDDstanbul'da b\xFCy\xFCk indirim ba\xFEl\xFDyor. Ayr\xFDnt\xFDl\xFD bilgi "
+      "i\xE7in sitemizi ziyaret edin, ka\xE7\xFDrmay\xFDn!";
+  EXPECT_EQ(guess_undeclared_charset(tr), "iso-8859-9");
+  DecodeIssues is;
+  EXPECT_EQ(to_utf8(tr, "", &is),
+            "Bu hafta sonu İstanbul'da büyük indirim başlıyor. Ayrıntılı bilgi için sitemizi "
+            "ziyaret edin, kaçırmayın!");
+  EXPECT_EQ(to_utf8("\xD0\xDD\xDE\xF0\xFD\xFE " + tr, "us-ascii"),
+            "ĞİŞğış Bu hafta sonu İstanbul'da büyük indirim başlıyor. Ayrıntılı bilgi için "
+            "sitemizi ziyaret edin, kaçırmayın!");
+  EXPECT_FALSE(is.invalid_data);
+  // Windows-1252 punctuation keeps its meaning (Windows-1254 shares it).
+  EXPECT_EQ(to_utf8("\x93" + tr + "\x94", ""),
+            "“Bu hafta sonu İstanbul'da büyük indirim başlıyor. Ayrıntılı bilgi için sitemizi "
+            "ziyaret edin, kaçırmayın!”");
+  // Declared ISO-8859-1 is not second-guessed.
+  EXPECT_EQ(to_utf8("ba\xFEl\xFDk", "iso-8859-1"), "baþlýk");
+}
+
+TEST(Charset, IcelandicAndOtherLatinTextStaysWindows1252) {
+  // Icelandic has ð þ ý at the same bytes, beside many letters Turkish lacks (á é ó ú æ).
+  const std::string is_text =
+      "\xDE" "etta er st\xF3r fr\xE9tt: \xFE\xFA getur s\xF3tt \xFEj\xF3nustuna \xED dag og "
+      "f\xE6r\xF0 \xFE" "a\xF0 sem \xFE\xFA \xFE" "arft.";
+  EXPECT_EQ(guess_undeclared_charset(is_text), "");
+  EXPECT_EQ(to_utf8(is_text, ""),
+            "Þetta er stór frétt: þú getur sótt þjónustuna í dag og færð það sem þú þarft.");
+  // German and French as before.
+  EXPECT_EQ(guess_undeclared_charset("Gr\xFC\xDF" "e aus M\xFCnchen, caf\xE9 cr\xE8me"), "");
+  // Czech in ISO-8859-2 (ý at 0xFD) carries č ř ě á í: not Turkish.
+  EXPECT_EQ(guess_undeclared_charset("P\xF8\xEDli\xB9 \xBElu\xBBou\xE8k\xFD k\xF9\xF2 "
+                                     "\xFAp\xECl \xEF\xE1" "belsk\xE9 \xF3" "dy, n\xE1kup v\xFDrobk\xFD "
+                                     "levn\xFD a dobr\xFD"),
+            "");
+}
+
+TEST(Charset, TurkishLimits) {
+  static_assert(kTurkishMinLetters == 4 && kTurkishOverOthers == 3);
+  // kTurkishMinLetters - 1 of the six letters: not enough; kTurkishMinLetters: Turkish.
+  EXPECT_EQ(guess_undeclared_charset("ba\xFEl\xFDk s\xFD" "cak"), "");
+  EXPECT_EQ(guess_undeclared_charset("ba\xFEl\xFDk s\xFD" "cak k\xFDz"), "iso-8859-9");
+  // Four Turkish letters against two others: under three to one; against one: Turkish.
+  EXPECT_EQ(guess_undeclared_charset("ba\xFEl\xFDk s\xFD" "cak k\xFDz caf\xE9 r\xE9sum"), "");
+  EXPECT_EQ(guess_undeclared_charset("ba\xFEl\xFDk s\xFD" "cak k\xFDz caf\xE9 resum"), "iso-8859-9");
+  // ç ö ü â î û count with the six: 4 + 2 against 2 others is three to one.
+  EXPECT_EQ(guess_undeclared_charset("ba\xFEl\xFDk s\xFD" "cak k\xFDz g\xFCzel \xE7ok caf\xE9 r\xE9sum"),
+            "iso-8859-9");
+  // Only letters inside words vote: a letter touching no ASCII letter, or touching a control
+  // or C1/symbol byte (the random bytes of binary padding), does not.
+  EXPECT_EQ(guess_undeclared_charset("ba\xFEl\xFDk s\xFD" "cak k\xFDz x\xE9\x01 y\xE9\x85 z\xE9\x8A \xE9 \xE9"),
+            "iso-8859-9");
+  EXPECT_EQ(guess_undeclared_charset("ba\xFEl\xFDk s\xFD" "cak k\xFDz x\xE9 y\xE9 z\xE9"), "");
+  EXPECT_EQ(guess_undeclared_charset("\xFD\xFE \xFD\xFE \x01\xFD" "a\xFE\x02 \xF0"), "");
+}
+
+TEST(CharsetMessages, UndeclaredTurkishBodyAndSubjectAreDecoded) {
+  auto m = parse_message(
+      "From: a@b.example\r\nSubject: Ba\xFEl\xFDk: s\xFD" "cak f\xFDrsat\r\nContent-Type: text/plain\r\n\r\n"
+      "Ayr\xFDnt\xFDl\xFD bilgi i\xE7in sitemizi ziyaret edin, ka\xE7\xFDrmay\xFDn!\r\n");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->body_text, "Ayrıntılı bilgi için sitemizi ziyaret edin, kaçırmayın!\n");
+  EXPECT_EQ(m->subject, "Başlık: sıcak fırsat");
+  EXPECT_FALSE(m->anomalies.has(Anomaly::kBadCharsetData));
 }
 
 TEST(CharsetMessages, UndeclaredShiftJisBodyIsDecoded) {
