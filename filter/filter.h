@@ -253,8 +253,16 @@ std::string host_in_text(std::string_view text);
 // The registrable part of a host, by a small heuristic ("a.b.example.co.jp" -> "example.co.jp").
 std::string base_domain(std::string_view host);
 // True when an HTML link's visible text is itself a URL or www. host (one word) whose base
-// domain differs from the href's.
+// domain differs from the href's, and the href is not a click tracker (click_tracker_href).
 bool link_text_host_mismatch(const Link& link);
+// True when `href` is a click-tracking redirector: it carries a destination URL (after / ? &
+// = or *, percent-encoded or not) whose base domain is text_host's, or a path step named for
+// the click (kClickTrackerSteps, with an optional .ext of 2-5 letters) is followed by / or ?.
+// Reads at most kClickTrackerScanBytes of the href after its host.
+bool click_tracker_href(std::string_view href, std::string_view text_host);
+inline constexpr size_t kClickTrackerScanBytes = 2048;
+inline constexpr std::string_view kClickTrackerSteps[] = {"r",     "click",    "clicks", "clickthru", "clickthrough",
+                                                          "redirect", "redir", "track",  "trk"};
 // True when one of the message's standard fields (From, To, Cc, Subject, Date, Message-ID,
 // MIME-Version, Content-Type ... kCaseCheckedFields in filter.cc) has its name written with
 // a capital inside a lower-case word ("MiME-Version", "SuBject"). RFC 5322 §1.2.2 makes

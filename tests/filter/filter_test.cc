@@ -539,5 +539,36 @@ TEST(FilterPartsTest, LinkTextHostMismatch) {
   EXPECT_FALSE(link_text_host_mismatch(l));
 }
 
+// Round 9: a click tracker forwards to the host the text names; each link is judged alone.
+TEST(FilterPartsTest, LinkTextHostMismatchSparesClickTrackers) {
+  Link l;
+  l.source = LinkSource::kHtmlAnchor;
+  l.text = "www.shop.example";
+  for (const char* tracker : {
+           "http://clickthru.mailhouse.example/Click?q=39-7QgMIjI6kxw3FhUCG",
+           "http://emaserver.mailhouse.example/shop/www/r?1000023044.484.5.xzkMw",
+           "http://www.mailhouse.example/mm/Clickthrough/23317062/uBn6/*http://www.shop.example",
+           "http://t.esp.example/x/y?u=https%3A%2F%2Fwww.shop.example%2Fsale",
+           "http://links.esp.example/track.php/abc?id=7",
+           "http://links.esp.example/trk/9f8e",
+       }) {
+    l.href = tracker;
+    EXPECT_FALSE(link_text_host_mismatch(l)) << tracker;
+    EXPECT_TRUE(click_tracker_href(tracker, "www.shop.example")) << tracker;
+  }
+  for (const char* straight : {
+           "http://evil.example/login",
+           "http://evil.example/click",                              // the last step, no id or query
+           "http://evil.example/clicker?x=1",                        // not a click step
+           "http://evil.example/login?next=http://www.bank.example",  // the destination is another host
+           "http://evil.example/a?ref=https%3A%2F%2Fwww.bank.example",
+       }) {
+    l.href = straight;
+    EXPECT_TRUE(link_text_host_mismatch(l)) << straight;
+  }
+  EXPECT_FALSE(click_tracker_href("http://evil.example", "www.shop.example"));  // no path at all
+  EXPECT_FALSE(click_tracker_href("not a url", "www.shop.example"));
+}
+
 }  // namespace
 }  // namespace tsubame::filter
