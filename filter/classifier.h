@@ -177,7 +177,7 @@ struct ClassifierParams {
   double log_odds_scale = 1.0;    // kLogOdds only
   double spam_points = 6.5;       // score at probability 1 (above the junk threshold alone;
                                   // 8 until session 5, filter/README.md "Session 5")
-  double ham_points = 2.0;        // negative score at probability 0
+  double ham_points = 1.0;        // negative score at probability 0 (2 until session 9)
   double points_power = 1.5;      // points = sign(x) |x|^power * (spam|ham)_points, x = 2p - 1
   // A scope with at most this many tokens is read into memory whole (Classifier, "Count
   // cache"); 0 looks every token up on its own. Not a scoring parameter: same scores.
@@ -206,7 +206,7 @@ struct ClassifierScore {
 ClassifierScore combine(std::span<const TokenStat> stats, TokenStat totals,
                         const ClassifierParams& p);
 // Verdict points for a probability: x = 2p - 1, points = |x|^points_power * spam_points for
-// x > 0 and -|x|^points_power * ham_points for x < 0. With the defaults (power 1.5, 6.5 and 2)
+// x > 0 and -|x|^points_power * ham_points for x < 0. With the defaults (power 1.5, 6.5 and 1)
 // the classifier alone reaches 5 (the configured junk default) at p = 0.92; a larger power
 // flattens the uncertain middle.
 double classifier_points(double probability, const ClassifierParams& p);
