@@ -99,26 +99,22 @@ TEST_F(Traits9HamSafetyTest, LinkMismatchSparesClickTrackers) {
       "Your statement", "Bank <service@bank.example>"));
   EXPECT_TRUE(spam.has("LINK_TEXT_HOST_MISMATCH")) << spam.to_text();
 
-  Verdict tracked = scan(html_letter(
-      "<html><body><p>Cost price beer and spirits this week.</p>"
-      "<a href=\"http://clickthru.mailhouse.example/Click?q=39-7QgMIjI6kxw3FhUCG\">www.shop.example</a>"
-      "</body></html>",
-      "This week's prices"));
-  testing::expect_quiet(tracked, kNarrowedIds, "newsletter link through /Click?q=");
-
-  Verdict embedded = scan(html_letter(
-      "<html><body><p>Cost price beer and spirits this week.</p>"
-      "<a href=\"http://www.mailhouse.example/mm/Clickthrough/23317062/uBn6/*http://www.shop.example\">"
-      "www.shop.example</a></body></html>",
-      "This week's prices"));
-  testing::expect_quiet(embedded, kNarrowedIds, "newsletter link that carries its destination");
-
-  Verdict redirect = scan(html_letter(
-      "<html><body><p>New titles for resellers.</p>"
-      "<a href=\"http://emaserver.mailhouse.example/shop/www/r?1000023044.484.5.xzkMw\">www.shop.example</a>"
-      "</body></html>",
-      "Reseller news"));
-  testing::expect_quiet(redirect, kNarrowedIds, "newsletter link through /r?id");
+  struct Tracked {
+    const char* href;
+    const char* why;
+  };
+  const Tracked kTracked[] = {
+      {"http://clickthru.mailhouse.example/Click?q=39-7QgMIjI6kxw3FhUCG", "newsletter link through /Click?q="},
+      {"http://www.mailhouse.example/mm/Clickthrough/23317062/uBn6/*http://www.shop.example",
+       "newsletter link that carries its destination"},
+      {"http://emaserver.mailhouse.example/shop/www/r?1000023044.484.5.xzkMw", "newsletter link through /r?id"},
+  };
+  for (const Tracked& t : kTracked) {
+    Verdict v = scan(html_letter(std::string("<html><body><p>Cost price beer and spirits this week.</p><a href=\"") +
+                                     t.href + "\">www.shop.example</a></body></html>",
+                                 "This week's prices"));
+    testing::expect_quiet(v, kNarrowedIds, t.why);
+  }
 
   // Each link is judged alone: a phishing link beside a copied newsletter's tracked link counts.
   Verdict beside = scan(html_letter(
