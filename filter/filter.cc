@@ -242,9 +242,12 @@ bool click_tracker_href(std::string_view href, std::string_view text_host) {
   // "?url=https%3A%2F%2Fwww.shop.example"): a redirector to the host the text names.
   std::string lower = to_lower(rest);
   const std::string text_base = base_domain(text_host);
-  for (size_t at = lower.find("http"); at != std::string::npos; at = lower.find("http", at + 4)) {
+  size_t dests = 0;
+  for (size_t at = lower.find("http"); at != std::string::npos && dests < kClickTrackerMaxDests;
+       at = lower.find("http", at + 4)) {
     if (at == 0 || std::string_view("/?&=*").find(lower[at - 1]) == std::string_view::npos) continue;
-    std::string dest = to_lower(percent_decode(rest.substr(at)));
+    ++dests;
+    std::string dest = to_lower(percent_decode(rest.substr(at, kClickTrackerDestBytes)));
     if (!dest.starts_with("http://") && !dest.starts_with("https://")) continue;
     std::string host = url_host(dest);
     if (!host.empty() && base_domain(host) == text_base) return true;

@@ -258,9 +258,13 @@ bool link_text_host_mismatch(const Link& link);
 // True when `href` is a click-tracking redirector: it carries a destination URL (after / ? &
 // = or *, percent-encoded or not) whose base domain is text_host's, or a path step named for
 // the click (kClickTrackerSteps, with an optional .ext of 2-5 letters) is followed by / or ?.
-// Reads at most kClickTrackerScanBytes of the href after its host.
+// Reads at most kClickTrackerScanBytes of the href after its host, and of that at most
+// kClickTrackerMaxDests written destinations, kClickTrackerDestBytes of each (a link with
+// hundreds of "/http" in it costs no more than one with eight).
 bool click_tracker_href(std::string_view href, std::string_view text_host);
 inline constexpr size_t kClickTrackerScanBytes = 2048;
+inline constexpr size_t kClickTrackerMaxDests = 8;
+inline constexpr size_t kClickTrackerDestBytes = 512;
 inline constexpr std::string_view kClickTrackerSteps[] = {"r",     "click",    "clicks", "clickthru", "clickthrough",
                                                           "redirect", "redir", "track",  "trk"};
 // True when one of the message's standard fields (From, To, Cc, Subject, Date, Message-ID,

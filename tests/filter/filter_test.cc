@@ -566,6 +566,14 @@ TEST(FilterPartsTest, LinkTextHostMismatchSparesClickTrackers) {
     l.href = straight;
     EXPECT_TRUE(link_text_host_mismatch(l)) << straight;
   }
+  // Limits: the ninth written destination is not read, nor a host beyond kClickTrackerScanBytes.
+  std::string many = "http://t.esp.example/x";
+  for (size_t i = 0; i < kClickTrackerMaxDests; ++i) many += "/http://other" + std::to_string(i) + ".example";
+  EXPECT_FALSE(click_tracker_href(many + "/http://www.shop.example", "www.shop.example"));
+  EXPECT_TRUE(click_tracker_href("http://t.esp.example/x/http://www.shop.example", "www.shop.example"));
+  EXPECT_FALSE(click_tracker_href("http://t.esp.example/" + std::string(kClickTrackerScanBytes, 'a') +
+                                      "/http://www.shop.example",
+                                  "www.shop.example"));
   EXPECT_FALSE(click_tracker_href("http://evil.example", "www.shop.example"));  // no path at all
   EXPECT_FALSE(click_tracker_href("not a url", "www.shop.example"));
 }
