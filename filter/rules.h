@@ -57,7 +57,8 @@ enum class ScopeKind : uint8_t {
 };
 
 // The names that `check:NAME` may use; each is computed in C++ by the filter facade.
-//   link-host-mismatch   an HTML link whose visible text names a host other than its href
+//   link-host-mismatch   an HTML link whose visible text names a host other than its href,
+//                        the link not a click tracker (click_tracker_href)
 //   missing-message-id   no Message-ID header          (RFC 5322 §3.6.4 says SHOULD)
 //   missing-date         no Date header                (RFC 5322 §3.6 requires one)
 //   missing-from         no From header                (RFC 5322 §3.6 requires one)
