@@ -84,11 +84,7 @@ bool html_little_text(const ParsedMessage& msg) {
   bool plain = false, html_base64 = false;
   scan_text_leaves(msg.summary.body, plain, html_base64);
   if (plain) return false;
-  size_t visible = 0;
-  for (char c : msg.body_text) {
-    if (!std::isspace(static_cast<unsigned char>(c)) && ++visible >= kLittleTextBytes) return false;
-  }
-  return true;
+  return visible_bytes(msg.body_text, kLittleTextBytes) < kLittleTextBytes;
 }
 
 // The posting address a List-Id names by RFC 2919 §2's convention (list-label "." host, as
@@ -489,9 +485,9 @@ namespace {
 std::optional<int64_t> filetime_seconds(std::string_view high, std::string_view low) {
   if (!hex_digits(high, 8) || high[0] != '0' || high[1] != '1') return std::nullopt;
   if (low.size() < 6 || low.size() > 8 || !hex_digits(low, low.size())) return std::nullopt;
-  auto value = [](std::string_view hex) {
+  auto value = [](std::string_view hex) {  // hex_digits() checked every digit
     uint64_t v = 0;
-    for (char c : hex) v = v * 16 + static_cast<uint64_t>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    for (char c : hex) v = v * 16 + static_cast<uint64_t>(hex_digit(c));
     return v;
   };
   uint64_t ft = (value(high) << 32) | value(low);

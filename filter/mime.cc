@@ -951,6 +951,13 @@ FileType sniff_file_type(std::string_view h) {
 // ======================================================================================
 // 4. The entity parser
 
+size_t visible_bytes(std::string_view t, size_t stop) {
+  size_t n = 0;
+  for (char c : t)
+    if (!std::isspace(static_cast<unsigned char>(c)) && ++n >= stop) break;
+  return n;
+}
+
 namespace {
 
 struct FieldSpan {
@@ -981,14 +988,6 @@ std::vector<uint64_t> alt_word_hashes(std::string_view t) {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
-}
-
-// Non-space bytes of `t`, counting stops at `stop`.
-size_t visible_bytes(std::string_view t, size_t stop) {
-  size_t n = 0;
-  for (char c : t)
-    if (!std::isspace(static_cast<unsigned char>(c)) && ++n >= stop) break;
-  return n;
 }
 
 struct HeaderBlock {

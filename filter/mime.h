@@ -266,6 +266,9 @@ ContentField parse_content_field(std::string_view raw, Anomalies* anomalies = nu
 // For IMAP, MailAddress keeps names raw; group start/end markers per RFC 9051 §7.5.2.
 std::vector<MailAddress> parse_address_list(std::string_view raw, uint32_t max_addresses,
                                             bool* limit_hit = nullptr);
+// Non-space bytes of `t`, counted up to `stop` (the count stops there): "is there at
+// least this much text" without reading all of a long body.
+size_t visible_bytes(std::string_view t, size_t stop);
 // RFC 5322 §3.3 date-time to unix seconds; nullopt if unparseable.
 std::optional<int64_t> parse_rfc5322_date(std::string_view raw, int* tz_offset_minutes = nullptr);
 
