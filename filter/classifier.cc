@@ -721,22 +721,26 @@ bool Classifier::read_scope_whole(uint32_t scope, uint64_t updates) const {
   if (max == 0) return false;
   // read_ns may be later than a `now` taken before the lock, hence "read_ns + retry > now".
   const uint64_t now = monotonic_ns();
+  // The answer that needs no read: the snapshot is whole and current, or it was read too
+  // recently to try again.
+  auto settled = [&](const CountCache::Scope& sc) -> std::optional<bool> {
+    if (sc.updates == updates && sc.complete) return true;
+    if (sc.read_ns && *sc.read_ns + kTokenSnapshotRetryNs > now) return false;
+    return std::nullopt;
+  };
   {
-    // The common answers under the shared lock, so that scans in the retry window after a
-    // learn do not take turns on the exclusive one.
+    // Asked under the shared lock first, so that scans in the retry window after a learn
+    // do not take turns on the exclusive one; asked again under it, since another scan may
+    // have started the read in between.
     std::shared_lock lock(cache_->mu);
     auto it = cache_->scopes.find(scope);
-    if (it != cache_->scopes.end()) {
-      const CountCache::Scope& sc = it->second;
-      if (sc.updates == updates && sc.complete) return true;
-      if (sc.read_ns && *sc.read_ns + kTokenSnapshotRetryNs > now) return false;
-    }
+    if (it != cache_->scopes.end())
+      if (auto answer = settled(it->second)) return *answer;
   }
   {
     std::unique_lock lock(cache_->mu);
     CountCache::Scope& sc = cache_->scopes[scope];
-    if (sc.updates == updates && sc.complete) return true;
-    if (sc.read_ns && *sc.read_ns + kTokenSnapshotRetryNs > now) return false;
+    if (auto answer = settled(sc)) return *answer;
     sc.read_ns = now;
   }
   // Read without the lock: scans go on with the per-token path meanwhile. The tokens come
