@@ -386,37 +386,41 @@ std::string sanitize_utf8(std::string_view s, bool* had_invalid) {
   return out;
 }
 
-std::string cp1252_to_utf8(std::string_view s) {
+namespace {
+// Windows-1252 to UTF-8, with upper(c) giving the code point of each byte from 0xA0 up (Latin-1
+// itself, or a variant's letters in place).
+template <class Upper>
+std::string western_to_utf8(std::string_view s, Upper upper) {
   std::string out;
   out.reserve(s.size() + s.size() / 4);
   for (unsigned char c : s) {
     if (c < 0x80) out += static_cast<char>(c);
     else if (c < 0xA0) append_utf8(out, kCp1252High[c - 0x80]);
-    else append_utf8(out, c);
+    else append_utf8(out, upper(c));
   }
   return out;
 }
 
-namespace {
 // Undeclared text recognised as Turkish is read as Windows-1254, the superset Turkish Windows
 // sends (as ISO-8859-1 is read as Windows-1252): Windows-1252 with the six Turkish letters.
 std::string turkish_to_utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + s.size() / 4);
-  for (unsigned char c : s) {
-    if (c < 0x80) out += static_cast<char>(c);
-    else if (c < 0xA0) append_utf8(out, kCp1252High[c - 0x80]);
-    else if (c == 0xD0) append_utf8(out, 0x011E);  // Ğ
-    else if (c == 0xDD) append_utf8(out, 0x0130);  // İ
-    else if (c == 0xDE) append_utf8(out, 0x015E);  // Ş
-    else if (c == 0xF0) append_utf8(out, 0x011F);  // ğ
-    else if (c == 0xFD) append_utf8(out, 0x0131);  // ı
-    else if (c == 0xFE) append_utf8(out, 0x015F);  // ş
-    else append_utf8(out, c);
-  }
-  return out;
+  return western_to_utf8(s, [](unsigned char c) -> uint32_t {
+    switch (c) {
+      case 0xD0: return 0x011E;  // Ğ
+      case 0xDD: return 0x0130;  // İ
+      case 0xDE: return 0x015E;  // Ş
+      case 0xF0: return 0x011F;  // ğ
+      case 0xFD: return 0x0131;  // ı
+      case 0xFE: return 0x015F;  // ş
+      default: return c;
+    }
+  });
 }
 }  // namespace
+
+std::string cp1252_to_utf8(std::string_view s) {
+  return western_to_utf8(s, [](unsigned char c) -> uint32_t { return c; });
+}
 
 std::optional<std::string> canonical_charset(std::string_view label) {
   std::string l = normalize_label(label);
