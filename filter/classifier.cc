@@ -121,6 +121,15 @@ uint64_t token_hash(std::string_view prefix, std::string_view token) {
 
 uint64_t extra_token_hash(std::string_view extra) { return token_hash("x", extra); }
 
+std::string sender_key(std::string_view from_address, std::string_view origin_network) {
+  std::string key = to_lower(from_address);
+  key += '|';
+  key += origin_network;
+  return key;
+}
+
+uint64_t sender_token_hash(std::string_view key) { return extra_token_hash("sender:" + std::string(key)); }
+
 uint64_t pair_hash(uint64_t first, uint64_t second) {
   return mix64(first * 0x9E3779B97F4A7C15ULL + second + 0x632BE59BD9B4E019ULL);
 }
@@ -588,6 +597,12 @@ double classifier_points(double probability, const ClassifierParams& p) {
   return c >= 0 ? c * p.spam_points : c * p.ham_points;
 }
 
+double sender_points(TokenStat sender, const ClassifierParams& p) {
+  if (sender.spam != 0 || sender.ham < std::max<uint64_t>(p.sender_min_ham, 1)) return 0.0;
+  double off = p.sender_points_per_doubling * std::log2(static_cast<double>(sender.ham));
+  return -std::clamp(off, 0.0, std::max(p.sender_max_points, 0.0));
+}
+
 // Open addressing with linear probing; keys are token hashes (already uniformly mixed).
 // The slot is chosen by the key's HIGH bits, so keys in ascending order visit the table in
 // ascending slot order: a message's tokens are looked up sorted (sort_hashes) and a scope
@@ -805,6 +820,9 @@ Status Classifier::lookup_counts(uint32_t scope, uint64_t updates, std::span<con
 
 Status Classifier::learn(const ClassifierInput& in, bool spam, uint32_t domain_id, int delta) {
   std::vector<uint64_t> tokens = tokenize_message(in);
+  // The sender's count is learned with the words (same scopes, same transaction); scoring
+  // keeps it out of the combination (classify_tokens).
+  if (!in.sender.empty()) tokens.push_back(sender_token_hash(in.sender));
   return learn_tokens(tokens, spam, domain_id, delta);
 }
 
@@ -824,7 +842,7 @@ Status Classifier::learn_tokens(std::span<const uint64_t> tokens, bool spam, uin
 
 Result<ClassifierScore> Classifier::classify(const ClassifierInput& in, uint32_t domain_id) const {
   std::vector<uint64_t> tokens = tokenize_message(in);
-  return classify_tokens(tokens, domain_id);
+  return classify_tokens(tokens, domain_id, in.sender.empty() ? 0 : sender_token_hash(in.sender));
 }
 
 Result<Classifier::Counts> Classifier::counts_for(uint32_t domain_id) const {
@@ -840,15 +858,24 @@ Result<Classifier::Counts> Classifier::counts_for(uint32_t domain_id) const {
 }
 
 Result<ClassifierScore> Classifier::classify_tokens(std::span<const uint64_t> tokens,
-                                                    uint32_t domain_id) const {
+                                                    uint32_t domain_id, uint64_t sender_token) const {
   auto counts = counts_for(domain_id);
   if (!counts) return counts.status();
   const Counts& c = *counts;
   std::vector<TokenStat> stats;
-  if (c.totals.spam >= params_.min_learned && c.totals.ham >= params_.min_learned)
+  TokenStat sender;
+  if (c.totals.spam >= params_.min_learned && c.totals.ham >= params_.min_learned) {
     TSUBAME_TRY(lookup_counts(c.scope, c.updates, tokens, stats));
+    if (sender_token != 0) {
+      std::vector<TokenStat> one;
+      TSUBAME_TRY(lookup_counts(c.scope, c.updates, std::span<const uint64_t>(&sender_token, 1), one));
+      if (!one.empty()) sender = one.front();
+    }
+  }
   ClassifierScore s = combine(stats, c.totals, params_);
   s.detail += c.scope == 0 ? " (global counts)" : " (domain counts)";
+  s.sender = sender;
+  s.sender_points = sender_points(sender, params_);
   return s;
 }
 

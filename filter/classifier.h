@@ -57,6 +57,9 @@ struct ClassifierInput {
   std::vector<std::pair<std::string_view, std::string_view>> headers;  // selected headers
   std::vector<std::string_view> urls;  // link targets, tokenised with prefix "u"
   std::vector<std::string> extras;  // whole tokens: "urlhost:example.com", "hn:x-mailer" ...
+  // Who sent it, for the sender memory (sender_key()): "" when the message has no From
+  // address. Not a token of the word counts: learned beside them, scored apart.
+  std::string sender;
 };
 
 // Headers whose values feed the classifier (lower case). Every header's name feeds it as a
@@ -139,6 +142,22 @@ size_t list_footer_start(std::string_view body, std::span<const std::string> hos
 // All tokens of a message, sorted and de-duplicated, at most kMaxTokensPerMessage.
 std::vector<uint64_t> tokenize_message(const ClassifierInput& in);
 
+// Sender memory (session 10; filter/README.md "Sender memory"). A message's sender is its
+// From address together with the network it was first handed to the Internet from:
+// sender_key("ann@example.com", "192.0/16") = "ann@example.com|192.0/16" (the address lower
+// case; the network "" when no Received field names a public address). Learning a message
+// counts its sender as spam or ham in the same store and scopes as its words
+// (sender_token_hash(), prefix "x", "sender:KEY"); scoring reads that one count and does not
+// put it into the word combination. A sender learned as ham at least
+// ClassifierParams::sender_min_ham times and never as spam takes points off
+// (sender_points()): mail from a correspondent, a list poster or a newsletter this
+// deployment has accepted before is not filed as junk on its words alone. One spam learned
+// from the key and it takes nothing off. Spam rarely comes from a sender's own network with
+// a known address: forging the address is easy, forging the network the address's real mail
+// comes from is not.
+std::string sender_key(std::string_view from_address, std::string_view origin_network);
+uint64_t sender_token_hash(std::string_view key);
+
 // Every token of a message with a readable name ("subject:free", "click here",
 // "from:hotmail", "url:www", "hn:x-mailer"), sorted by hash: what a postmaster or the tuning
 // harness reads to see why the classifier said what it did. Both walk the message the same
@@ -179,6 +198,12 @@ struct ClassifierParams {
                                   // 8 until session 5, filter/README.md "Session 5")
   double ham_points = 1.0;        // negative score at probability 0 (2 until session 9)
   double points_power = 1.5;      // points = sign(x) |x|^power * (spam|ham)_points, x = 2p - 1
+  // Sender memory (sender_points()): points off for a sender learned as ham at least
+  // sender_min_ham times and never as spam, per doubling of the ham count, at most
+  // sender_max_points. 0 per doubling turns it off.
+  uint64_t sender_min_ham = 2;
+  double sender_points_per_doubling = 2.0;
+  double sender_max_points = 4.0;
   // A scope with at most this many tokens is read into memory whole (Classifier, "Count
   // cache"); 0 looks every token up on its own. Not a scoring parameter: same scores.
   size_t snapshot_max_tokens = kTokenCacheEntries;
@@ -200,6 +225,10 @@ struct ClassifierScore {
   double points = 0;       // what it adds to the verdict
   bool uncertain = false;  // spoke, but the evidence was strong both ways (|p - 0.5| < 0.05)
   std::string detail;      // "p=0.998, 87 tokens, global counts (4120 spam / 3876 ham)"
+  // Sender memory: the sender's counts in the scope scored with (0/0 while abstaining or
+  // without a sender) and what they are worth (sender_points(), <= 0).
+  TokenStat sender;
+  double sender_points = 0;
 };
 
 // Combines token statistics (one per token, unknown tokens as {0,0}) into a score.
@@ -210,6 +239,9 @@ ClassifierScore combine(std::span<const TokenStat> stats, TokenStat totals,
 // the classifier alone reaches 5 (the configured junk default) at p = 0.92; a larger power
 // flattens the uncertain middle.
 double classifier_points(double probability, const ClassifierParams& p);
+// The sender memory's points for a sender's learned counts: 0 unless ham >= sender_min_ham
+// and spam == 0, else -min(sender_max_points, sender_points_per_doubling * log2(ham)).
+double sender_points(TokenStat sender, const ClassifierParams& p);
 
 // The classifier bound to the token counts of a store (store/tokens.h). Thread-safe.
 //
@@ -243,8 +275,9 @@ class Classifier {
   // Scores a message with the domain's counts when that domain has learned enough, else
   // with the global counts; abstains when neither has.
   Result<ClassifierScore> classify(const ClassifierInput& in, uint32_t domain_id) const;
-  Result<ClassifierScore> classify_tokens(std::span<const uint64_t> tokens,
-                                          uint32_t domain_id) const;
+  // sender_token: sender_token_hash() of the message's sender, 0 for none.
+  Result<ClassifierScore> classify_tokens(std::span<const uint64_t> tokens, uint32_t domain_id,
+                                          uint64_t sender_token = 0) const;
 
   // Why the classifier scored a message as it did: the n tokens farthest from 0.5 under the
   // counts classify() would use (a domain's once it has learned enough, else the global

@@ -27,7 +27,12 @@ CorpusMessage prepare_message(const Filter& rules_only, std::string name, std::s
     return m;
   }
   m.analysis = rules_only.analyse_parsed(*parsed, SmtpEnvelope{});
-  m.tokens = tokenize_message(classifier_input(*parsed, m.analysis.verdict));
+  ClassifierInput in = classifier_input(*parsed, m.analysis.verdict);
+  m.tokens = tokenize_message(in);
+  if (!in.sender.empty()) {
+    m.sender_key = in.sender;
+    m.sender_token = sender_token_hash(in.sender);
+  }
   const HeaderField* list = parsed->header("List-Id");
   if (std::string id = list == nullptr ? std::string() : list_id(list->value); !id.empty())
     m.sender = "list:" + id;
@@ -199,6 +204,16 @@ void MemoryTokenCounts::learn(const std::vector<uint64_t>& tokens, bool spam) {
   (spam ? totals_.spam : totals_.ham) += 1;
 }
 
+void MemoryTokenCounts::learn_token(uint64_t token, bool spam) {
+  TokenStat& s = counts_[token];
+  (spam ? s.spam : s.ham) += 1;
+}
+
+TokenStat MemoryTokenCounts::count(uint64_t token) const {
+  auto it = counts_.find(token);
+  return it == counts_.end() ? TokenStat{} : it->second;
+}
+
 void MemoryTokenCounts::lookup(const std::vector<uint64_t>& tokens, std::vector<TokenStat>& out) const {
   out.clear();
   out.reserve(tokens.size());
@@ -228,6 +243,7 @@ TrainingStats train(const std::vector<CorpusMessage>& corpus, const std::vector<
   TrainingStats ts;
   auto count = [&](const CorpusMessage& m) {
     counts.learn(m.tokens, m.spam);
+    if (m.sender_token != 0) counts.learn_token(m.sender_token, m.spam);
     (m.spam ? ts.learned_spam : ts.learned_ham)++;
   };
   if (regime.regime == Regime::kAll) {
@@ -368,6 +384,13 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
         prob = s.probability;
         a.verdict.add({"BAYES", s.points, "Statistical token classifier", s.detail,
                        ContributionKind::kClassifier});
+        // The sender memory, as Classifier::classify_tokens gives it: only once the counts speak.
+        const TokenStat totals = counts.totals();
+        if (m.sender_token != 0 && totals.spam >= params.min_learned && totals.ham >= params.min_learned) {
+          const TokenStat st = counts.count(m.sender_token);
+          if (double pts = sender_points(st, params); pts != 0)
+            a.verdict.add(sender_contribution(m.sender_key, st, pts));
+        }
       }
       std::vector<std::pair<uint64_t, TokenStat>> strongest;
       if (model.explain > 0 && !m.tokens.empty()) {

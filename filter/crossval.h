@@ -43,6 +43,8 @@ struct CorpusMessage {
   bool spam = false;
   Analysis analysis;              // rules and checks, no BAYES yet
   std::vector<uint64_t> tokens;   // classifier tokens (tokenize_message)
+  std::string sender_key;         // its sender for the sender memory (sender_key()), "" for none
+  uint64_t sender_token = 0;      // sender_token_hash(sender_key), 0 for none
   uint64_t bytes = 0;
   // Who sent it, for sender_folds: the list's id when it came through a mailing list
   // ("list:ilug.linux.ie"), else the From domain's registered domain ("from:netscape.com");
@@ -105,6 +107,9 @@ double jaccard(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b);
 class MemoryTokenCounts {
  public:
   void learn(const std::vector<uint64_t>& tokens, bool spam);
+  // Counts one more token for a message already counted by learn() (the sender memory's).
+  void learn_token(uint64_t token, bool spam);
+  TokenStat count(uint64_t token) const;
   TokenStat totals() const { return totals_; }
   void lookup(const std::vector<uint64_t>& tokens, std::vector<TokenStat>& out) const;
 

@@ -23,10 +23,11 @@ struct KeyApplier {
 
 double number(const std::string& v) { return std::strtod(v.c_str(), nullptr); }  // validated
 
-constexpr std::array<KeyApplier, 4> kAppliers = {{
+constexpr std::array<KeyApplier, 5> kAppliers = {{
     {"junk_threshold", [](const std::string& v, DomainPolicy& p) { p.junk_threshold = number(v); }},
     {"reject_threshold", [](const std::string& v, DomainPolicy& p) { p.reject_threshold = number(v); }},
     {"classifier_needs_rule", [](const std::string& v, DomainPolicy& p) { p.classifier_needs_rule = v == "yes"; }},
+    {"sender_memory", [](const std::string& v, DomainPolicy& p) { p.sender_memory = v == "yes"; }},
     {"blocked_extensions",
      [](const std::string& v, DomainPolicy& p) {
        if (v.empty()) return;  // "" = the base list (the filter's built-in one)
@@ -51,6 +52,7 @@ DomainPolicy config_policy(const Config& cfg) {
   p.junk_threshold = double(cfg.integer("filter.junk_threshold"));
   p.reject_threshold = double(cfg.integer("filter.reject_threshold"));
   p.classifier_needs_rule = cfg.boolean("filter.classifier_needs_rule");
+  p.sender_memory = cfg.boolean("filter.sender_memory");
   return p;
 }
 

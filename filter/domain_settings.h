@@ -40,6 +40,7 @@ namespace tsubame::filter {
 //   junk_threshold ........ junk_threshold (number, 0..1000)
 //   reject_threshold ...... reject_threshold (number, 0..1000)
 //   classifier_needs_rule . classifier_needs_rule (yes/no)
+//   sender_memory ......... sender_memory (yes/no)
 //   blocked_extensions .... blocked_extensions (list; empty keeps the base list, which is
 //                           the filter's built-in one)
 // Every other key of the table belongs to another module (authentication, passwords,
@@ -47,7 +48,7 @@ namespace tsubame::filter {
 std::span<const std::string_view> domain_filter_keys();
 
 // The [filter] base every domain starts from: filter.junk_threshold,
-// filter.reject_threshold, filter.classifier_needs_rule; every other field keeps the
+// filter.reject_threshold, filter.classifier_needs_rule, filter.sender_memory; every other field keeps the
 // DomainPolicy default (the caller may refine it, as smtpd does max_message_bytes).
 DomainPolicy config_policy(const Config& cfg);
 

@@ -5,10 +5,13 @@
 // Stalwart issue 715 describes is the one this file exists to avoid).
 #include "filter/filter.h"
 
+#include <arpa/inet.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <set>
 
@@ -617,10 +620,91 @@ void collect_tag_names(std::string_view text, std::set<std::string>& tags) {
   }
 }
 
+// "a.b/16" for a public IPv4 address, "" for any other text.
+std::string public_v4_network(std::string_view text) {
+  in_addr a{};
+  if (text.size() > 15 || inet_pton(AF_INET, std::string(text).c_str(), &a) != 1) return {};
+  const auto* b = reinterpret_cast<const unsigned char*>(&a.s_addr);  // network order
+  const bool private_or_special =
+      b[0] == 0 || b[0] == 10 || b[0] == 127 || b[0] >= 224 || (b[0] == 169 && b[1] == 254) ||
+      (b[0] == 172 && b[1] >= 16 && b[1] < 32) || (b[0] == 192 && b[1] == 168) ||
+      (b[0] == 100 && b[1] >= 64 && b[1] < 128);
+  if (private_or_special) return {};
+  return std::to_string(b[0]) + "." + std::to_string(b[1]) + "/16";
+}
+
+// "2001:db8/32" for a public (global unicast) IPv6 address, "" for any other text.
+std::string public_v6_network(std::string_view text) {
+  in6_addr a{};
+  if (text.size() > 45 || inet_pton(AF_INET6, std::string(text).c_str(), &a) != 1) return {};
+  const unsigned char* b = a.s6_addr;
+  if ((b[0] & 0xe0) != 0x20) return {};  // RFC 4291 §2.4: global unicast is 2000::/3
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%x:%x/32", (b[0] << 8) | b[1], (b[2] << 8) | b[3]);
+  return buf;
+}
+
+// The from-clause of a Received value: from "from" up to the " by " that ends it.
+std::string_view received_from_clause(std::string_view received) {
+  std::string low = to_lower(received);
+  auto word_at = [&](std::string_view w, size_t from) {
+    for (size_t i = low.find(w, from); i != std::string::npos; i = low.find(w, i + 1)) {
+      bool before = i == 0 || std::isspace(static_cast<unsigned char>(low[i - 1])) || low[i - 1] == ')';
+      bool after = i + w.size() == low.size() || std::isspace(static_cast<unsigned char>(low[i + w.size()]));
+      if (before && after) return i;
+    }
+    return std::string::npos;
+  };
+  size_t from = word_at("from", 0);
+  if (from == std::string::npos) return {};
+  size_t by = word_at("by", from + 4);
+  return received.substr(from, (by == std::string::npos ? received.size() : by) - from);
+}
+
 }  // namespace
+
+std::string origin_network(std::span<const std::string> received) {
+  const size_t n = std::min(received.size(), kOriginMaxReceived);
+  for (size_t k = n; k-- > 0;) {  // oldest first
+    std::string_view clause = received_from_clause(received[k]);
+    std::string last;
+    size_t i = 0;
+    while (i < clause.size()) {
+      auto delim = [](char c) {
+        return std::isspace(static_cast<unsigned char>(c)) || std::strchr("()[];,=\"'<>", c) != nullptr;
+      };
+      while (i < clause.size() && delim(clause[i])) ++i;
+      size_t e = i;
+      while (e < clause.size() && !delim(clause[e])) ++e;
+      std::string_view tok = clause.substr(i, e - i);
+      i = e;
+      if (tok.size() > 5 && iequals(tok.substr(0, 5), "ipv6:")) tok.remove_prefix(5);
+      std::string net;
+      if (std::count(tok.begin(), tok.end(), ':') >= 2) {
+        net = public_v6_network(tok);
+      } else {
+        if (size_t colon = tok.find(':'); colon != std::string_view::npos) tok = tok.substr(0, colon);  // a.b.c.d:port
+        net = public_v4_network(tok);
+      }
+      if (!net.empty()) last = std::move(net);
+    }
+    if (!last.empty()) return last;
+  }
+  return {};
+}
+
+Contribution sender_contribution(std::string_view sender, TokenStat counts, double points) {
+  std::string_view net = sender.substr(std::min(sender.rfind('|') + 1, sender.size()));
+  std::string detail = "From address via " + (net.empty() ? std::string("no public network") : std::string(net)) +
+                       ": learned as ham " + std::to_string(counts.ham) + " times, as spam " +
+                       std::to_string(counts.spam);
+  return {std::string(kSenderKnownId), points, "Sender learned as ham before, never as spam", std::move(detail),
+          ContributionKind::kClassifier};
+}
 
 ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   ClassifierInput in;
+  if (msg.from && !msg.from->address.empty()) in.sender = sender_key(msg.from->address, origin_network(msg.received));
   in.subject = msg.subject;
   std::vector<std::pair<std::string_view, std::string_view>> list_fields;  // List-* (RFC 2369, 2919)
   for (const auto& h : msg.headers) {
@@ -743,6 +827,7 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
       if (cs->abstained) v.notes.push_back("classifier " + cs->detail);
       v.add({"BAYES", cs->points, "Statistical token classifier", cs->detail,
              ContributionKind::kClassifier});
+      if (cs->sender_points != 0) v.add(sender_contribution(in.sender, cs->sender, cs->sender_points));
       if (explain && explain->n > 0) {
         auto why = classifier_->explain(in, env.domain_id, explain->n);
         if (why) explain->tokens = std::move(why.value());

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -237,6 +238,22 @@ ScanInput build_scan_input(const ParsedMessage& msg);
 // Names of the check:NAME tests that fire for this message (rules.h kCheckNames).
 std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnvelope& env);
 ClassifierInput build_classifier_input(const ParsedMessage& msg);
+
+// Sender memory (classifier.h sender_key()): the network the message was first handed to
+// the Internet from. Walking Received fields (newest first in `received`) from the oldest,
+// the first whose from-clause (RFC 5321 §4.4 "FROM" Extended-Domain, the text before " by ")
+// names a public address: the last IPv4 dotted quad or bracketed IPv6 address in that
+// clause (the TCP-info the receiving host saw; a HELO literal comes first) -> its /16 for
+// IPv4 ("192.0/16"), its /32 for IPv6 ("2001:db8/32"). Private, loopback, link-local,
+// shared (100.64/10), unspecified and multicast addresses are skipped. "" when none of the
+// first kOriginMaxReceived fields names one. The oldest field is the sender's own side (its
+// first relay), so the network stays the same however the mail is forwarded afterwards.
+inline constexpr size_t kOriginMaxReceived = 32;
+std::string origin_network(std::span<const std::string> received);
+// The verdict's line for the sender memory (kind classifier, points <= 0): SENDER_KNOWN with
+// the sender's counts; the detail names the network, not the address, which the message
+// itself shows.
+Contribution sender_contribution(std::string_view sender, TokenStat counts, double points);
 // The rules and metas a verdict carries become classifier tokens ("rule:OFFER_GUARANTEE"):
 // the counts learn which rules, and which rules beside which words, mark this deployment's
 // spam and ham, and chi-square weighs them with the words (filter/README.md, "Rule tokens").

@@ -321,6 +321,13 @@ double threshold_score(const Verdict& v, const DomainPolicy& d, bool* classifier
 Verdict decide(const Analysis& an, const Policy& policy) {
   Verdict v = an.verdict;
   const DomainPolicy& d = policy.domain;
+  if (!d.sender_memory) {  // filter.sender_memory = no, or the domain's setting
+    std::erase_if(v.contributions, [&](const Contribution& c) {
+      if (c.id != kSenderKnownId) return false;
+      v.score -= c.score;
+      return true;
+    });
+  }
   auto policy_hit = [&](std::string id, std::string desc, std::string detail) {
     v.contributions.push_back({std::move(id), 0, std::move(desc), std::move(detail),
                                ContributionKind::kPolicy});

@@ -64,12 +64,18 @@ inline constexpr double kCorroboratingRuleScore = 0.5;
 // score would have meant. It records how the score was judged, not an action a policy step
 // chose (the tuning harness re-judges such verdicts at other thresholds).
 inline constexpr std::string_view kClassifierAloneId = "POLICY_CLASSIFIER_ALONE";
+// The classifier's sender memory (classifier.h sender_key(); filter.h sender_contribution()):
+// points off for a sender learned as ham before and never as spam.
+inline constexpr std::string_view kSenderKnownId = "SENDER_KNOWN";
 
 struct DomainPolicy {
   double junk_threshold = 5.0;   // = the config default filter.junk_threshold (common/config.cc)
   // The classifier alone never files mail as spam: its points count toward junk, quarantine
   // and reject only when a rule agrees (kCorroboratingRuleScore). = filter.classifier_needs_rule.
   bool classifier_needs_rule = true;
+  // The sender memory's points (kSenderKnownId) count; off: decide() drops that
+  // contribution. = filter.sender_memory.
+  bool sender_memory = true;
   double quarantine_threshold = std::numeric_limits<double>::infinity();  // off by default
   double reject_threshold = 15.0;
   uint64_t max_message_bytes = 50ull << 20;

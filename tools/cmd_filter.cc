@@ -521,6 +521,11 @@ void register_filter(CLI::App& app, Context& ctx) {
   eval->add_option("--bayes-spam-points", fo->params.spam_points, "With --folds: points at p = 1");
   eval->add_option("--bayes-ham-points", fo->params.ham_points, "With --folds: negative points at p = 0");
   eval->add_option("--bayes-points-power", fo->params.points_power, "With --folds: points curve power");
+  eval->add_option("--sender-min-ham", fo->params.sender_min_ham,
+                   "With --folds: ham learned from a sender before the sender memory takes points off");
+  eval->add_option("--sender-points", fo->params.sender_points_per_doubling,
+                   "With --folds: sender memory points off per doubling of the sender's ham (0: off)");
+  eval->add_option("--sender-max-points", fo->params.sender_max_points, "With --folds: sender memory cap");
   eval->add_option_function<std::string>(
       "--bayes-combination",
       [fo](const std::string& v) {

@@ -809,5 +809,80 @@ TEST_F(StoreFixture, WarmReadsTheCountsBeforeTheFirstMessage) {
   EXPECT_EQ(daemon.cache_stats().token_lookups, 0u);
 }
 
+// ---- sender memory (session 10) ----
+
+TEST(SenderMemoryTest, PointsNeedEnoughHamAndNoSpamAndAreCapped) {
+  ClassifierParams p;  // defaults: at least 2 ham, 2 points per doubling, at most 4
+  EXPECT_EQ(sender_points({0, 0}, p), 0.0);
+  EXPECT_EQ(sender_points({0, 1}, p), 0.0) << "one ham is not yet a history";
+  EXPECT_DOUBLE_EQ(sender_points({0, 2}, p), -2.0);
+  EXPECT_DOUBLE_EQ(sender_points({0, 4}, p), -4.0);
+  EXPECT_DOUBLE_EQ(sender_points({0, 1000}, p), -4.0) << "capped";
+  EXPECT_EQ(sender_points({1, 1000}, p), 0.0) << "one spam learned from the sender: nothing off";
+  p.sender_points_per_doubling = 0;
+  EXPECT_EQ(sender_points({0, 64}, p), 0.0) << "0 per doubling turns it off";
+  p.sender_points_per_doubling = 1;
+  p.sender_min_ham = 8;
+  EXPECT_EQ(sender_points({0, 7}, p), 0.0);
+  EXPECT_DOUBLE_EQ(sender_points({0, 8}, p), -3.0);
+}
+
+TEST(SenderMemoryTest, KeyIsTheLowerCaseAddressAndTheNetwork) {
+  EXPECT_EQ(sender_key("Ann@Example.COM", "192.0/16"), "ann@example.com|192.0/16");
+  EXPECT_EQ(sender_key("ann@example.com", ""), "ann@example.com|");
+  EXPECT_NE(sender_token_hash(sender_key("ann@example.com", "192.0/16")),
+            sender_token_hash(sender_key("ann@example.com", "198.51/16")));
+  // The sender's count is not one of the message's word tokens.
+  ClassifierInput in = ham_msg(0);
+  in.sender = sender_key("ann@example.com", "192.0/16");
+  auto tokens = tokenize_message(in);
+  EXPECT_FALSE(std::binary_search(tokens.begin(), tokens.end(), sender_token_hash(in.sender)));
+}
+
+TEST_F(StoreFixture, SenderLearnedAsHamTakesPointsOffUntilLearnedAsSpam) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  Classifier c(*store_, p);
+  const std::string ann = sender_key("ann@example.com", "192.0/16");
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(c.learn(spam_msg(i), true, 0));
+  ClassifierInput from_ann = ham_msg(0);
+  from_ann.sender = ann;
+  ASSERT_TRUE(c.learn(from_ann, false, 0));
+  auto once = c.classify(from_ann, 0);
+  ASSERT_TRUE(once) << once.status().to_string();
+  EXPECT_EQ(once->sender.ham, 0u) << "abstaining: 1 ham < 2, the sender is not read";
+  EXPECT_EQ(once->sender_points, 0.0);
+
+  ASSERT_TRUE(c.learn(from_ann, false, 0));
+  ClassifierInput pitch = spam_msg(0);  // spam words, but from Ann's address and network
+  pitch.sender = ann;
+  auto known = c.classify(pitch, 0);
+  ASSERT_TRUE(known);
+  EXPECT_FALSE(known->abstained);
+  EXPECT_EQ(known->sender.ham, 2u);
+  EXPECT_EQ(known->sender.spam, 0u);
+  EXPECT_DOUBLE_EQ(known->sender_points, -2.0);
+  EXPECT_GT(known->points, 0) << "the words still say spam; the memory is scored apart";
+
+  // The same address from another network is another sender.
+  pitch.sender = sender_key("ann@example.com", "198.51/16");
+  auto forged = c.classify(pitch, 0);
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->sender.ham, 0u);
+  EXPECT_EQ(forged->sender_points, 0.0);
+
+  // One report of spam from the sender and it takes nothing off; unlearning it restores it.
+  pitch.sender = ann;
+  ASSERT_TRUE(c.learn(pitch, true, 0));
+  auto reported = c.classify(pitch, 0);
+  ASSERT_TRUE(reported);
+  EXPECT_EQ(reported->sender.spam, 1u);
+  EXPECT_EQ(reported->sender_points, 0.0);
+  ASSERT_TRUE(c.learn(pitch, true, 0, -1));
+  auto restored = c.classify(pitch, 0);
+  ASSERT_TRUE(restored);
+  EXPECT_DOUBLE_EQ(restored->sender_points, -2.0);
+}
+
 }  // namespace
 }  // namespace tsubame::filter

@@ -311,6 +311,31 @@ TEST_F(CrossValTest, OutOfFoldVerdictsCountErrorsPerFold) {
   }
 }
 
+TEST_F(CrossValTest, SenderMemoryAsTheProductScoresIt) {
+  // Alice's ham has no Received field: her key is her address with no network.
+  EXPECT_EQ(corpus_.back().sender_key, "alice@partner.example|");
+  EXPECT_EQ(corpus_.back().sender_token, sender_token_hash("alice@partner.example|"));
+  ClassifierParams p;
+  p.min_learned = 2;
+  auto cv = cross_validate(corpus_, standard_folds(corpus_), p, Policy{});
+  size_t known = 0;
+  for (const auto& r : cv.results) {
+    const Contribution* c = r.verdict.find(kSenderKnownId);
+    if (corpus_[r.message].spam) {
+      EXPECT_EQ(c, nullptr) << "every spam has its own address";
+      continue;
+    }
+    ASSERT_NE(c, nullptr) << r.fold;
+    EXPECT_DOUBLE_EQ(c->score, sender_points({0, 6}, p)) << "6 of Alice's ham in each training half";
+    EXPECT_DOUBLE_EQ(c->score, -p.sender_max_points);
+    ++known;
+  }
+  EXPECT_EQ(known, 4 * 6u);
+  p.sender_points_per_doubling = 0;  // off
+  auto off = cross_validate(corpus_, standard_folds(corpus_), p, Policy{});
+  for (const auto& r : off.results) EXPECT_FALSE(r.verdict.has(kSenderKnownId));
+}
+
 TEST_F(CrossValTest, LogRegAndEnsembleModelsGiveTheBayesContribution) {
   ClassifierParams p;
   p.min_learned = 2;

@@ -92,6 +92,7 @@ class DomainSettingsTest : public ::testing::Test {
     EXPECT_EQ(got.junk_threshold, want.junk_threshold);
     EXPECT_EQ(got.reject_threshold, want.reject_threshold);
     EXPECT_EQ(got.classifier_needs_rule, want.classifier_needs_rule);
+    EXPECT_EQ(got.sender_memory, want.sender_memory);
     EXPECT_EQ(got.blocked_extensions, want.blocked_extensions);
     EXPECT_EQ(got.quarantine_threshold, want.quarantine_threshold);
     EXPECT_EQ(got.max_message_bytes, want.max_message_bytes);
@@ -109,6 +110,7 @@ TEST(DomainFilterKeys, MatchTheSettingsTableAndItsTypes) {
       {"junk_threshold", store::SettingType::kNumber},
       {"reject_threshold", store::SettingType::kNumber},
       {"classifier_needs_rule", store::SettingType::kBool},
+      {"sender_memory", store::SettingType::kBool},
       {"blocked_extensions", store::SettingType::kExtensions}};
   auto keys = domain_filter_keys();
   ASSERT_EQ(keys.size(), want.size());
@@ -159,6 +161,18 @@ TEST_F(DomainSettingsTest, ClassifierNeedsRuleBothWays) {
   base_.classifier_needs_rule = true;
   set(a_, "classifier_needs_rule", "no");
   want.classifier_needs_rule = false;
+  expect_same_filter_fields(applied(a_), want);
+}
+
+TEST_F(DomainSettingsTest, SenderMemoryBothWays) {
+  set(a_, "sender_memory", "no");  // the base says yes
+  DomainPolicy want = base_;
+  want.sender_memory = false;
+  expect_same_filter_fields(applied(a_), want);
+  expect_same_filter_fields(applied(b_), base_);
+  base_.sender_memory = false;
+  set(a_, "sender_memory", "yes");
+  want.sender_memory = true;
   expect_same_filter_fields(applied(a_), want);
 }
 
@@ -262,7 +276,8 @@ TEST_F(DomainSettingsTest, ReadFreshOnEveryCall) {
 }
 
 TEST(ConfigPolicy, TakesTheFilterSectionAndDefaultsTheRest) {
-  auto c = Config::parse("[filter]\njunk_threshold = 6\nreject_threshold = 30\nclassifier_needs_rule = no\n",
+  auto c = Config::parse("[filter]\njunk_threshold = 6\nreject_threshold = 30\nclassifier_needs_rule = no\n"
+                         "sender_memory = no\n",
                          "t.conf");
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
   DomainPolicy p = config_policy(*c);
@@ -270,6 +285,7 @@ TEST(ConfigPolicy, TakesTheFilterSectionAndDefaultsTheRest) {
   EXPECT_EQ(p.junk_threshold, 6);
   EXPECT_EQ(p.reject_threshold, 30);
   EXPECT_FALSE(p.classifier_needs_rule);
+  EXPECT_FALSE(p.sender_memory);
   EXPECT_EQ(p.blocked_extensions, d.blocked_extensions);
   EXPECT_EQ(p.max_message_bytes, d.max_message_bytes);
 
@@ -277,6 +293,7 @@ TEST(ConfigPolicy, TakesTheFilterSectionAndDefaultsTheRest) {
   EXPECT_EQ(defaults.junk_threshold, 5);
   EXPECT_EQ(defaults.reject_threshold, 15);
   EXPECT_TRUE(defaults.classifier_needs_rule);
+  EXPECT_TRUE(defaults.sender_memory);
 }
 
 }  // namespace

@@ -297,6 +297,104 @@ TEST(FilterClassifierTest, BayesContributionAbstainsThenScores) {
   fs::remove_all(dir, ec);
 }
 
+// ---- sender memory (session 10) ----
+
+TEST(FilterPartsTest, OriginNetworkIsTheOldestPublicHop) {
+  auto net = [](std::vector<std::string> received) { return origin_network(received); };
+  // Newest first, as ParsedMessage::received keeps them: the oldest public hop wins.
+  EXPECT_EQ(net({"from mx.partner.example (mx.partner.example [198.51.100.7]) by mx.ours.example "
+                 "with ESMTP id 1; Mon, 6 Jan 2025 10:00:02 +0900",
+                 "from pc12 (pc12.partner.example [203.0.113.45]) by mx.partner.example with SMTP; "
+                 "Mon, 6 Jan 2025 10:00:01 +0900",
+                 "from localhost (localhost [127.0.0.1]) by pc12 with ESMTP; Mon, 6 Jan 2025 10:00:00 +0900"}),
+            "203.0/16");
+  // Private, loopback, link-local and shared addresses are skipped; a host name that starts
+  // with digits is not an address; the TCP-info address (last) beats the HELO literal.
+  EXPECT_EQ(net({"from [192.0.2.1] (helo=[10.0.0.1]) by mx.ours.example; Mon, 6 Jan 2025 10:00:00 +0000",
+                 "from 10.1.2.3.dsl.example (HELO [10.1.2.3]) ([172.16.0.9]) by relay.example; x",
+                 "from a (b [169.254.1.1]) by c; x", "from a (b [100.64.0.1]) by c; x"}),
+            "192.0/16");
+  EXPECT_EQ(net({"from helo.example ([1.2.3.4]) ([198.18.5.6]) by mx.example; x"}), "198.18/16");
+  // qmail's "(a.b.c.d)" and a port after the address.
+  EXPECT_EQ(net({"from unknown (HELO box) (203.0.113.9) by mx.example with SMTP; x"}), "203.0/16");
+  EXPECT_EQ(net({"from box (203.0.113.9:40112) by mx.example; x"}), "203.0/16");
+  // IPv6: global unicast only, its /32.
+  EXPECT_EQ(net({"from a (a.example [IPv6:2001:db8:1:2::5]) by mx.example; x"}), "2001:db8/32");
+  EXPECT_EQ(net({"from a (a.example [IPv6:fe80::1]) by mx.example; x"}), "");
+  // An address after " by " is the receiving host's, not the sender's; no from-clause, nothing.
+  EXPECT_EQ(net({"from a.example by mx.example ([198.51.100.2]); x"}), "");
+  EXPECT_EQ(net({"by mx.example (Postfix, from userid 1000) id 4; x", "(qmail 1234 invoked by uid 0); x"}), "");
+  EXPECT_EQ(net({}), "");
+  // Only the newest kOriginMaxReceived fields are read.
+  std::vector<std::string> long_trail(kOriginMaxReceived, "from a (a [10.0.0.1]) by b; x");
+  long_trail.push_back("from a (a [198.51.100.1]) by b; x");
+  EXPECT_EQ(net(long_trail), "");
+  long_trail[kOriginMaxReceived - 1] = "from a (a [198.51.100.1]) by b; x";
+  EXPECT_EQ(net(long_trail), "198.51/16");
+}
+
+TEST(FilterPartsTest, ClassifierInputNamesTheSender) {
+  auto parsed = parse_message(msg("Received: from pc (pc.partner.example [203.0.113.45]) by mx.ours.example; "
+                                  "Mon, 6 Jan 2025 10:00:00 +0900\r\n" + kGoodHeaders + "Subject: hi\r\n",
+                                  "hello\r\n"),
+                              MimeLimits{});
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(build_classifier_input(*parsed).sender, "alice@partner.example|203.0/16");
+  auto nofrom = parse_message("Subject: hi\r\n\r\nhello\r\n", MimeLimits{});
+  ASSERT_TRUE(nofrom);
+  EXPECT_EQ(build_classifier_input(*nofrom).sender, "");
+}
+
+TEST(FilterClassifierTest, SenderMemoryTakesPointsOffForAKnownSender) {
+  fs::path dir = fs::temp_directory_path() / ("tsubame-filter-" + to_hex(random_bytes(8)));
+  fs::create_directories(dir);
+  {
+    store::Options so;
+    so.data_dir = (dir / "data").string();
+    so.key_file = (dir / "key").string();
+    so.create = true;
+    auto st = store::Store::open(so);
+    ASSERT_TRUE(st) << st.status().to_string();
+    FilterOptions o;
+    o.rules = kRules;
+    o.store = st.value().get();
+    o.classifier.min_learned = 2;
+    auto f = Filter::open(o);
+    ASSERT_TRUE(f);
+    Filter& filter = *f.value();
+    auto via = [](const std::string& ip) {
+      return "Received: from out (out.example [" + ip + "]) by mx.ours.example; Mon, 6 Jan 2025 10:00:00 +0900\r\n";
+    };
+    const std::string newsletter =
+        "From: Deals <news@shop.example>\r\nTo: bob@ours.example\r\nDate: Mon, 6 Jan 2025 10:00:00 +0900\r\n"
+        "Message-ID: <n1@shop.example>\r\nMIME-Version: 1.0\r\nSubject: This week's offers\r\n";
+    std::string spam = msg(via("198.51.100.9") + kGoodHeaders + "Subject: lottery prize\r\n",
+                           "claim your lottery prize money today\r\n");
+    std::string issue = msg(via("203.0.113.20") + newsletter, "Our offers this week: garden chairs, 20% off\r\n");
+    for (int i = 0; i < 2; ++i) ASSERT_TRUE(filter.learn(spam, true, 0));
+    ASSERT_TRUE(filter.learn(issue, false, 0));
+    Verdict once = filter.scan(issue, {}, {});
+    EXPECT_FALSE(once.has(std::string(kSenderKnownId))) << "one ham learned: no history yet\n" << once.to_text();
+    ASSERT_TRUE(filter.learn(issue, false, 0));
+    Verdict known = filter.scan(issue, {}, {});
+    ASSERT_TRUE(known.has(std::string(kSenderKnownId))) << known.to_text();
+    const Contribution* c = known.find(std::string(kSenderKnownId));
+    EXPECT_DOUBLE_EQ(c->score, -2.0);
+    EXPECT_EQ(c->kind, ContributionKind::kClassifier);
+    EXPECT_NE(c->detail.find("203.0/16"), std::string::npos) << c->detail;
+    EXPECT_NE(c->detail.find("ham 2 times"), std::string::npos) << c->detail;
+    EXPECT_EQ(c->detail.find("news@shop.example"), std::string::npos) << "the detail names no address";
+    // The same From sent from another network is not the known sender.
+    std::string forged = msg(via("198.51.100.77") + newsletter, "Our offers this week: garden chairs, 20% off\r\n");
+    EXPECT_FALSE(filter.scan(forged, {}, {}).has(std::string(kSenderKnownId)));
+    // A report of spam from the sender ends the exemption.
+    ASSERT_TRUE(filter.learn(issue, true, 0));
+    EXPECT_FALSE(filter.scan(issue, {}, {}).has(std::string(kSenderKnownId)));
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
 // ---- building blocks ----
 
 TEST(FilterPartsTest, RuleTokensComeFromTheVerdictsRulesAndMetas) {

@@ -211,6 +211,25 @@ TEST(PolicyTest, ClassifierAloneDoesNotFileMailAsSpam) {
   EXPECT_EQ(v.reason, "score 7.10 >= junk threshold 5.00");
 }
 
+TEST(PolicyTest, SenderMemoryCountsUnlessTurnedOff) {
+  Policy p;
+  ASSERT_TRUE(p.domain.sender_memory);
+  Analysis a = analysis_with_classifier(3.0, {{"OFFER_NO_COST", 3.0}});
+  a.verdict.add({std::string(kSenderKnownId), -4.0, "Sender learned as ham before, never as spam",
+                 "From address via 203.0/16: learned as ham 9 times, as spam 0", ContributionKind::kClassifier});
+  Verdict v = decide(a, p);
+  EXPECT_EQ(v.action, Action::kDeliver);
+  EXPECT_DOUBLE_EQ(v.score, 2.0);
+  EXPECT_TRUE(v.has(kSenderKnownId));
+  // Off (filter.sender_memory = no, or the domain's setting): the contribution and its points go.
+  p.domain.sender_memory = false;
+  v = decide(a, p);
+  EXPECT_EQ(v.action, Action::kJunk);
+  EXPECT_DOUBLE_EQ(v.score, 6.0);
+  EXPECT_FALSE(v.has(kSenderKnownId));
+  EXPECT_EQ(v.reason, "score 6.00 >= junk threshold 5.00");
+}
+
 TEST(PolicyTest, ThresholdScoreSetsAsideOnlyUncorroboratedSpamPoints) {
   DomainPolicy d;
   bool aside = true;

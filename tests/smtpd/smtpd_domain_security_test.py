@@ -20,6 +20,11 @@ read per AUTH and per message), and shows the daemon's behaviour change:
 - classifier_needs_rule: with each domain's counts trained (`tsubame filter learn --domain`),
   mail only the classifier calls spam goes to INBOX for a domain with the default (yes) and
   to Junk for a domain with "no".
+- sender_memory: with each domain's counts trained (a newsletter's sender learned as ham 200
+  times), the newsletter's next issue, which a removal line scores over a junk threshold of
+  1, goes to INBOX for a domain with the default (yes: SENDER_KNOWN takes 4 points off) and
+  to Junk for a domain with "no"; the same From sent from another network goes to Junk in
+  both.
 - blocked_extensions: a .zip attachment is quarantined (to Junk) for one domain only.
 - a filter setting stored around `security set`'s validation: the domain's mail is judged by
   the [filter] config and a warning names the key (filter/domain_settings.h); set again, the
@@ -218,11 +223,11 @@ def plain_message(tag, recipients):
             f"Subject: settings test {tag}\r\n\r\nHello, {tag}.\r\n")
 
 
-def well_formed_message(tag, recipient, subject, body):
+def well_formed_message(tag, recipient, subject, body, sender="Sender <sender@example.org>", received=""):
     """A message as a mail program writes it (Date now, Message-ID, MIME-Version): no
-    header rule of weight fires on it."""
+    header rule of weight fires on it. `received`: trace lines the sender's side added."""
     date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime())
-    return (f"From: Sender <sender@example.org>\r\nTo: {recipient}\r\nSubject: {subject}\r\n"
+    return (f"{received}From: {sender}\r\nTo: {recipient}\r\nSubject: {subject}\r\n"
             f"Date: {date}\r\nMessage-ID: <{tag}@example.org>\r\nMIME-Version: 1.0\r\n"
             "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
             f"Hello,\r\n\r\n{body}.\r\n\r\nRegards,\r\nSender\r\n")
@@ -448,6 +453,62 @@ class SmtpdDomainSecurity(unittest.TestCase):
         (junk,) = self.inst.mailbox(free, "Junk")
         self.assertRegex(junk, rb"X-Tsubame-Verdict: junk; score=[0-9.]+")
         self.assertIn(b"BAYES", junk)
+
+    # ---- sender_memory ----
+
+    def test_sender_memory_per_recipient_domain(self):
+        remembering, forgetting = self.users("mem-on.test", "mem-off.test")
+        self.inst.security_set("mem-off.test", "sender_memory", "no")
+        for d in ("mem-on.test", "mem-off.test"):
+            self.inst.security_set(d, "junk_threshold", "1")
+        # The newsletter's own relay: its first hop names a public address (the network the
+        # sender memory keys on); smtpd's own Received line (loopback) is skipped.
+        relay = lambda ip: (f"Received: from out.shop.example (out.shop.example [{ip}]) by mx.example.net "
+                            "with ESMTP; Mon, 1 Jan 2024 10:00:00 +0000\r\n")
+        shop = "Garden Shop <news@shop.example>"
+        work = tempfile.mkdtemp(prefix="tsubame-sender-")
+        self.addCleanup(shutil.rmtree, work, True)
+        for kind in ("spam", "ham"):
+            os.mkdir(os.path.join(work, kind))
+            for i in range(200):
+                if kind == "spam":
+                    m = well_formed_message(f"s{i}", "x@example.net", f"walnut orchard {i}",
+                                            f"walnut orchard cooperative pecan harvest bushel {i}",
+                                            sender=f"Promo <promo{i}@bulk.example>", received=relay(f"198.51.100.{i % 250}"))
+                else:
+                    m = well_formed_message(f"h{i}", "x@example.net", f"garden news {i}",
+                                            f"garden chairs trellis compost seedlings planter issue {i}",
+                                            sender=shop, received=relay("203.0.113.20"))
+                with open(os.path.join(work, kind, f"{i}.eml"), "w") as f:
+                    f.write(m)
+        for domain in ("mem-on.test", "mem-off.test"):
+            self.inst.cli("filter", "learn", "--spam", "--domain", domain, os.path.join(work, "spam"))
+            self.inst.cli("filter", "learn", "--ham", "--domain", domain, os.path.join(work, "ham"))
+        issue = lambda rcpt, ip: well_formed_message(
+            f"issue-{ip}-{rcpt.split('@')[1]}", rcpt, "garden news",
+            "garden chairs trellis compost seedlings planter.\r\n"
+            "To be removed from our list reply with remove in the subject",
+            sender=shop, received=relay(ip))
+        # Rules (the removal line) put the issue over 1 for both; the known sender's 4 points
+        # bring it back under for the domain that keeps the sender memory on...
+        code, text = self.send([remembering], issue(remembering, "203.0.113.20"))
+        self.assertEqual(code, 250, text)
+        (inbox,) = self.inst.mailbox(remembering, "INBOX")
+        self.assertIn(b"garden chairs", inbox)
+        self.assertEqual(self.inst.mailbox(remembering, "Junk"), [])
+        # ...and not for the one that turned it off.
+        code, text = self.send([forgetting], issue(forgetting, "203.0.113.20"))
+        self.assertEqual(code, 250, text)
+        self.assertEqual(self.inst.mailbox(forgetting, "INBOX"), [])
+        (junk,) = self.inst.mailbox(forgetting, "Junk")
+        self.assertIn(b"OFFER_REMOVE_INSTRUCTIONS", junk)
+        self.assertNotIn(b"SENDER_KNOWN", junk)
+        # The same From from another network is not the known sender, whatever the setting.
+        code, text = self.send([remembering], issue(remembering, "192.0.2.99"))
+        self.assertEqual(code, 250, text)
+        (junk,) = self.inst.mailbox(remembering, "Junk")
+        self.assertIn(b"OFFER_REMOVE_INSTRUCTIONS", junk)
+        self.assertEqual(len(self.inst.mailbox(remembering, "INBOX")), 1)
 
     # ---- blocked_extensions ----
 
