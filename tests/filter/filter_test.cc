@@ -232,69 +232,83 @@ TEST(FilterFaultTest, BadRulesFailOpenNotScan) {
 
 // ---- classifier through the facade ----
 
-TEST(FilterClassifierTest, BayesContributionAbstainsThenScores) {
-  fs::path dir = fs::temp_directory_path() / ("tsubame-filter-" + to_hex(random_bytes(8)));
-  fs::create_directories(dir);
-  {
+// The facade with a classifier over a real LMDB store in a temp dir (min_learned 2).
+class FilterClassifierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("tsubame-filter-" + to_hex(random_bytes(8)));
+    fs::create_directories(dir_);
     store::Options so;
-    so.data_dir = (dir / "data").string();
-    so.key_file = (dir / "key").string();
+    so.data_dir = (dir_ / "data").string();
+    so.key_file = (dir_ / "key").string();
     so.create = true;
     auto st = store::Store::open(so);
     ASSERT_TRUE(st) << st.status().to_string();
+    store_ = std::move(st.value());
     FilterOptions o;
     o.rules = kRules;
-    o.store = st.value().get();
+    o.store = store_.get();
     o.classifier.min_learned = 2;
     auto f = Filter::open(o);
-    ASSERT_TRUE(f);
-    Filter& filter = *f.value();
-    std::string spam = msg(kGoodHeaders + "Subject: lottery prize\r\n", "claim your lottery prize money today\r\n");
-    std::string ham = msg(kGoodHeaders + "Subject: budget review\r\n", "the quarterly budget review is attached\r\n");
-
-    Verdict a = filter.scan(spam, {}, {});
-    ASSERT_TRUE(a.has("BAYES"));
-    EXPECT_EQ(a.find("BAYES")->score, 0);
-    bool noted = false;
-    for (const auto& n : a.notes) noted = noted || n.find("abstains") != std::string::npos;
-    EXPECT_TRUE(noted) << a.to_text();
-
-    for (int i = 0; i < 2; ++i) {
-      ASSERT_TRUE(filter.learn(spam, true, 0));
-      ASSERT_TRUE(filter.learn(ham, false, 0));
-    }
-    Verdict b = filter.scan(spam, {}, {});
-    ASSERT_TRUE(b.has("BAYES"));
-    EXPECT_GT(b.find("BAYES")->score, 1.0) << b.to_text();
-    EXPECT_EQ(b.find("BAYES")->kind, ContributionKind::kClassifier);
-    Verdict c = filter.scan(ham, {}, {});
-    EXPECT_LT(c.find("BAYES")->score, 0) << c.to_text();
-
-    // The rules a learned message hit are classifier tokens too ("rule:ID"), learned with
-    // the words and named by --explain; a helper rule gives none.
-    ASSERT_TRUE(b.has("FRAUD_LOTTERY")) << b.to_text();
-    std::vector<uint64_t> rule_token = {token_hash("x", "rule:FRAUD_LOTTERY")};
-    std::vector<store::TokenCounts> counts;
-    ASSERT_TRUE(store::token_counts(*st.value(), 0, rule_token, counts));
-    ASSERT_EQ(counts.size(), 1u);
-    EXPECT_EQ(counts[0].spam, 2u);
-    EXPECT_EQ(counts[0].ham, 0u);
-    // --explain comes from the same pass as the verdict: the same verdict as scan(), and
-    // the tokens it weighed.
-    Filter::Explained why = filter.scan_explained(spam, {}, {}, 100);
-    EXPECT_EQ(why.verdict.to_text(), b.to_text());
-    ASSERT_FALSE(why.tokens.empty());
-    EXPECT_LE(why.tokens.size(), 100u);
-    EXPECT_TRUE(std::any_of(why.tokens.begin(), why.tokens.end(),
-                            [](const auto& t) { return t.name == "rule:FRAUD_LOTTERY"; }));
-    EXPECT_TRUE(filter.scan_explained(spam, {}, {}, 0).tokens.empty());  // not asked, not looked up
-    // Unlearning takes the rule tokens back off with the words.
-    for (int i = 0; i < 2; ++i) ASSERT_TRUE(filter.learn(spam, true, 0, -1));
-    ASSERT_TRUE(store::token_counts(*st.value(), 0, rule_token, counts));
-    EXPECT_EQ(counts[0].spam + counts[0].ham, 0u);
+    ASSERT_TRUE(f) << f.status().to_string();
+    filter_ = std::move(f.value());
   }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+  void TearDown() override {
+    filter_.reset();
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  fs::path dir_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Filter> filter_;
+};
+
+TEST_F(FilterClassifierTest, BayesContributionAbstainsThenScores) {
+  Filter& filter = *filter_;
+  std::string spam = msg(kGoodHeaders + "Subject: lottery prize\r\n", "claim your lottery prize money today\r\n");
+  std::string ham = msg(kGoodHeaders + "Subject: budget review\r\n", "the quarterly budget review is attached\r\n");
+
+  Verdict a = filter.scan(spam, {}, {});
+  ASSERT_TRUE(a.has("BAYES"));
+  EXPECT_EQ(a.find("BAYES")->score, 0);
+  bool noted = false;
+  for (const auto& n : a.notes) noted = noted || n.find("abstains") != std::string::npos;
+  EXPECT_TRUE(noted) << a.to_text();
+
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(filter.learn(spam, true, 0));
+    ASSERT_TRUE(filter.learn(ham, false, 0));
+  }
+  Verdict b = filter.scan(spam, {}, {});
+  ASSERT_TRUE(b.has("BAYES"));
+  EXPECT_GT(b.find("BAYES")->score, 1.0) << b.to_text();
+  EXPECT_EQ(b.find("BAYES")->kind, ContributionKind::kClassifier);
+  Verdict c = filter.scan(ham, {}, {});
+  EXPECT_LT(c.find("BAYES")->score, 0) << c.to_text();
+
+  // The rules a learned message hit are classifier tokens too ("rule:ID"), learned with
+  // the words and named by --explain; a helper rule gives none.
+  ASSERT_TRUE(b.has("FRAUD_LOTTERY")) << b.to_text();
+  std::vector<uint64_t> rule_token = {token_hash("x", "rule:FRAUD_LOTTERY")};
+  std::vector<store::TokenCounts> counts;
+  ASSERT_TRUE(store::token_counts(*store_, 0, rule_token, counts));
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].spam, 2u);
+  EXPECT_EQ(counts[0].ham, 0u);
+  // --explain comes from the same pass as the verdict: the same verdict as scan(), and
+  // the tokens it weighed.
+  Filter::Explained why = filter.scan_explained(spam, {}, {}, 100);
+  EXPECT_EQ(why.verdict.to_text(), b.to_text());
+  ASSERT_FALSE(why.tokens.empty());
+  EXPECT_LE(why.tokens.size(), 100u);
+  EXPECT_TRUE(std::any_of(why.tokens.begin(), why.tokens.end(),
+                          [](const auto& t) { return t.name == "rule:FRAUD_LOTTERY"; }));
+  EXPECT_TRUE(filter.scan_explained(spam, {}, {}, 0).tokens.empty());  // not asked, not looked up
+  // Unlearning takes the rule tokens back off with the words.
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(filter.learn(spam, true, 0, -1));
+  ASSERT_TRUE(store::token_counts(*store_, 0, rule_token, counts));
+  EXPECT_EQ(counts[0].spam + counts[0].ham, 0u);
 }
 
 // ---- sender memory (session 10) ----
@@ -345,54 +359,36 @@ TEST(FilterPartsTest, ClassifierInputNamesTheSender) {
   EXPECT_EQ(build_classifier_input(*nofrom).sender, "");
 }
 
-TEST(FilterClassifierTest, SenderMemoryTakesPointsOffForAKnownSender) {
-  fs::path dir = fs::temp_directory_path() / ("tsubame-filter-" + to_hex(random_bytes(8)));
-  fs::create_directories(dir);
-  {
-    store::Options so;
-    so.data_dir = (dir / "data").string();
-    so.key_file = (dir / "key").string();
-    so.create = true;
-    auto st = store::Store::open(so);
-    ASSERT_TRUE(st) << st.status().to_string();
-    FilterOptions o;
-    o.rules = kRules;
-    o.store = st.value().get();
-    o.classifier.min_learned = 2;
-    auto f = Filter::open(o);
-    ASSERT_TRUE(f);
-    Filter& filter = *f.value();
-    auto via = [](const std::string& ip) {
-      return "Received: from out (out.example [" + ip + "]) by mx.ours.example; Mon, 6 Jan 2025 10:00:00 +0900\r\n";
-    };
-    const std::string newsletter =
-        "From: Deals <news@shop.example>\r\nTo: bob@ours.example\r\nDate: Mon, 6 Jan 2025 10:00:00 +0900\r\n"
-        "Message-ID: <n1@shop.example>\r\nMIME-Version: 1.0\r\nSubject: This week's offers\r\n";
-    std::string spam = msg(via("198.51.100.9") + kGoodHeaders + "Subject: lottery prize\r\n",
-                           "claim your lottery prize money today\r\n");
-    std::string issue = msg(via("203.0.113.20") + newsletter, "Our offers this week: garden chairs, 20% off\r\n");
-    for (int i = 0; i < 2; ++i) ASSERT_TRUE(filter.learn(spam, true, 0));
-    ASSERT_TRUE(filter.learn(issue, false, 0));
-    Verdict once = filter.scan(issue, {}, {});
-    EXPECT_FALSE(once.has(std::string(kSenderKnownId))) << "one ham learned: no history yet\n" << once.to_text();
-    ASSERT_TRUE(filter.learn(issue, false, 0));
-    Verdict known = filter.scan(issue, {}, {});
-    ASSERT_TRUE(known.has(std::string(kSenderKnownId))) << known.to_text();
-    const Contribution* c = known.find(std::string(kSenderKnownId));
-    EXPECT_DOUBLE_EQ(c->score, -2.0);
-    EXPECT_EQ(c->kind, ContributionKind::kClassifier);
-    EXPECT_NE(c->detail.find("203.0/16"), std::string::npos) << c->detail;
-    EXPECT_NE(c->detail.find("ham 2 times"), std::string::npos) << c->detail;
-    EXPECT_EQ(c->detail.find("news@shop.example"), std::string::npos) << "the detail names no address";
-    // The same From sent from another network is not the known sender.
-    std::string forged = msg(via("198.51.100.77") + newsletter, "Our offers this week: garden chairs, 20% off\r\n");
-    EXPECT_FALSE(filter.scan(forged, {}, {}).has(std::string(kSenderKnownId)));
-    // A report of spam from the sender ends the exemption.
-    ASSERT_TRUE(filter.learn(issue, true, 0));
-    EXPECT_FALSE(filter.scan(issue, {}, {}).has(std::string(kSenderKnownId)));
-  }
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+TEST_F(FilterClassifierTest, SenderMemoryTakesPointsOffForAKnownSender) {
+  Filter& filter = *filter_;
+  auto via = [](const std::string& ip) {
+    return "Received: from out (out.example [" + ip + "]) by mx.ours.example; Mon, 6 Jan 2025 10:00:00 +0900\r\n";
+  };
+  const std::string newsletter =
+      "From: Deals <news@shop.example>\r\nTo: bob@ours.example\r\nDate: Mon, 6 Jan 2025 10:00:00 +0900\r\n"
+      "Message-ID: <n1@shop.example>\r\nMIME-Version: 1.0\r\nSubject: This week's offers\r\n";
+  std::string spam = msg(via("198.51.100.9") + kGoodHeaders + "Subject: lottery prize\r\n",
+                         "claim your lottery prize money today\r\n");
+  std::string issue = msg(via("203.0.113.20") + newsletter, "Our offers this week: garden chairs, 20% off\r\n");
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(filter.learn(spam, true, 0));
+  ASSERT_TRUE(filter.learn(issue, false, 0));
+  Verdict once = filter.scan(issue, {}, {});
+  EXPECT_FALSE(once.has(std::string(kSenderKnownId))) << "one ham learned: no history yet\n" << once.to_text();
+  ASSERT_TRUE(filter.learn(issue, false, 0));
+  Verdict known = filter.scan(issue, {}, {});
+  ASSERT_TRUE(known.has(std::string(kSenderKnownId))) << known.to_text();
+  const Contribution* c = known.find(std::string(kSenderKnownId));
+  EXPECT_DOUBLE_EQ(c->score, -2.0);
+  EXPECT_EQ(c->kind, ContributionKind::kClassifier);
+  EXPECT_NE(c->detail.find("203.0/16"), std::string::npos) << c->detail;
+  EXPECT_NE(c->detail.find("ham 2 times"), std::string::npos) << c->detail;
+  EXPECT_EQ(c->detail.find("news@shop.example"), std::string::npos) << "the detail names no address";
+  // The same From sent from another network is not the known sender.
+  std::string forged = msg(via("198.51.100.77") + newsletter, "Our offers this week: garden chairs, 20% off\r\n");
+  EXPECT_FALSE(filter.scan(forged, {}, {}).has(std::string(kSenderKnownId)));
+  // A report of spam from the sender ends the exemption.
+  ASSERT_TRUE(filter.learn(issue, true, 0));
+  EXPECT_FALSE(filter.scan(issue, {}, {}).has(std::string(kSenderKnownId)));
 }
 
 // ---- building blocks ----
