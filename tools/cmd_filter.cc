@@ -340,25 +340,17 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
                   100.0 * double(mfp) / double(nh), 100.0 * double(mfn) / double(ns));
   }
   if (fo.sweep && !ctx.json) {
-    // The same out-of-fold verdicts judged at other junk thresholds (a policy action such as
-    // a blocked attachment stays flagged whatever the threshold).
+    // The same out-of-fold verdicts judged at other junk thresholds, as --match-fp judges them
+    // (filter::judge_at: the policy's classifier_needs_rule applies at each threshold, and a
+    // policy action such as a blocked attachment stays flagged whatever the threshold).
     std::printf("\njunk threshold sweep (FP/FN per fold, then totals):\n");
     for (double t = 3.0; t <= 12.01; t += 0.5) {
       std::printf("%5.1f", t);
       size_t tfp = 0, tfn = 0;
-      for (const auto& fig : cv.folds) {
-        size_t ffp = 0, ffn = 0;
-        for (const auto& r : cv.results) {
-          if (r.fold != fig.name) continue;
-          bool by_policy = false;
-          for (const auto& c : r.verdict.contributions) by_policy = by_policy || c.kind == filter::ContributionKind::kPolicy;
-          bool flagged = by_policy ? r.verdict.action != filter::Action::kDeliver : r.verdict.score >= t;
-          if (corpus[r.message].spam) ffn += !flagged;
-          else ffp += flagged;
-        }
-        std::printf("  %3zu/%-3zu", ffp, ffn);
-        tfp += ffp;
-        tfn += ffn;
+      for (const auto& fig : filter::judge_at(corpus, cv, t)) {
+        std::printf("  %3zu/%-3zu", fig.false_positives, fig.false_negatives);
+        tfp += fig.false_positives;
+        tfn += fig.false_negatives;
       }
       std::printf("  total FP %.2f%% FN %.2f%%\n", 100.0 * double(tfp) / double(nh), 100.0 * double(tfn) / double(ns));
     }

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import stat
+import re
 import subprocess
 import tempfile
 import unittest
@@ -328,6 +329,25 @@ class FilterCommandsTest(Installation):
         self.assertIn("largest 4", text)
         self.assertIn("4 spam groups", self.t(*args, "--fold-set", "campaign", "--campaign-similarity", "1").stdout)
         self.t(*args, "--fold-set", "campaign", "--campaign-similarity", "0", code=2)
+
+    def test_eval_folds_sweep_judges_as_the_folds_do(self):
+        """The sweep's row at the config's junk threshold (5) is the folds' own verdict, and
+        every row comes from the same re-judging (classifier_needs_rule included) as --match-fp."""
+        for i in range(4):
+            self.write("sweep/spam/%d.eml" % i, SPAM_NO_HEADERS.format(to="x@tsubame.test", marker="S%d" % i))
+            self.write("sweep/ham/%d.eml" % i, HAM.format(to="x@tsubame.test", marker="S%d" % i))
+        args = ["filter", "eval", "--folds", "--spam", os.path.join(self.tmp, "sweep/spam"),
+                "--ham", os.path.join(self.tmp, "sweep/ham"), "--bayes-min-learned", "1", "--sweep"]
+        for extra in ([], ["--classifier-alone"]):
+            text = self.t(*args, *extra).stdout
+            total = re.search(r"^total\s+(\d+)/\d+\s+(\d+)/\d+", text, re.M)
+            self.assertIsNotNone(total, text)
+            row = re.search(r"^\s*5\.0((?:\s+\d+/\d+)+)\s+total", text, re.M)
+            self.assertIsNotNone(row, text)
+            cells = [tuple(map(int, c.split("/"))) for c in row.group(1).split()]
+            self.assertEqual(len(cells), 4, text)  # the four standard folds
+            self.assertEqual((sum(c[0] for c in cells), sum(c[1] for c in cells)),
+                             (int(total.group(1)), int(total.group(2))), text)
 
 
 class FilterDomainCountsTest(Installation):
