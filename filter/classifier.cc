@@ -599,7 +599,7 @@ double classifier_points(double probability, const ClassifierParams& p) {
 
 double sender_points(TokenStat sender, const ClassifierParams& p) {
   if (sender.spam != 0 || sender.ham < std::max<uint64_t>(p.sender_min_ham, 1)) return 0.0;
-  double off = p.sender_points_per_doubling * std::log2(static_cast<double>(sender.ham));
+  double off = p.sender_points_per_doubling * std::log2(1.0 + static_cast<double>(sender.ham));
   return -std::clamp(off, 0.0, std::max(p.sender_max_points, 0.0));
 }
 

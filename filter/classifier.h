@@ -148,8 +148,8 @@ std::vector<uint64_t> tokenize_message(const ClassifierInput& in);
 // case; the network "" when no Received field names a public address). Learning a message
 // counts its sender as spam or ham in the same store and scopes as its words
 // (sender_token_hash(), prefix "x", "sender:KEY"); scoring reads that one count and does not
-// put it into the word combination. A sender learned as ham at least
-// ClassifierParams::sender_min_ham times and never as spam takes points off
+// put it into the word combination. A sender learned as ham (at least
+// ClassifierParams::sender_min_ham times) and never as spam takes points off
 // (sender_points()): mail from a correspondent, a list poster or a newsletter this
 // deployment has accepted before is not filed as junk on its words alone. One spam learned
 // from the key and it takes nothing off. Spam rarely comes from a sender's own network with
@@ -199,9 +199,9 @@ struct ClassifierParams {
   double ham_points = 1.0;        // negative score at probability 0 (2 until session 9)
   double points_power = 1.5;      // points = sign(x) |x|^power * (spam|ham)_points, x = 2p - 1
   // Sender memory (sender_points()): points off for a sender learned as ham at least
-  // sender_min_ham times and never as spam, per doubling of the ham count, at most
+  // sender_min_ham times and never as spam, per doubling of (1 + the ham count), at most
   // sender_max_points. 0 per doubling turns it off.
-  uint64_t sender_min_ham = 2;
+  uint64_t sender_min_ham = 1;
   double sender_points_per_doubling = 2.0;
   double sender_max_points = 4.0;
   // A scope with at most this many tokens is read into memory whole (Classifier, "Count
@@ -240,7 +240,8 @@ ClassifierScore combine(std::span<const TokenStat> stats, TokenStat totals,
 // flattens the uncertain middle.
 double classifier_points(double probability, const ClassifierParams& p);
 // The sender memory's points for a sender's learned counts: 0 unless ham >= sender_min_ham
-// and spam == 0, else -min(sender_max_points, sender_points_per_doubling * log2(ham)).
+// and spam == 0, else -min(sender_max_points, sender_points_per_doubling * log2(1 + ham)):
+// with the defaults -2 after one ham (one "not junk" report), -3.17 after two, -4 from three.
 double sender_points(TokenStat sender, const ClassifierParams& p);
 
 // The classifier bound to the token counts of a store (store/tokens.h). Thread-safe.

@@ -696,8 +696,7 @@ std::string origin_network(std::span<const std::string> received) {
 Contribution sender_contribution(std::string_view sender, TokenStat counts, double points) {
   std::string_view net = sender.substr(std::min(sender.rfind('|') + 1, sender.size()));
   std::string detail = "From address via " + (net.empty() ? std::string("no public network") : std::string(net)) +
-                       ": learned as ham " + std::to_string(counts.ham) + " times, as spam " +
-                       std::to_string(counts.spam);
+                       ": learned " + std::to_string(counts.ham) + " ham, " + std::to_string(counts.spam) + " spam";
   return {std::string(kSenderKnownId), points, "Sender learned as ham before, never as spam", std::move(detail),
           ContributionKind::kClassifier};
 }

@@ -63,7 +63,7 @@ const std::vector<SettingDef>& setting_defs() {
       {"classifier_needs_rule", SettingType::kBool, "yes", 0, 0,
        "the classifier's points count toward Junk only when a rule of score 0.5 or more agrees"},
       {"sender_memory", SettingType::kBool, "yes", 0, 0,
-       "mail from a sender learned as ham before and never as spam loses up to 4 points"},
+       "mail from a sender learned as ham and never as spam loses 2 to 4 points"},
       {"blocked_extensions", SettingType::kExtensions, "", 0, 0,
        "attachment extensions to quarantine (empty: the filter's built-in list)"},
       {"retention_deleted_users", SettingType::kDuration, "2592000", 0, 3650 * kDay,

@@ -812,19 +812,19 @@ TEST_F(StoreFixture, WarmReadsTheCountsBeforeTheFirstMessage) {
 // ---- sender memory (session 10) ----
 
 TEST(SenderMemoryTest, PointsNeedEnoughHamAndNoSpamAndAreCapped) {
-  ClassifierParams p;  // defaults: at least 2 ham, 2 points per doubling, at most 4
+  ClassifierParams p;  // defaults: from 1 ham, 2 points per doubling of 1 + ham, at most 4
   EXPECT_EQ(sender_points({0, 0}, p), 0.0);
-  EXPECT_EQ(sender_points({0, 1}, p), 0.0) << "one ham is not yet a history";
-  EXPECT_DOUBLE_EQ(sender_points({0, 2}, p), -2.0);
-  EXPECT_DOUBLE_EQ(sender_points({0, 4}, p), -4.0);
+  EXPECT_DOUBLE_EQ(sender_points({0, 1}, p), -2.0) << "one \"not junk\" report";
+  EXPECT_DOUBLE_EQ(sender_points({0, 2}, p), -2.0 * std::log2(3.0));
+  EXPECT_DOUBLE_EQ(sender_points({0, 3}, p), -4.0);
   EXPECT_DOUBLE_EQ(sender_points({0, 1000}, p), -4.0) << "capped";
   EXPECT_EQ(sender_points({1, 1000}, p), 0.0) << "one spam learned from the sender: nothing off";
   p.sender_points_per_doubling = 0;
   EXPECT_EQ(sender_points({0, 64}, p), 0.0) << "0 per doubling turns it off";
   p.sender_points_per_doubling = 1;
-  p.sender_min_ham = 8;
-  EXPECT_EQ(sender_points({0, 7}, p), 0.0);
-  EXPECT_DOUBLE_EQ(sender_points({0, 8}, p), -3.0);
+  p.sender_min_ham = 7;
+  EXPECT_EQ(sender_points({0, 6}, p), 0.0);
+  EXPECT_DOUBLE_EQ(sender_points({0, 7}, p), -3.0);
 }
 
 TEST(SenderMemoryTest, KeyIsTheLowerCaseAddressAndTheNetwork) {
@@ -842,16 +842,19 @@ TEST(SenderMemoryTest, KeyIsTheLowerCaseAddressAndTheNetwork) {
 TEST_F(StoreFixture, SenderLearnedAsHamTakesPointsOffUntilLearnedAsSpam) {
   ClassifierParams p;
   p.min_learned = 2;
+  p.sender_min_ham = 2;
   Classifier c(*store_, p);
   const std::string ann = sender_key("ann@example.com", "192.0/16");
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(c.learn(spam_msg(i), true, 0));
   ClassifierInput from_ann = ham_msg(0);
   from_ann.sender = ann;
   ASSERT_TRUE(c.learn(from_ann, false, 0));
+  ASSERT_TRUE(c.learn(ham_msg(1), false, 0));  // the classifier speaks from here on
   auto once = c.classify(from_ann, 0);
   ASSERT_TRUE(once) << once.status().to_string();
-  EXPECT_EQ(once->sender.ham, 0u) << "abstaining: 1 ham < 2, the sender is not read";
-  EXPECT_EQ(once->sender_points, 0.0);
+  EXPECT_FALSE(once->abstained);
+  EXPECT_EQ(once->sender.ham, 1u);
+  EXPECT_EQ(once->sender_points, 0.0) << "1 ham < sender_min_ham 2";
 
   ASSERT_TRUE(c.learn(from_ann, false, 0));
   ClassifierInput pitch = spam_msg(0);  // spam words, but from Ann's address and network
@@ -861,7 +864,7 @@ TEST_F(StoreFixture, SenderLearnedAsHamTakesPointsOffUntilLearnedAsSpam) {
   EXPECT_FALSE(known->abstained);
   EXPECT_EQ(known->sender.ham, 2u);
   EXPECT_EQ(known->sender.spam, 0u);
-  EXPECT_DOUBLE_EQ(known->sender_points, -2.0);
+  EXPECT_DOUBLE_EQ(known->sender_points, -2.0 * std::log2(3.0));
   EXPECT_GT(known->points, 0) << "the words still say spam; the memory is scored apart";
 
   // The same address from another network is another sender.
@@ -881,7 +884,7 @@ TEST_F(StoreFixture, SenderLearnedAsHamTakesPointsOffUntilLearnedAsSpam) {
   ASSERT_TRUE(c.learn(pitch, true, 0, -1));
   auto restored = c.classify(pitch, 0);
   ASSERT_TRUE(restored);
-  EXPECT_DOUBLE_EQ(restored->sender_points, -2.0);
+  EXPECT_DOUBLE_EQ(restored->sender_points, -2.0 * std::log2(3.0));
 }
 
 }  // namespace

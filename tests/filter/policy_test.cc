@@ -216,7 +216,7 @@ TEST(PolicyTest, SenderMemoryCountsUnlessTurnedOff) {
   ASSERT_TRUE(p.domain.sender_memory);
   Analysis a = analysis_with_classifier(3.0, {{"OFFER_NO_COST", 3.0}});
   a.verdict.add({std::string(kSenderKnownId), -4.0, "Sender learned as ham before, never as spam",
-                 "From address via 203.0/16: learned as ham 9 times, as spam 0", ContributionKind::kClassifier});
+                 "From address via 203.0/16: learned 9 ham, 0 spam", ContributionKind::kClassifier});
   Verdict v = decide(a, p);
   EXPECT_EQ(v.action, Action::kDeliver);
   EXPECT_DOUBLE_EQ(v.score, 2.0);
