@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <random>
+#include <regex>
 #include <stdexcept>
 
 #include "common/bytes.h"
@@ -346,6 +348,26 @@ TEST(FilterPartsTest, OriginNetworkIsTheOldestPublicHop) {
   EXPECT_EQ(net(long_trail), "");
   long_trail[kOriginMaxReceived - 1] = "from a (a [198.51.100.1]) by b; x";
   EXPECT_EQ(net(long_trail), "198.51/16");
+}
+
+TEST(FilterPartsTest, OriginNetworkOnAnyBytesIsEmptyOrANetwork) {
+  // Random Received values built from the pieces the parser looks for: whatever it finds is
+  // "" or a network in one of the two shapes, never anything else.
+  const std::string pieces[] = {"from ", " by ", "(", ")", "[", "]", "IPv6:", ":", ".", " ", "for ", ";",
+                                "1", "22", "203", "255", "256", "10", "2001", "db8", "fe80", "::", "a", "\xff",
+                                std::string(1, '\0')};
+  const std::regex shape(R"(^(|[0-9]{1,3}\.[0-9]{1,3}/16|[0-9a-f]{1,4}:[0-9a-f]{1,4}/32)$)");
+  std::mt19937 rng(20261123);
+  int found = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::vector<std::string> received(1 + rng() % 3);
+    for (auto& r : received)
+      for (int k = 0, n = static_cast<int>(rng() % 40); k < n; ++k) r += pieces[rng() % std::size(pieces)];
+    std::string net = origin_network(received);
+    ASSERT_TRUE(std::regex_match(net, shape)) << net;
+    found += !net.empty();
+  }
+  EXPECT_GT(found, 0) << "the pieces make addresses now and then";
 }
 
 TEST(FilterPartsTest, ClassifierInputNamesTheSender) {
