@@ -107,10 +107,14 @@ Result<int64_t> parse_number_with_suffix(std::string_view text, const char* suff
   int64_t mult = 1;
   char last = text.back();
   if (!(last >= '0' && last <= '9')) {
-    if (!*suffixes) return Status::invalid("not a number: " + std::string(text));
-    const char* p = strchr(suffixes, last >= 'a' && last <= 'z' ? last - 32 : last);
-    if (!p) return Status::invalid(std::string("unknown unit '") + last + "' in " + what);
-    mult = multipliers[p - suffixes];
+    const std::string_view units(suffixes);
+    if (units.empty()) return Status::invalid("not a number: " + std::string(text));
+    // A find in the view, not strchr: strchr also finds the terminator, and a value ending
+    // in a NUL octet read multipliers[5], past the table (found by tests/fuzz).
+    size_t unit = units.find(last >= 'a' && last <= 'z' ? static_cast<char>(last - 32) : last);
+    if (unit == std::string_view::npos)
+      return Status::invalid(std::string("unknown unit '") + last + "' in " + what);
+    mult = multipliers[unit];
     text.remove_suffix(1);
   }
   if (text.empty() || text.size() > 15) return Status::invalid(std::string("bad ") + what);

@@ -465,9 +465,18 @@ std::optional<std::string> canonical_charset(std::string_view label) {
     if (l.starts_with(prefix)) {
       std::string_view n = std::string_view(l).substr(prefix.size());
       if (auto colon = n.find(':'); colon != std::string_view::npos) n = n.substr(0, colon);
+      // Only 2..16 name a part, so the value saturates above 16 instead of overflowing on
+      // a long run of digits ("iso-8859-99999999999", found by tests/fuzz).
       int v = 0;
-      for (char c : n) v = std::isdigit(static_cast<unsigned char>(c)) ? v * 10 + (c - '0') : -1000;
-      if (v >= 2 && v <= 16 && v != 12) return "ISO-8859-" + std::to_string(v);
+      bool digits = true;
+      for (char c : n) {
+        if (!std::isdigit(static_cast<unsigned char>(c))) {
+          digits = false;
+          break;
+        }
+        if (v <= 16) v = v * 10 + (c - '0');
+      }
+      if (digits && v >= 2 && v <= 16 && v != 12) return "ISO-8859-" + std::to_string(v);
       return std::nullopt;
     }
   }

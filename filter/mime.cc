@@ -862,8 +862,12 @@ std::vector<std::string> shortcut_targets(std::string_view head) {
   std::vector<std::string> out;
   if (sniff_file_type(head) != FileType::kWebShortcut) return out;
   ini_lines(head.substr(0, 4096), [&](std::string_view k, std::string_view v) {
-    if ((iequals(k, "url") || iequals(k, "baseurl")) && std::find(out.begin(), out.end(), v) == out.end())
-      out.emplace_back(v);
+    if (!iequals(k, "url") && !iequals(k, "baseurl")) return true;
+    // A link's href is UTF-8 (README "Invariants"; the url scope's `u` patterns need it). A
+    // .url file is written in the Windows code page: a value that is not UTF-8 is read the
+    // way undeclared text is (to_utf8), so 8-bit bytes in it cannot reach the rules raw.
+    std::string url = is_valid_utf8(v) ? std::string(v) : to_utf8(v, {});
+    if (std::find(out.begin(), out.end(), url) == out.end()) out.push_back(std::move(url));
     return out.size() < kMaxShortcutTargets;
   });
   return out;

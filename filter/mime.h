@@ -162,7 +162,8 @@ bool file_type_is_executable(FileType t);
 // Sniff a file type from (the beginning of) its decoded bytes.
 FileType sniff_file_type(std::string_view head);
 // The http(s) targets (URL=, BASEURL=) of an Internet shortcut's text, at most
-// kMaxShortcutTargets; empty for anything else.
+// kMaxShortcutTargets, in UTF-8 (a value that is not UTF-8 is converted as undeclared text,
+// charset.h to_utf8); empty for anything else.
 inline constexpr size_t kMaxShortcutTargets = 8;
 std::vector<std::string> shortcut_targets(std::string_view head);
 

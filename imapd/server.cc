@@ -368,7 +368,11 @@ void Server::Impl::resume(uint64_t id, const char* what,
 void Server::Impl::on_write_wake(evutil_socket_t, short, void* arg) {
   auto* impl = static_cast<Impl*>(arg);
   std::vector<uint64_t> writers;
-  for (auto& [ticket, outcome] : impl->writer->take_done()) {
+  for (auto& done : impl->writer->take_done()) {
+    // Named references, not a structured binding: the lambda below captures `outcome`,
+    // which clang before 16 refuses for a binding (P1091R3); the fuzz build uses clang 14.
+    uint64_t ticket = done.first;
+    store::WriteOutcome& outcome = done.second;
     bool early = ticket & kEarlyTicket;
     uint64_t id = ticket & ~kEarlyTicket;
     if (early) impl->overlay.completed();

@@ -71,6 +71,18 @@ TEST(Config, SizesAndDurations) {
   EXPECT_FALSE(parse_duration("5 minutes").is_ok());
 }
 
+// Found by tests/fuzz (fuzz_config_parse): a value ending in a NUL octet was taken for a
+// unit (strchr finds the terminator) and read past the multiplier table.
+TEST(Config, NulIsNotAUnit) {
+  using namespace std::string_literals;
+  EXPECT_FALSE(parse_size("10\0"s).is_ok());
+  EXPECT_FALSE(parse_duration("10\0"s).is_ok());
+  auto c = Config::parse("[smtpd]\nmax_message_size = 10\0\n"s, "/etc/tsubame/t.conf");
+  EXPECT_FALSE(c.is_ok());
+  EXPECT_EQ(*parse_size("10T"), 10ll << 40);  // the last unit of the table still reads
+  EXPECT_EQ(*parse_duration("2w"), 2 * 604800);
+}
+
 // conf/tsubame.conf is the documented default file: it must list every key with its default,
 // parse cleanly, and stay in step with the schema (regenerate with `tsubame config defaults`).
 TEST(Config, ShippedDefaultFileMatchesSchema) {

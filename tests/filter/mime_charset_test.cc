@@ -87,6 +87,18 @@ TEST(Charset, Aliases) {
   EXPECT_FALSE(canonical_charset("").has_value());
 }
 
+// Found by tests/fuzz (fuzz_filter_scan): the ISO-8859 part number was read into an int
+// that overflowed (undefined behaviour) on a long run of digits, also after a non-digit.
+TEST(Charset, IsoPartNumberDoesNotOverflow) {
+  EXPECT_FALSE(canonical_charset("iso-8859-99999999999999999999").has_value());
+  EXPECT_FALSE(canonical_charset("iso-8859-1a99999999999999999").has_value());
+  EXPECT_FALSE(canonical_charset("iso-8859-12").has_value());
+  EXPECT_FALSE(canonical_charset("iso-8859-17").has_value());
+  EXPECT_EQ(canonical_charset("iso-8859-0002").value(), "ISO-8859-2");  // leading zeros, as before
+  EXPECT_EQ(canonical_charset("iso-8859-16").value(), "ISO-8859-16");
+  EXPECT_EQ(canonical_charset("iso8859-7:1987").value(), "ISO-8859-7");
+}
+
 TEST(Charset, NonAsciiCompatibleCharsetsGoThroughIconv) {
   EXPECT_EQ(to_utf8("\xC8\x85\x93\x93\x96", "IBM037"), "Hello");  // EBCDIC
   EXPECT_EQ(to_utf8("+ZeVnLIqe-", "utf-7"), "日本語");

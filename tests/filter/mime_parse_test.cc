@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/bytes.h"
+#include "filter/charset.h"
 #include "filter/mime.h"
 #include "mime_test_util.h"
 
@@ -454,6 +455,23 @@ TEST(MimeParse, InternetShortcutsAreLinksOnlyWhenEveryTargetIsTheWeb) {
   EXPECT_EQ(pm->links[0].href, "http://www.Example.edu/~a/Page.html");
   EXPECT_EQ(pm->links[0].source, LinkSource::kShortcut);
   EXPECT_EQ(pm->links[0].part_id, "2");
+}
+
+// Found by tests/fuzz (fuzz_filter_scan): a shortcut's URL= value with 8-bit bytes that are
+// not UTF-8 became a link href as it was, breaking the UTF-8 invariant of Link::href that
+// the url scope's `u` patterns rely on. It is read as the Windows code page now.
+TEST(MimeParse, InternetShortcutTargetsAreUtf8) {
+  const std::string latin1 = "[InternetShortcut]\r\nURL=http://caf\xE9.example/men\xFC\r\n";
+  EXPECT_EQ(shortcut_targets(latin1), std::vector<std::string>{"http://caf\u00E9.example/men\u00FC"});
+  const std::string utf8 = "[InternetShortcut]\r\nURL=http://caf\u00E9.example/\r\n";
+  EXPECT_EQ(shortcut_targets(utf8), std::vector<std::string>{"http://caf\u00E9.example/"});  // kept as is
+  auto pm = parse_message(
+      "From: a@b.example\r\nSubject: link\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+      "--b\r\nContent-Type: application/octet-stream; name=\"a.url\"\r\n\r\n" + latin1 + "--b--\r\n");
+  ASSERT_TRUE(pm);
+  ASSERT_EQ(pm->links.size(), 1u);
+  EXPECT_TRUE(is_valid_utf8(pm->links[0].href)) << pm->links[0].href;
+  EXPECT_EQ(pm->links[0].href, "http://caf\u00E9.example/men\u00FC");
 }
 
 TEST(MimeParse, Codecs) {
