@@ -54,6 +54,21 @@ const Command* only_command(const std::vector<ParseEvent>& evs) {
   return c;
 }
 
+// Parses `wire` as an authenticated client's one command, which must be of `kind`; traps with
+// `what` (and prints the wire) otherwise. Returns that command's arguments.
+template <class Args>
+Args parse_back(const std::string& wire, const ParserOptions& opts, CommandKind kind, const char* what) {
+  ParserOptions po = opts;
+  po.authenticated = true;
+  auto evs = parse_all(wire, po);
+  const Command* c = only_command(evs);
+  if (c == nullptr || c->kind != kind) {
+    std::fprintf(stderr, "wire: %s\n", wire.c_str());
+    tsubame::fuzz::violated(what);
+  }
+  return c->as<Args>();
+}
+
 // The writer's encoding of a mailbox name parses back to the same name.
 void roundtrip_mailbox(const std::string& name, const ParserOptions& opts) {
   if (name.empty()) return;
@@ -62,30 +77,16 @@ void roundtrip_mailbox(const std::string& name, const ParserOptions& opts) {
   std::string wire = "r DELETE ";
   append_mailbox(wire, name, eo);
   wire += "\r\n";
-  ParserOptions po = opts;
-  po.authenticated = true;
-  auto evs = parse_all(wire, po);
-  const Command* c = only_command(evs);
-  if (c == nullptr || c->kind != CommandKind::kDelete) {
-    std::fprintf(stderr, "wire: %s\n", wire.c_str());
-    tsubame::fuzz::violated("an encoded mailbox name does not parse back");
-  }
-  require(c->as<MailboxArgs>().mailbox == name, "an encoded mailbox name parses back different");
+  auto args = parse_back<MailboxArgs>(wire, opts, CommandKind::kDelete, "an encoded mailbox name does not parse back");
+  require(args.mailbox == name, "an encoded mailbox name parses back different");
 }
 
 void roundtrip_flags(const std::vector<std::string>& flags, const ParserOptions& opts) {
   std::string wire = "r STORE 1 FLAGS ";
   append_flag_list(wire, flags);
   wire += "\r\n";
-  ParserOptions po = opts;
-  po.authenticated = true;
-  auto evs = parse_all(wire, po);
-  const Command* c = only_command(evs);
-  if (c == nullptr || c->kind != CommandKind::kStore) {
-    std::fprintf(stderr, "wire: %s\n", wire.c_str());
-    tsubame::fuzz::violated("an encoded flag list does not parse back");
-  }
-  require(c->as<StoreArgs>().flags == flags, "an encoded flag list parses back different");
+  auto args = parse_back<StoreArgs>(wire, opts, CommandKind::kStore, "an encoded flag list does not parse back");
+  require(args.flags == flags, "an encoded flag list parses back different");
 }
 
 void check_command(const Command& c, const ParserOptions& opts) {
