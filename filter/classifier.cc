@@ -128,6 +128,11 @@ std::string sender_key(std::string_view from_address, std::string_view origin_ne
   return key;
 }
 
+std::string_view sender_key_network(std::string_view key) {
+  size_t bar = key.rfind('|');
+  return bar == std::string_view::npos ? std::string_view() : key.substr(bar + 1);
+}
+
 uint64_t sender_token_hash(std::string_view key) { return extra_token_hash("sender:" + std::string(key)); }
 
 uint64_t pair_hash(uint64_t first, uint64_t second) {
@@ -529,7 +534,7 @@ ClassifierScore combine(std::span<const TokenStat> stats, TokenStat totals,
                         const ClassifierParams& p) {
   ClassifierScore out;
   char buf[160];
-  if (totals.spam < p.min_learned || totals.ham < p.min_learned) {
+  if (!learned_enough(totals, p)) {
     std::snprintf(buf, sizeof buf, "abstains: learned %llu spam / %llu ham, needs %llu of each",
                   static_cast<unsigned long long>(totals.spam),
                   static_cast<unsigned long long>(totals.ham),
@@ -785,8 +790,7 @@ bool Classifier::read_scope_whole(uint32_t scope, uint64_t updates) const {
 Status Classifier::warm(uint32_t domain_id) const {
   auto counts = counts_for(domain_id);
   if (!counts) return counts.status();
-  if (counts->totals.spam >= params_.min_learned && counts->totals.ham >= params_.min_learned)
-    read_scope_whole(counts->scope, counts->updates);
+  if (learned_enough(counts->totals, params_)) read_scope_whole(counts->scope, counts->updates);
   return Status::ok();
 }
 
@@ -849,8 +853,7 @@ Result<Classifier::Counts> Classifier::counts_for(uint32_t domain_id) const {
   if (domain_id != 0) {
     auto dt = store::token_totals(store_, domain_id);
     if (!dt) return dt.status();
-    if (dt->spam >= params_.min_learned && dt->ham >= params_.min_learned)
-      return Counts{domain_id, {dt->spam, dt->ham}, dt->updates};
+    if (learned_enough({dt->spam, dt->ham}, params_)) return Counts{domain_id, {dt->spam, dt->ham}, dt->updates};
   }
   auto gt = store::token_totals(store_, 0);
   if (!gt) return gt.status();
@@ -864,7 +867,7 @@ Result<ClassifierScore> Classifier::classify_tokens(std::span<const uint64_t> to
   const Counts& c = *counts;
   std::vector<TokenStat> stats;
   TokenStat sender;
-  if (c.totals.spam >= params_.min_learned && c.totals.ham >= params_.min_learned) {
+  if (learned_enough(c.totals, params_)) {
     TSUBAME_TRY(lookup_counts(c.scope, c.updates, tokens, stats));
     if (sender_token != 0) {
       std::vector<TokenStat> one;
@@ -885,7 +888,7 @@ Result<std::vector<Classifier::TokenEvidence>> Classifier::explain(const Classif
   auto counts = counts_for(domain_id);
   if (!counts) return counts.status();
   const Counts& c = *counts;
-  if (n == 0 || c.totals.spam < params_.min_learned || c.totals.ham < params_.min_learned) return out;
+  if (n == 0 || !learned_enough(c.totals, params_)) return out;
   std::vector<NamedToken> named = named_tokens(in);
   std::vector<uint64_t> hashes;
   hashes.reserve(named.size());

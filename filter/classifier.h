@@ -156,6 +156,8 @@ std::vector<uint64_t> tokenize_message(const ClassifierInput& in);
 // a known address: forging the address is easy, forging the network the address's real mail
 // comes from is not.
 std::string sender_key(std::string_view from_address, std::string_view origin_network);
+// The network part of a sender_key() ("192.0/16"; "" when it names none).
+std::string_view sender_key_network(std::string_view key);
 uint64_t sender_token_hash(std::string_view key);
 
 // Every token of a message with a readable name ("subject:free", "click here",
@@ -209,6 +211,11 @@ struct ClassifierParams {
   size_t snapshot_max_tokens = kTokenCacheEntries;
 };
 
+// Counts that have learned enough of both classes (min_learned each) for the classifier to
+// speak; below that it abstains (combine(), Classifier, the tuning harness).
+inline bool learned_enough(TokenStat totals, const ClassifierParams& p) {
+  return totals.spam >= p.min_learned && totals.ham >= p.min_learned;
+}
 double token_probability(TokenStat t, TokenStat totals, const ClassifierParams& p);
 // The positions in stats of the (at most) n learned tokens (counts not 0/0) farthest from
 // 0.5 under totals, strongest first: what combine() weighs most. Classifier::explain and the

@@ -385,8 +385,7 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
         a.verdict.add({"BAYES", s.points, "Statistical token classifier", s.detail,
                        ContributionKind::kClassifier});
         // The sender memory, as Classifier::classify_tokens gives it: only once the counts speak.
-        const TokenStat totals = counts.totals();
-        if (m.sender_token != 0 && totals.spam >= params.min_learned && totals.ham >= params.min_learned) {
+        if (m.sender_token != 0 && learned_enough(counts.totals(), params)) {
           const TokenStat st = counts.count(m.sender_token);
           if (double pts = sender_points(st, params); pts != 0)
             a.verdict.add(sender_contribution(m.sender_key, st, pts));

@@ -646,18 +646,10 @@ std::string public_v6_network(std::string_view text) {
 
 // The from-clause of a Received value: from "from" up to the " by " that ends it.
 std::string_view received_from_clause(std::string_view received) {
-  std::string low = to_lower(received);
-  auto word_at = [&](std::string_view w, size_t from) {
-    for (size_t i = low.find(w, from); i != std::string::npos; i = low.find(w, i + 1)) {
-      bool before = i == 0 || std::isspace(static_cast<unsigned char>(low[i - 1])) || low[i - 1] == ')';
-      bool after = i + w.size() == low.size() || std::isspace(static_cast<unsigned char>(low[i + w.size()]));
-      if (before && after) return i;
-    }
-    return std::string::npos;
-  };
-  size_t from = word_at("from", 0);
+  const std::string low = to_lower(received);
+  size_t from = received_keyword(low, "from");
   if (from == std::string::npos) return {};
-  size_t by = word_at("by", from + 4);
+  size_t by = received_keyword(low, "by", from + 4);
   return received.substr(from, (by == std::string::npos ? received.size() : by) - from);
 }
 
@@ -667,12 +659,12 @@ std::string origin_network(std::span<const std::string> received) {
   const size_t n = std::min(received.size(), kOriginMaxReceived);
   for (size_t k = n; k-- > 0;) {  // oldest first
     std::string_view clause = received_from_clause(received[k]);
+    auto delim = [](char c) {
+      return std::isspace(static_cast<unsigned char>(c)) || std::strchr("()[];,=\"'<>", c) != nullptr;
+    };
     std::string last;
     size_t i = 0;
     while (i < clause.size()) {
-      auto delim = [](char c) {
-        return std::isspace(static_cast<unsigned char>(c)) || std::strchr("()[];,=\"'<>", c) != nullptr;
-      };
       while (i < clause.size() && delim(clause[i])) ++i;
       size_t e = i;
       while (e < clause.size() && !delim(clause[e])) ++e;
@@ -694,7 +686,7 @@ std::string origin_network(std::span<const std::string> received) {
 }
 
 Contribution sender_contribution(std::string_view sender, TokenStat counts, double points) {
-  std::string_view net = sender.substr(std::min(sender.rfind('|') + 1, sender.size()));
+  std::string_view net = sender_key_network(sender);
   std::string detail = "From address via " + (net.empty() ? std::string("no public network") : std::string(net)) +
                        ": learned " + std::to_string(counts.ham) + " ham, " + std::to_string(counts.spam) + " spam";
   return {std::string(kSenderKnownId), points, "Sender learned as ham before, never as spam", std::move(detail),

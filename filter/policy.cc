@@ -33,24 +33,14 @@ std::string mask(const std::string& digits) {
 // Token after a keyword ("from", "by") at a word boundary in a Received value.
 std::string word_after(std::string_view rcv, std::string_view kw, size_t* pos_out = nullptr) {
   std::string low = to_lower(rcv);
-  size_t pos = 0;
-  while ((pos = low.find(kw, pos)) != std::string::npos) {
-    bool start_ok = pos == 0 || std::isspace(static_cast<unsigned char>(low[pos - 1]));
-    size_t end = pos + kw.size();
-    bool end_ok = end < low.size() && std::isspace(static_cast<unsigned char>(low[end]));
-    if (start_ok && end_ok) {
-      size_t b = end;
-      while (b < low.size() && std::isspace(static_cast<unsigned char>(low[b]))) ++b;
-      size_t e = b;
-      while (e < low.size() && !std::isspace(static_cast<unsigned char>(low[e])) && low[e] != '(' &&
-             low[e] != ';')
-        ++e;
-      if (pos_out) *pos_out = e;
-      return low.substr(b, e - b);
-    }
-    pos = end;
-  }
-  return {};
+  size_t pos = received_keyword(low, kw);
+  if (pos == std::string::npos) return {};
+  size_t b = pos + kw.size();
+  while (b < low.size() && std::isspace(static_cast<unsigned char>(low[b]))) ++b;
+  size_t e = b;
+  while (e < low.size() && !std::isspace(static_cast<unsigned char>(low[e])) && low[e] != '(' && low[e] != ';') ++e;
+  if (pos_out) *pos_out = e;
+  return low.substr(b, e - b);
 }
 
 bool host_trusted(std::string_view host, const std::vector<std::string>& trusted) {
@@ -232,6 +222,16 @@ std::string received_from_host(std::string_view received) {
 }
 
 std::string received_by_host(std::string_view received) { return word_after(received, "by"); }
+
+size_t received_keyword(std::string_view low, std::string_view kw, size_t from) {
+  for (size_t pos = low.find(kw, from); pos != std::string_view::npos; pos = low.find(kw, pos + kw.size())) {
+    size_t end = pos + kw.size();
+    if ((pos == 0 || std::isspace(static_cast<unsigned char>(low[pos - 1]))) && end < low.size() &&
+        std::isspace(static_cast<unsigned char>(low[end])))
+      return pos;
+  }
+  return std::string_view::npos;
+}
 
 bool host_in_domain(std::string_view host, std::string_view domain) {
   if (host.empty() || domain.empty()) return false;

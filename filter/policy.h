@@ -129,6 +129,10 @@ struct SenderEvidence {
 // when present ("from helo (rdns [ip])"), otherwise the HELO name. Empty if none.
 std::string received_from_host(std::string_view received);
 std::string received_by_host(std::string_view received);
+// Where the keyword `kw` ("from", "by"; lower case) stands as a word in `low`, a lower-cased
+// Received value, at or after `from`: at the start or after white space, and followed by
+// white space. npos when it does not.
+size_t received_keyword(std::string_view low, std::string_view kw, size_t from = 0);
 // True when host equals domain or is a subdomain of it (case-insensitive).
 bool host_in_domain(std::string_view host, std::string_view domain);
 bool sender_not_forged(const SenderEvidence& e, const std::vector<std::string>& trusted_hosts,

@@ -830,6 +830,8 @@ TEST(SenderMemoryTest, PointsNeedEnoughHamAndNoSpamAndAreCapped) {
 TEST(SenderMemoryTest, KeyIsTheLowerCaseAddressAndTheNetwork) {
   EXPECT_EQ(sender_key("Ann@Example.COM", "192.0/16"), "ann@example.com|192.0/16");
   EXPECT_EQ(sender_key("ann@example.com", ""), "ann@example.com|");
+  EXPECT_EQ(sender_key_network(sender_key("ann@example.com", "192.0/16")), "192.0/16");
+  EXPECT_EQ(sender_key_network(sender_key("ann@example.com", "")), "");
   EXPECT_NE(sender_token_hash(sender_key("ann@example.com", "192.0/16")),
             sender_token_hash(sender_key("ann@example.com", "198.51/16")));
   // The sender's count is not one of the message's word tokens.
