@@ -135,6 +135,66 @@ std::string_view sender_key_network(std::string_view key) {
 
 uint64_t sender_token_hash(std::string_view key) { return extra_token_hash("sender:" + std::string(key)); }
 
+std::string sender_domain_key(std::string_view from_domain, std::string_view origin_network) {
+  if (from_domain.empty() || origin_network.empty()) return {};
+  return sender_key("@" + std::string(from_domain), origin_network);
+}
+
+bool shared_mail_domain(std::string_view domain, std::span<const std::string> list) {
+  for (const std::string& d : list) {
+    if (d.empty() || !domain.ends_with(d)) continue;
+    if (domain.size() == d.size() || domain[domain.size() - d.size() - 1] == '.') return true;
+  }
+  return false;
+}
+
+// Free mail and ISP mailboxes whose addresses belong to anyone who signs up (2002 to now;
+// filter/README.md "Domain memory"). A postmaster adds local ones with
+// filter.shared_mail_domains.
+const char* const kSharedMailDomainsDefault =
+    "gmail.com, googlemail.com, yahoo.com, ymail.com, rocketmail.com, yahoo.co.uk, yahoo.co.jp, "
+    "yahoo.fr, yahoo.de, yahoo.it, yahoo.es, yahoo.ca, yahoo.com.au, yahoo.co.in, yahoo.com.br, "
+    "yahoo.com.cn, yahoo.com.hk, yahoo.com.tw, hotmail.com, hotmail.co.uk, hotmail.fr, hotmail.de, "
+    "hotmail.it, hotmail.es, outlook.com, outlook.jp, live.com, live.jp, live.co.uk, msn.com, "
+    "passport.com, aol.com, aim.com, icloud.com, me.com, mac.com, mail.com, email.com, usa.net, "
+    "gmx.net, gmx.de, gmx.com, web.de, t-online.de, mail.ru, bk.ru, list.ru, inbox.ru, "
+    "yandex.ru, yandex.com, rambler.ru, ukr.net, qq.com, 163.com, 126.com, yeah.net, sina.com, "
+    "sina.cn, sohu.com, 139.com, naver.com, daum.net, hanmail.net, rediffmail.com, protonmail.com, "
+    "proton.me, pm.me, tutanota.com, zoho.com, fastmail.com, fastmail.fm, hushmail.com, gmx.us, "
+    "excite.com, lycos.com, netscape.net, juno.com, netzero.net, netzero.com, earthlink.net, "
+    "compuserve.com, comcast.net, verizon.net, att.net, sbcglobal.net, bellsouth.net, cox.net, "
+    "charter.net, btinternet.com, orange.fr, wanadoo.fr, free.fr, laposte.net, libero.it, "
+    "eircom.net, ntlworld.com, blueyonder.co.uk, docomo.ne.jp, ezweb.ne.jp, au.com, "
+    "softbank.ne.jp, i.softbank.jp, nifty.com, biglobe.ne.jp, ocn.ne.jp, so-net.ne.jp";
+
+std::vector<std::string> split_domain_list(std::string_view list) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < list.size()) {
+    auto sep = [](char c) { return c == ',' || std::isspace(static_cast<unsigned char>(c)); };
+    while (i < list.size() && sep(list[i])) ++i;
+    size_t e = i;
+    while (e < list.size() && !sep(list[e])) ++e;
+    std::string_view d = list.substr(i, e - i);
+    i = e;
+    while (!d.empty() && (d.front() == '@' || d.front() == '.')) d.remove_prefix(1);
+    if (!d.empty()) out.push_back(to_lower(d));
+  }
+  return out;
+}
+
+SenderTokens sender_tokens(const ClassifierInput& in, const ClassifierParams& p) {
+  SenderTokens t;
+  if (!in.sender.empty()) t.address = sender_token_hash(in.sender);
+  if (!in.sender_domain.empty()) {
+    // "@domain|network": the domain sits between the '@' and the last '|'.
+    std::string_view key = in.sender_domain;
+    std::string_view domain = key.substr(1, key.rfind('|') - 1);
+    if (!shared_mail_domain(domain, p.shared_mail_domains)) t.domain = sender_token_hash(in.sender_domain);
+  }
+  return t;
+}
+
 uint64_t pair_hash(uint64_t first, uint64_t second) {
   return mix64(first * 0x9E3779B97F4A7C15ULL + second + 0x632BE59BD9B4E019ULL);
 }
@@ -608,6 +668,13 @@ double sender_points(TokenStat sender, const ClassifierParams& p) {
   return -std::clamp(off, 0.0, std::max(p.sender_max_points, 0.0));
 }
 
+SenderMemory sender_memory(TokenStat address, TokenStat domain, const ClassifierParams& p) {
+  SenderMemory m{address, sender_points(address, p), false};
+  if (address.spam != 0) return m;
+  if (double d = sender_points(domain, p); d < m.points) m = {domain, d, true};
+  return m;
+}
+
 // Open addressing with linear probing; keys are token hashes (already uniformly mixed).
 // The slot is chosen by the key's HIGH bits, so keys in ascending order visit the table in
 // ascending slot order: a message's tokens are looked up sorted (sort_hashes) and a scope
@@ -826,7 +893,9 @@ Status Classifier::learn(const ClassifierInput& in, bool spam, uint32_t domain_i
   std::vector<uint64_t> tokens = tokenize_message(in);
   // The sender's count is learned with the words (same scopes, same transaction); scoring
   // keeps it out of the combination (classify_tokens).
-  if (!in.sender.empty()) tokens.push_back(sender_token_hash(in.sender));
+  const SenderTokens sender = sender_tokens(in, params_);
+  for (uint64_t t : {sender.address, sender.domain})
+    if (t != 0) tokens.push_back(t);
   return learn_tokens(tokens, spam, domain_id, delta);
 }
 
@@ -846,7 +915,7 @@ Status Classifier::learn_tokens(std::span<const uint64_t> tokens, bool spam, uin
 
 Result<ClassifierScore> Classifier::classify(const ClassifierInput& in, uint32_t domain_id) const {
   std::vector<uint64_t> tokens = tokenize_message(in);
-  return classify_tokens(tokens, domain_id, in.sender.empty() ? 0 : sender_token_hash(in.sender));
+  return classify_tokens(tokens, domain_id, sender_tokens(in, params_));
 }
 
 Result<Classifier::Counts> Classifier::counts_for(uint32_t domain_id) const {
@@ -861,24 +930,33 @@ Result<Classifier::Counts> Classifier::counts_for(uint32_t domain_id) const {
 }
 
 Result<ClassifierScore> Classifier::classify_tokens(std::span<const uint64_t> tokens,
-                                                    uint32_t domain_id, uint64_t sender_token) const {
+                                                    uint32_t domain_id, SenderTokens sender) const {
   auto counts = counts_for(domain_id);
   if (!counts) return counts.status();
   const Counts& c = *counts;
   std::vector<TokenStat> stats;
-  TokenStat sender;
+  TokenStat address, domain;
   if (learned_enough(c.totals, params_)) {
     TSUBAME_TRY(lookup_counts(c.scope, c.updates, tokens, stats));
-    if (sender_token != 0) {
-      std::vector<TokenStat> one;
-      TSUBAME_TRY(lookup_counts(c.scope, c.updates, std::span<const uint64_t>(&sender_token, 1), one));
-      if (!one.empty()) sender = one.front();
+    // The two sender counts, looked up apart from the words: they are not in the combination.
+    std::array<uint64_t, 2> keys{};
+    size_t n = 0;
+    for (uint64_t t : {sender.address, sender.domain})
+      if (t != 0) keys[n++] = t;
+    std::vector<TokenStat> got;
+    if (n > 0) TSUBAME_TRY(lookup_counts(c.scope, c.updates, std::span<const uint64_t>(keys.data(), n), got));
+    if (got.size() == n) {
+      size_t k = 0;
+      if (sender.address != 0) address = got[k++];
+      if (sender.domain != 0) domain = got[k];
     }
   }
   ClassifierScore s = combine(stats, c.totals, params_);
   s.detail += c.scope == 0 ? " (global counts)" : " (domain counts)";
-  s.sender = sender;
-  s.sender_points = sender_points(sender, params_);
+  const SenderMemory m = sender_memory(address, domain, params_);
+  s.sender = m.counts;
+  s.sender_points = m.points;
+  s.sender_by_domain = m.by_domain;
   return s;
 }
 

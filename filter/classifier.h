@@ -60,6 +60,10 @@ struct ClassifierInput {
   // Who sent it, for the sender memory (sender_key()): "" when the message has no From
   // address. Not a token of the word counts: learned beside them, scored apart.
   std::string sender;
+  // The From domain with the same network (sender_domain_key()): "" without a From domain
+  // or without a public origin network. Used only for a domain that is not a shared mailbox
+  // provider (ClassifierParams::shared_mail_domains; sender_tokens()).
+  std::string sender_domain;
 };
 
 // Headers whose values feed the classifier (lower case). Every header's name feeds it as a
@@ -159,6 +163,30 @@ std::string sender_key(std::string_view from_address, std::string_view origin_ne
 // The network part of a sender_key() ("192.0/16"; "" when it names none).
 std::string_view sender_key_network(std::string_view key);
 uint64_t sender_token_hash(std::string_view key);
+//
+// Domain memory (session 11): the same for the From address's domain and the same network,
+// sender_domain_key("Example.COM", "192.0/16") = "@example.com|192.0/16" ("" when either is
+// empty: a domain's mail is trusted only with the network it comes from). It covers a sender
+// whose every message has its own From address (a newsletter whose mailer writes a per-copy
+// address, "Online#3.19725.55-a8yagb1nx5rykdrr.1@newsletter.online.com") and a colleague of a
+// known correspondent. It is not used for a domain of a shared mailbox provider (free mail,
+// ISPs), whose addresses belong to anyone: shared_mail_domain().
+std::string sender_domain_key(std::string_view from_domain, std::string_view origin_network);
+// Whether domain is one of list or a subdomain of one (both lower case).
+bool shared_mail_domain(std::string_view domain, std::span<const std::string> list);
+// The shared mailbox providers filter.shared_mail_domains names by default.
+extern const char* const kSharedMailDomainsDefault;  // comma-separated
+// A comma- or blank-separated list of domains, lower case, a leading "@" or "." dropped.
+std::vector<std::string> split_domain_list(std::string_view list);
+struct ClassifierParams;
+// The message's sender-memory tokens: the address key's (0 without a From address) and the
+// domain key's (0 without one, or when its domain is shared under p). What learn() adds to
+// the counts and what scoring looks up.
+struct SenderTokens {
+  uint64_t address = 0;
+  uint64_t domain = 0;
+};
+SenderTokens sender_tokens(const ClassifierInput& in, const ClassifierParams& p);
 
 // Every token of a message with a readable name ("subject:free", "click here",
 // "from:hotmail", "url:www", "hn:x-mailer"), sorted by hash: what a postmaster or the tuning
@@ -206,6 +234,9 @@ struct ClassifierParams {
   uint64_t sender_min_ham = 1;
   double sender_points_per_doubling = 2.0;
   double sender_max_points = 4.0;
+  // Domains whose From addresses the domain memory does not trust as a group (lower case;
+  // a subdomain of one counts too). Default: kSharedMailDomainsDefault.
+  std::vector<std::string> shared_mail_domains = split_domain_list(kSharedMailDomainsDefault);
   // A scope with at most this many tokens is read into memory whole (Classifier, "Count
   // cache"); 0 looks every token up on its own. Not a scoring parameter: same scores.
   size_t snapshot_max_tokens = kTokenCacheEntries;
@@ -232,10 +263,12 @@ struct ClassifierScore {
   double points = 0;       // what it adds to the verdict
   bool uncertain = false;  // spoke, but the evidence was strong both ways (|p - 0.5| < 0.05)
   std::string detail;      // "p=0.998, 87 tokens, global counts (4120 spam / 3876 ham)"
-  // Sender memory: the sender's counts in the scope scored with (0/0 while abstaining or
-  // without a sender) and what they are worth (sender_points(), <= 0).
+  // Sender memory: the counts it judged by in the scope scored with (0/0 while abstaining or
+  // without a sender), what they are worth (sender_memory(), <= 0), and whether they are the
+  // domain key's rather than the address key's.
   TokenStat sender;
   double sender_points = 0;
+  bool sender_by_domain = false;
 };
 
 // Combines token statistics (one per token, unknown tokens as {0,0}) into a score.
@@ -250,6 +283,15 @@ double classifier_points(double probability, const ClassifierParams& p);
 // and spam == 0, else -min(sender_max_points, sender_points_per_doubling * log2(1 + ham)):
 // with the defaults -2 after one ham (one "not junk" report), -3.17 after two, -4 from three.
 double sender_points(TokenStat sender, const ClassifierParams& p);
+// The memory of one message from its address key's and domain key's counts: nothing when the
+// address was ever learned as spam; else the larger discount of the two (sender_points()
+// each, so a domain once learned as spam gives nothing of its own). Ties go to the address.
+struct SenderMemory {
+  TokenStat counts;
+  double points = 0;
+  bool by_domain = false;
+};
+SenderMemory sender_memory(TokenStat address, TokenStat domain, const ClassifierParams& p);
 
 // The classifier bound to the token counts of a store (store/tokens.h). Thread-safe.
 //
@@ -283,9 +325,9 @@ class Classifier {
   // Scores a message with the domain's counts when that domain has learned enough, else
   // with the global counts; abstains when neither has.
   Result<ClassifierScore> classify(const ClassifierInput& in, uint32_t domain_id) const;
-  // sender_token: sender_token_hash() of the message's sender, 0 for none.
+  // sender: sender_tokens() of the message (0 for none).
   Result<ClassifierScore> classify_tokens(std::span<const uint64_t> tokens, uint32_t domain_id,
-                                          uint64_t sender_token = 0) const;
+                                          SenderTokens sender = {}) const;
 
   // Why the classifier scored a message as it did: the n tokens farthest from 0.5 under the
   // counts classify() would use (a domain's once it has learned enough, else the global

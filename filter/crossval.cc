@@ -16,7 +16,7 @@
 namespace tsubame::filter {
 
 CorpusMessage prepare_message(const Filter& rules_only, std::string name, std::string_view raw,
-                              bool spam, const MimeLimits& limits) {
+                              bool spam, const ClassifierParams& params, const MimeLimits& limits) {
   CorpusMessage m;
   m.name = std::move(name);
   m.spam = spam;
@@ -29,10 +29,9 @@ CorpusMessage prepare_message(const Filter& rules_only, std::string name, std::s
   m.analysis = rules_only.analyse_parsed(*parsed, SmtpEnvelope{});
   ClassifierInput in = classifier_input(*parsed, m.analysis.verdict);
   m.tokens = tokenize_message(in);
-  if (!in.sender.empty()) {
-    m.sender_key = in.sender;
-    m.sender_token = sender_token_hash(in.sender);
-  }
+  m.sender_key = in.sender;
+  m.sender_domain_key = in.sender_domain;
+  m.sender_tokens = sender_tokens(in, params);
   const HeaderField* list = parsed->header("List-Id");
   if (std::string id = list == nullptr ? std::string() : list_id(list->value); !id.empty())
     m.sender = "list:" + id;
@@ -243,7 +242,8 @@ TrainingStats train(const std::vector<CorpusMessage>& corpus, const std::vector<
   TrainingStats ts;
   auto count = [&](const CorpusMessage& m) {
     counts.learn(m.tokens, m.spam);
-    if (m.sender_token != 0) counts.learn_token(m.sender_token, m.spam);
+    for (uint64_t t : {m.sender_tokens.address, m.sender_tokens.domain})
+      if (t != 0) counts.learn_token(t, m.spam);
     (m.spam ? ts.learned_spam : ts.learned_ham)++;
   };
   if (regime.regime == Regime::kAll) {
@@ -385,10 +385,11 @@ CrossValidation cross_validate(const std::vector<CorpusMessage>& corpus, const s
         a.verdict.add({"BAYES", s.points, "Statistical token classifier", s.detail,
                        ContributionKind::kClassifier});
         // The sender memory, as Classifier::classify_tokens gives it: only once the counts speak.
-        if (m.sender_token != 0 && learned_enough(counts.totals(), params)) {
-          const TokenStat st = counts.count(m.sender_token);
-          if (double pts = sender_points(st, params); pts != 0)
-            a.verdict.add(sender_contribution(m.sender_key, st, pts));
+        if (learned_enough(counts.totals(), params)) {
+          auto count = [&](uint64_t t) { return t == 0 ? TokenStat{} : counts.count(t); };
+          const SenderMemory sm = sender_memory(count(m.sender_tokens.address), count(m.sender_tokens.domain), params);
+          if (sm.points != 0)
+            a.verdict.add(sender_contribution(sm.by_domain ? m.sender_domain_key : m.sender_key, sm.counts, sm.points));
         }
       }
       std::vector<std::pair<uint64_t, TokenStat>> strongest;

@@ -44,7 +44,8 @@ struct CorpusMessage {
   Analysis analysis;              // rules and checks, no BAYES yet
   std::vector<uint64_t> tokens;   // classifier tokens (tokenize_message)
   std::string sender_key;         // its sender for the sender memory (sender_key()), "" for none
-  uint64_t sender_token = 0;      // sender_token_hash(sender_key), 0 for none
+  std::string sender_domain_key;  // and its domain key (sender_domain_key()), "" for none
+  SenderTokens sender_tokens;     // sender_tokens() under the harness's params: what is learned
   uint64_t bytes = 0;
   // Who sent it, for sender_folds: the list's id when it came through a mailing list
   // ("list:ilug.linux.ie"), else the From domain's registered domain ("from:netscape.com");
@@ -52,9 +53,10 @@ struct CorpusMessage {
   std::string sender;
 };
 
-// Parses and analyses one message with a filter opened without a store (no classifier).
+// Parses and analyses one message with a filter opened without a store (no classifier);
+// params decide which sender-memory tokens it has (sender_tokens()).
 CorpusMessage prepare_message(const Filter& rules_only, std::string name, std::string_view raw,
-                              bool spam, const MimeLimits& limits = {});
+                              bool spam, const ClassifierParams& params = {}, const MimeLimits& limits = {});
 
 struct Fold {
   std::string name;

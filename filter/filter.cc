@@ -16,6 +16,7 @@
 #include <set>
 
 #include "common/bytes.h"
+#include "common/config.h"
 
 namespace tsubame::filter {
 
@@ -685,17 +686,32 @@ std::string origin_network(std::span<const std::string> received) {
   return {};
 }
 
-Contribution sender_contribution(std::string_view sender, TokenStat counts, double points) {
-  std::string_view net = sender_key_network(sender);
-  std::string detail = "From address via " + (net.empty() ? std::string("no public network") : std::string(net)) +
+Contribution sender_contribution(std::string_view key, TokenStat counts, double points) {
+  std::string_view net = sender_key_network(key);
+  std::string who = "From address";
+  if (key.starts_with('@')) who = "From domain " + std::string(key.substr(1, key.size() - net.size() - 2));
+  std::string detail = who + " via " + (net.empty() ? std::string("no public network") : std::string(net)) +
                        ": learned " + std::to_string(counts.ham) + " ham, " + std::to_string(counts.spam) + " spam";
   return {std::string(kSenderKnownId), points, "Sender learned as ham before, never as spam", std::move(detail),
           ContributionKind::kClassifier};
 }
 
+FilterOptions filter_options(const Config& cfg) {
+  FilterOptions o;
+  o.rules = cfg.str("general.rules_dir");
+  o.cache_dir = cfg.str("general.cache_dir");
+  for (const std::string& entry : cfg.list("filter.shared_mail_domains"))
+    for (std::string& d : split_domain_list(entry)) o.classifier.shared_mail_domains.push_back(std::move(d));
+  return o;
+}
+
 ClassifierInput build_classifier_input(const ParsedMessage& msg) {
   ClassifierInput in;
-  if (msg.from && !msg.from->address.empty()) in.sender = sender_key(msg.from->address, origin_network(msg.received));
+  if (msg.from && !msg.from->address.empty()) {
+    const std::string net = origin_network(msg.received);
+    in.sender = sender_key(msg.from->address, net);
+    in.sender_domain = sender_domain_key(msg.from->domain, net);
+  }
   in.subject = msg.subject;
   std::vector<std::pair<std::string_view, std::string_view>> list_fields;  // List-* (RFC 2369, 2919)
   for (const auto& h : msg.headers) {
@@ -818,7 +834,8 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
       if (cs->abstained) v.notes.push_back("classifier " + cs->detail);
       v.add({"BAYES", cs->points, "Statistical token classifier", cs->detail,
              ContributionKind::kClassifier});
-      if (cs->sender_points != 0) v.add(sender_contribution(in.sender, cs->sender, cs->sender_points));
+      if (cs->sender_points != 0)
+        v.add(sender_contribution(cs->sender_by_domain ? in.sender_domain : in.sender, cs->sender, cs->sender_points));
       if (explain && explain->n > 0) {
         auto why = classifier_->explain(in, env.domain_id, explain->n);
         if (why) explain->tokens = std::move(why.value());

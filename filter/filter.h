@@ -35,6 +35,9 @@
 #include "filter/policy.h"
 #include "filter/verdict.h"
 
+namespace tsubame {
+class Config;
+}
 namespace tsubame::store {
 class Store;
 }
@@ -63,6 +66,11 @@ struct FilterOptions {
   // tracing and for tests of the fault path; an exception thrown here is a filter fault.
   std::function<void(std::string_view stage)> stage_hook;
 };
+
+// The options every program opens the filter with, from the configuration:
+// general.rules_dir, general.cache_dir and filter.shared_mail_domains (added to the
+// classifier's built-in list). The store and the rest are the caller's.
+FilterOptions filter_options(const Config& cfg);
 
 class Filter {
  public:
@@ -251,9 +259,10 @@ ClassifierInput build_classifier_input(const ParsedMessage& msg);
 inline constexpr size_t kOriginMaxReceived = 32;
 std::string origin_network(std::span<const std::string> received);
 // The verdict's line for the sender memory (kind classifier, points <= 0): SENDER_KNOWN with
-// the sender's counts; the detail names the network, not the address, which the message
-// itself shows.
-Contribution sender_contribution(std::string_view sender, TokenStat counts, double points);
+// the counts of the key it judged by (sender_key() or sender_domain_key()); the detail names
+// the network, and for a domain key the domain, not the address, which the message itself
+// shows.
+Contribution sender_contribution(std::string_view key, TokenStat counts, double points);
 // The rules and metas a verdict carries become classifier tokens ("rule:OFFER_GUARANTEE"):
 // the counts learn which rules, and which rules beside which words, mark this deployment's
 // spam and ham, and chi-square weighs them with the words (filter/README.md, "Rule tokens").

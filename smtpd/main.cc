@@ -170,9 +170,7 @@ int run(const std::string& config_path) {
   policy.max_message_bytes = sc.options.max_message_size + kHeaderRoom;
   const std::string& rules = cfg->str("general.rules_dir");
   if (std::filesystem::exists(rules)) {
-    filter::FilterOptions fo;
-    fo.rules = rules;
-    fo.cache_dir = cfg->str("general.cache_dir");
+    filter::FilterOptions fo = filter::filter_options(*cfg);
     fo.store = st->get();
     auto f = filter::Filter::open(std::move(fo));
     if (!f.is_ok()) {

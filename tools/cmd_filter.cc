@@ -35,9 +35,7 @@ namespace {
 Result<std::unique_ptr<filter::Filter>> open_filter(Context& ctx, bool with_store) {
   auto cfg = ctx.config();
   if (!cfg.is_ok()) return cfg.status();
-  filter::FilterOptions o;
-  o.rules = (*cfg)->str("general.rules_dir");
-  o.cache_dir = (*cfg)->str("general.cache_dir");
+  filter::FilterOptions o = filter::filter_options(**cfg);
   if (with_store) {
     auto st = ctx.store();
     if (!st.is_ok()) return st.status();
@@ -273,12 +271,15 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
   if (fo.classifier_alone) policy->policy.domain.classifier_needs_rule = false;
   auto f = open_filter(ctx, false);
   if (!f.is_ok()) return fail("filter eval", f.status());
+  // The sender-memory tokens as the product learns them: the configured shared mail domains.
+  filter::ClassifierParams token_params = fo.params;
+  token_params.shared_mail_domains = filter::filter_options(**ctx.config()).classifier.shared_mail_domains;
   std::vector<filter::CorpusMessage> corpus;
   for (int cls = 0; cls < 2; ++cls) {
     for (const auto& p : (cls == 0 ? *spam : *ham)) {
       auto r = read_file(p);
       if (!r.is_ok()) return fail("filter eval", r.status());
-      corpus.push_back(filter::prepare_message(**f, p, *r, cls == 0));
+      corpus.push_back(filter::prepare_message(**f, p, *r, cls == 0, token_params));
     }
   }
   std::vector<filter::Fold> folds;

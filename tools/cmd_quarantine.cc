@@ -354,9 +354,7 @@ void register_quarantine(CLI::App& app, Context& ctx) {
     if (auto u = (*st)->get_user(r->reporter); u.is_ok()) domain_id = u->domain_id;
     std::unique_ptr<filter::Filter> f;
     if (before != after) {
-      filter::FilterOptions o;
-      o.rules = (*cfg)->str("general.rules_dir");
-      o.cache_dir = (*cfg)->str("general.cache_dir");
+      filter::FilterOptions o = filter::filter_options(**cfg);
       o.store = *st;
       auto fo = filter::Filter::open(std::move(o));
       if (!fo.is_ok()) {

@@ -889,5 +889,113 @@ TEST_F(StoreFixture, SenderLearnedAsHamTakesPointsOffUntilLearnedAsSpam) {
   EXPECT_DOUBLE_EQ(restored->sender_points, -2.0 * std::log2(3.0));
 }
 
+// ---- domain memory (session 11) ----
+
+TEST(SenderMemoryTest, DomainKeyNeedsADomainAndANetwork) {
+  EXPECT_EQ(sender_domain_key("News.Example.COM", "192.0/16"), "@news.example.com|192.0/16");
+  EXPECT_EQ(sender_domain_key("example.com", ""), "") << "no network: the domain is not trusted as a group";
+  EXPECT_EQ(sender_domain_key("", "192.0/16"), "");
+  EXPECT_EQ(sender_key_network(sender_domain_key("example.com", "192.0/16")), "192.0/16");
+  EXPECT_NE(sender_token_hash(sender_domain_key("example.com", "192.0/16")),
+            sender_token_hash(sender_key("example.com", "192.0/16")));
+}
+
+TEST(SenderMemoryTest, SharedMailDomainsMatchWholeLabels) {
+  const std::vector<std::string> list = split_domain_list(" gmail.com,@Yahoo.CO.JP  .isp.example,,");
+  ASSERT_EQ(list, (std::vector<std::string>{"gmail.com", "yahoo.co.jp", "isp.example"}));
+  EXPECT_TRUE(shared_mail_domain("gmail.com", list));
+  EXPECT_TRUE(shared_mail_domain("mail.isp.example", list)) << "a subdomain of a listed domain";
+  EXPECT_FALSE(shared_mail_domain("notgmail.com", list)) << "a suffix that is not a whole label";
+  EXPECT_FALSE(shared_mail_domain("gmail.com.example", list));
+  EXPECT_FALSE(shared_mail_domain("", list));
+  const std::vector<std::string> builtin = split_domain_list(kSharedMailDomainsDefault);
+  EXPECT_GT(builtin.size(), 50u);
+  for (std::string_view d : {"gmail.com", "hotmail.com", "yahoo.co.jp", "docomo.ne.jp", "qq.com"})
+    EXPECT_TRUE(shared_mail_domain(d, builtin)) << d;
+  EXPECT_EQ(ClassifierParams{}.shared_mail_domains, builtin);
+}
+
+TEST(SenderMemoryTest, TokensLeaveOutASharedDomain) {
+  ClassifierParams p;
+  ClassifierInput in;
+  EXPECT_EQ(sender_tokens(in, p).address, 0u);
+  EXPECT_EQ(sender_tokens(in, p).domain, 0u);
+  in.sender = sender_key("ann@example.com", "192.0/16");
+  in.sender_domain = sender_domain_key("example.com", "192.0/16");
+  EXPECT_EQ(sender_tokens(in, p).address, sender_token_hash(in.sender));
+  EXPECT_EQ(sender_tokens(in, p).domain, sender_token_hash(in.sender_domain));
+  in.sender = sender_key("ann@gmail.com", "209.85/16");
+  in.sender_domain = sender_domain_key("gmail.com", "209.85/16");
+  EXPECT_EQ(sender_tokens(in, p).address, sender_token_hash(in.sender)) << "the address itself is still a sender";
+  EXPECT_EQ(sender_tokens(in, p).domain, 0u) << "anyone can have a gmail.com address";
+  p.shared_mail_domains.clear();
+  EXPECT_EQ(sender_tokens(in, p).domain, sender_token_hash(in.sender_domain));
+}
+
+TEST(SenderMemoryTest, MemoryTakesTheLargerDiscountUnlessTheAddressSentSpam) {
+  ClassifierParams p;
+  SenderMemory none = sender_memory({0, 0}, {0, 0}, p);
+  EXPECT_EQ(none.points, 0.0);
+  SenderMemory by_domain = sender_memory({0, 0}, {0, 3}, p);  // a new address of a known domain
+  EXPECT_DOUBLE_EQ(by_domain.points, -4.0);
+  EXPECT_TRUE(by_domain.by_domain);
+  EXPECT_EQ(by_domain.counts.ham, 3u);
+  SenderMemory by_address = sender_memory({0, 3}, {0, 1}, p);
+  EXPECT_DOUBLE_EQ(by_address.points, -4.0);
+  EXPECT_FALSE(by_address.by_domain);
+  SenderMemory tie = sender_memory({0, 5}, {0, 9}, p);  // both capped: the address speaks
+  EXPECT_FALSE(tie.by_domain);
+  SenderMemory spammed = sender_memory({1, 5}, {0, 40}, p);
+  EXPECT_EQ(spammed.points, 0.0) << "an address learned as spam: its domain does not vouch for it";
+  EXPECT_FALSE(spammed.by_domain);
+  SenderMemory domain_spammed = sender_memory({0, 1}, {1, 40}, p);
+  EXPECT_DOUBLE_EQ(domain_spammed.points, -2.0) << "the address's own memory stands";
+  EXPECT_FALSE(domain_spammed.by_domain);
+}
+
+TEST_F(StoreFixture, DomainLearnedAsHamVouchesForItsOtherAddressesOnItsNetwork) {
+  ClassifierParams p;
+  p.min_learned = 2;
+  Classifier c(*store_, p);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(c.learn(spam_msg(i), true, 0));
+  auto from = [](ClassifierInput in, std::string_view local, std::string_view domain, std::string_view net) {
+    in.sender = sender_key(std::string(local) + "@" + std::string(domain), net);
+    in.sender_domain = sender_domain_key(domain, net);
+    return in;
+  };
+  // Two issues of a newsletter whose mailer writes a new From address into every copy.
+  ASSERT_TRUE(c.learn(from(ham_msg(0), "issue-1.a8yag", "news.example.com", "192.0/16"), false, 0));
+  ASSERT_TRUE(c.learn(from(ham_msg(1), "issue-2.qi_lg", "news.example.com", "192.0/16"), false, 0));
+  auto third = c.classify(from(spam_msg(0), "issue-3.x7ker", "news.example.com", "192.0/16"), 0);
+  ASSERT_TRUE(third) << third.status().to_string();
+  EXPECT_FALSE(third->abstained);
+  EXPECT_TRUE(third->sender_by_domain);
+  EXPECT_EQ(third->sender.ham, 2u);
+  EXPECT_DOUBLE_EQ(third->sender_points, -2.0 * std::log2(3.0));
+
+  // The domain from another network, or a shared provider's domain, is not vouched for.
+  auto elsewhere = c.classify(from(spam_msg(0), "issue-3.x7ker", "news.example.com", "198.51/16"), 0);
+  ASSERT_TRUE(elsewhere);
+  EXPECT_EQ(elsewhere->sender_points, 0.0);
+  ASSERT_TRUE(c.learn(from(ham_msg(2), "ann", "hotmail.com", "65.54/16"), false, 0));
+  auto stranger = c.classify(from(spam_msg(1), "bob", "hotmail.com", "65.54/16"), 0);
+  ASSERT_TRUE(stranger);
+  EXPECT_EQ(stranger->sender_points, 0.0);
+  EXPECT_FALSE(stranger->sender_by_domain);
+
+  // One spam learned from the domain (any address) and the domain vouches for none; unlearn
+  // restores it.
+  ClassifierInput spam = from(spam_msg(1), "issue-4.zz", "news.example.com", "192.0/16");
+  ASSERT_TRUE(c.learn(spam, true, 0));
+  auto after = c.classify(from(spam_msg(0), "issue-5.yy", "news.example.com", "192.0/16"), 0);
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->sender_points, 0.0);
+  ASSERT_TRUE(c.learn(spam, true, 0, -1));
+  auto restored = c.classify(from(spam_msg(0), "issue-5.yy", "news.example.com", "192.0/16"), 0);
+  ASSERT_TRUE(restored);
+  EXPECT_TRUE(restored->sender_by_domain);
+  EXPECT_DOUBLE_EQ(restored->sender_points, -2.0 * std::log2(3.0));
+}
+
 }  // namespace
 }  // namespace tsubame::filter

@@ -314,7 +314,9 @@ TEST_F(CrossValTest, OutOfFoldVerdictsCountErrorsPerFold) {
 TEST_F(CrossValTest, SenderMemoryAsTheProductScoresIt) {
   // Alice's ham has no Received field: her key is her address with no network.
   EXPECT_EQ(corpus_.back().sender_key, "alice@partner.example|");
-  EXPECT_EQ(corpus_.back().sender_token, sender_token_hash("alice@partner.example|"));
+  EXPECT_EQ(corpus_.back().sender_tokens.address, sender_token_hash("alice@partner.example|"));
+  EXPECT_EQ(corpus_.back().sender_domain_key, "") << "no network, no domain key";
+  EXPECT_EQ(corpus_.back().sender_tokens.domain, 0u);
   ClassifierParams p;
   p.min_learned = 2;
   auto cv = cross_validate(corpus_, standard_folds(corpus_), p, Policy{});
@@ -334,6 +336,42 @@ TEST_F(CrossValTest, SenderMemoryAsTheProductScoresIt) {
   p.sender_points_per_doubling = 0;  // off
   auto off = cross_validate(corpus_, standard_folds(corpus_), p, Policy{});
   for (const auto& r : off.results) EXPECT_FALSE(r.verdict.has(kSenderKnownId));
+}
+
+TEST_F(CrossValTest, DomainMemoryAsTheProductScoresIt) {
+  // A newsletter whose every copy has its own From address, sent from one network.
+  auto issue = [](int i) {
+    return "Received: from mta.news.example (mta.news.example [206.16.1." + std::to_string(i) +
+           "]) by mx.ours.example; Mon, 6 Jan 2025 10:00:00 +0900\r\n"
+           "From: News <issue-" + std::to_string(i) + ".x7@news.example>\r\nTo: bob@ours.example\r\n"
+           "Subject: weekly news " + std::to_string(i) + "\r\nDate: Mon, 6 Jan 2025 10:00:00 +0900\r\n"
+           "Message-ID: <w" + std::to_string(i) + "@news.example>\r\n\r\nThis week: compilers and chips.\r\n";
+  };
+  std::vector<CorpusMessage> corpus(corpus_.begin(), corpus_.begin() + 8);  // the spam
+  for (int i = 0; i < 8; ++i) corpus.push_back(prepare_message(*filter_, "news" + std::to_string(i), issue(i), false));
+  const CorpusMessage& last = corpus.back();
+  EXPECT_EQ(last.sender_domain_key, "@news.example|206.16/16");
+  EXPECT_EQ(last.sender_tokens.domain, sender_token_hash("@news.example|206.16/16"));
+  ClassifierParams shared;  // the harness takes the product's list: a shared domain has no domain token
+  shared.shared_mail_domains = {"news.example"};
+  EXPECT_EQ(prepare_message(*filter_, "n", issue(1), false, shared).sender_tokens.domain, 0u);
+
+  ClassifierParams p;
+  p.min_learned = 2;
+  auto cv = cross_validate(corpus, standard_folds(corpus), p, Policy{});
+  size_t by_domain = 0;
+  for (const auto& r : cv.results) {
+    const Contribution* c = r.verdict.find(kSenderKnownId);
+    if (corpus[r.message].spam) {
+      EXPECT_EQ(c, nullptr);
+      continue;
+    }
+    ASSERT_NE(c, nullptr) << r.fold;
+    EXPECT_DOUBLE_EQ(c->score, sender_memory({0, 0}, {0, 4}, p).points) << "4 copies in each training half";
+    EXPECT_NE(c->detail.find("From domain news.example via 206.16/16: learned 4 ham"), std::string::npos) << c->detail;
+    ++by_domain;
+  }
+  EXPECT_EQ(by_domain, 4 * 4u);
 }
 
 TEST_F(CrossValTest, LogRegAndEnsembleModelsGiveTheBayesContribution) {

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "common/bytes.h"
+#include "common/config.h"
 #include "filter/filter.h"
 #include "store/store.h"
 #include "store/tokens.h"
@@ -377,9 +378,31 @@ TEST(FilterPartsTest, ClassifierInputNamesTheSender) {
                               MimeLimits{});
   ASSERT_TRUE(parsed);
   EXPECT_EQ(build_classifier_input(*parsed).sender, "alice@partner.example|203.0/16");
+  EXPECT_EQ(build_classifier_input(*parsed).sender_domain, "@partner.example|203.0/16");
   auto nofrom = parse_message("Subject: hi\r\n\r\nhello\r\n", MimeLimits{});
   ASSERT_TRUE(nofrom);
   EXPECT_EQ(build_classifier_input(*nofrom).sender, "");
+  EXPECT_EQ(build_classifier_input(*nofrom).sender_domain, "");
+  // Without a public origin network the address is still a sender, the domain is not.
+  auto local = parse_message(msg(kGoodHeaders + "Subject: hi\r\n", "hello\r\n"), MimeLimits{});
+  ASSERT_TRUE(local);
+  EXPECT_EQ(build_classifier_input(*local).sender, "alice@partner.example|");
+  EXPECT_EQ(build_classifier_input(*local).sender_domain, "");
+}
+
+TEST(FilterPartsTest, FilterOptionsAddTheConfiguredSharedMailDomains) {
+  auto c = Config::parse("[general]\nrules_dir = /r\ncache_dir = /c\n[filter]\n"
+                         "shared_mail_domains = isp.example, @Mail.Example.JP\n",
+                         "t.conf");
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  FilterOptions o = filter_options(*c);
+  EXPECT_EQ(o.rules, "/r");
+  EXPECT_EQ(o.cache_dir, "/c");
+  const auto& list = o.classifier.shared_mail_domains;
+  EXPECT_TRUE(shared_mail_domain("isp.example", list));
+  EXPECT_TRUE(shared_mail_domain("mail.example.jp", list));
+  EXPECT_TRUE(shared_mail_domain("gmail.com", list)) << "added to the built-in list, not instead of it";
+  EXPECT_EQ(filter_options(Config::defaults()).classifier.shared_mail_domains, ClassifierParams{}.shared_mail_domains);
 }
 
 TEST_F(FilterClassifierTest, SenderMemoryTakesPointsOffForAKnownSender) {
@@ -415,6 +438,35 @@ TEST_F(FilterClassifierTest, SenderMemoryTakesPointsOffForAKnownSender) {
   // A report of spam from the sender ends the exemption.
   ASSERT_TRUE(filter.learn(issue, true, 0));
   EXPECT_FALSE(filter.scan(issue, {}, {}).has(std::string(kSenderKnownId)));
+}
+
+TEST_F(FilterClassifierTest, DomainMemoryKnowsANewsletterWithANewAddressInEveryCopy) {
+  Filter& filter = *filter_;
+  auto copy = [](int n, const std::string& ip) {
+    std::string id = std::to_string(n);
+    return msg("Received: from mta3.mailer.example (mta3.mailer.example [" + ip + "]) by mx.ours.example; "
+               "Mon, 6 Jan 2025 10:00:00 +0900\r\n"
+               "From: Tech News <online#3." + id + "55-a8yagb" + id + ".1@newsletter.news.example>\r\n"
+               "To: bob@ours.example\r\nDate: Mon, 6 Jan 2025 10:00:00 +0900\r\nMessage-ID: <n" + id +
+                   "@news.example>\r\nMIME-Version: 1.0\r\nSubject: Tech news, issue " + id + "\r\n",
+               "This week in tech: compilers, chips and a new phone\r\n");
+  };
+  std::string spam = msg("Received: from pc (pc.example [198.51.100.9]) by mx.ours.example; "
+                         "Mon, 6 Jan 2025 10:00:00 +0900\r\n" + kGoodHeaders + "Subject: lottery prize\r\n",
+                         "claim your lottery prize money today\r\n");
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(filter.learn(spam, true, 0));
+  ASSERT_TRUE(filter.learn(copy(1, "206.16.1.162"), false, 0));
+  ASSERT_TRUE(filter.learn(copy(2, "206.16.1.160"), false, 0));
+  Verdict third = filter.scan(copy(3, "206.16.7.1"), {}, {});
+  const Contribution* c = third.find(std::string(kSenderKnownId));
+  ASSERT_NE(c, nullptr) << third.to_text();
+  EXPECT_DOUBLE_EQ(c->score, -2.0 * std::log2(3.0));
+  EXPECT_NE(c->detail.find("From domain newsletter.news.example via 206.16/16: learned 2 ham, 0 spam"),
+            std::string::npos)
+      << c->detail;
+  EXPECT_EQ(c->detail.find("a8yagb"), std::string::npos) << "the detail names no address";
+  // The domain's mail from another network is not vouched for.
+  EXPECT_FALSE(filter.scan(copy(4, "198.51.100.77"), {}, {}).has(std::string(kSenderKnownId)));
 }
 
 // ---- building blocks ----

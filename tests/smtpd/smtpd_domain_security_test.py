@@ -509,6 +509,36 @@ class SmtpdDomainSecurity(unittest.TestCase):
         (junk,) = self.inst.mailbox(remembering, "Junk")
         self.assertIn(b"OFFER_REMOVE_INSTRUCTIONS", junk)
         self.assertEqual(len(self.inst.mailbox(remembering, "INBOX")), 1)
+        # A From address the shop never used before, from the shop's network: the domain
+        # memory (the domain with its network, learned as ham 200 times) knows it.
+        offers = well_formed_message(
+            "issue-offers", remembering, "garden news",
+            "garden chairs trellis compost seedlings planter.\r\n"
+            "To be removed from our list reply with remove in the subject",
+            sender="Garden Shop <offers-2024-01@shop.example>", received=relay("203.0.113.20"))
+        code, text = self.send([remembering], offers)
+        self.assertEqual(code, 250, text)
+        self.assertEqual(len(self.inst.mailbox(remembering, "INBOX")), 2)
+        self.assertEqual(len(self.inst.mailbox(remembering, "Junk")), 1)
+        path = os.path.join(work, "offers.eml")
+        with open(path, "w") as f:
+            f.write(offers)
+        scan = json.loads(self.inst.cli("filter", "scan", "--json", "--domain", "mem-on.test", path).stdout)
+        (known,) = [c for c in scan["contributions"] if c["id"] == "SENDER_KNOWN"]
+        self.assertIn("From domain shop.example via 203.0/16: learned 200 ham, 0 spam", known["detail"])
+        # A postmaster who names the domain a shared mailbox provider (filter.shared_mail_domains)
+        # turns its domain memory off: the same message is judged by its rules.
+        with open(self.inst.conf) as f:
+            conf = f.read()
+        with open(self.inst.conf, "w") as f:
+            f.write(re.sub(r"(?m)^shared_mail_domains = .*$", "shared_mail_domains = isp.example, shop.example", conf))
+        try:
+            scan = json.loads(self.inst.cli("filter", "scan", "--json", "--domain", "mem-on.test", path).stdout)
+        finally:
+            with open(self.inst.conf, "w") as f:
+                f.write(conf)
+        self.assertNotIn("SENDER_KNOWN", [c["id"] for c in scan["contributions"]])
+        self.assertEqual(scan["action"], "junk")
 
     # ---- blocked_extensions ----
 

@@ -507,9 +507,7 @@ Response Api::quarantine(const Request& req, const Session& s) {
 Result<filter::Filter*> Api::filter() {
   // Caller holds filter_mu_.
   if (!filter_) {
-    filter::FilterOptions o;
-    o.rules = options_.rules_dir;
-    o.cache_dir = options_.cache_dir;
+    filter::FilterOptions o = options_.filter;
     o.store = &store_;
     auto f = filter::Filter::open(std::move(o));
     if (!f.is_ok()) return f.status();

@@ -34,6 +34,7 @@
 
 #include "common/crypto.h"
 #include "common/result.h"
+#include "filter/filter.h"
 #include "store/accounts.h"
 #include "tools/httpd/metrics.h"
 #include "tools/httpd/sessions.h"
@@ -77,8 +78,7 @@ struct ApiOptions {
   crypto::PasswordParams kdf;  // for the decoy hash (same cost as real ones)
   std::string www_dir;               // index.html, app.js, style.css
   std::string metrics_dir;           // <run_dir>/metrics
-  std::string rules_dir;             // general.rules_dir: the filter, opened at the first decision
-  std::string cache_dir;             // general.cache_dir
+  filter::FilterOptions filter;      // filter::filter_options(): opened at the first decision, on the API's store
 };
 
 class Api {

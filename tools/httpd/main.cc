@@ -78,8 +78,7 @@ int run(const std::string& config_path, const std::string& www_dir, int64_t sess
   ao.kdf = crypto::password_params(*cfg);
   ao.www_dir = www_dir;
   ao.metrics_dir = (std::filesystem::path(cfg->str("general.run_dir")) / "metrics").string();
-  ao.rules_dir = cfg->str("general.rules_dir");
-  ao.cache_dir = cfg->str("general.cache_dir");
+  ao.filter = filter::filter_options(*cfg);
 
   evthread_use_pthreads();
   event_base* base = event_base_new();
