@@ -4,9 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "store/audit.h"
 #include "store/store.h"
 #include "tests/store/test_util.h"
@@ -70,12 +67,10 @@ TEST(Aliases, AddressesAreSealedOnDisk) {
   ASSERT_TRUE(t->add_domain("example.com").is_ok());
   ASSERT_TRUE(add_alias(*t, alias("secret-alias-zq@example.com", {"hidden-target-zq@example.net"}), "t").is_ok());
   t.close();
-  std::ifstream in(t.dir() + "/data/data.mdb", std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  ASSERT_FALSE(ss.str().empty());
-  EXPECT_EQ(ss.str().find("secret-alias-zq"), std::string::npos);
-  EXPECT_EQ(ss.str().find("hidden-target-zq"), std::string::npos);
+  const std::string file = testing::slurp(t.dir() + "/data/data.mdb");
+  ASSERT_FALSE(file.empty());
+  EXPECT_EQ(file.find("secret-alias-zq"), std::string::npos);
+  EXPECT_EQ(file.find("hidden-target-zq"), std::string::npos);
   t.open();
   EXPECT_TRUE(find_alias(*t, "secret-alias-zq@example.com").is_ok());
 }

@@ -29,11 +29,8 @@ namespace fs = std::filesystem;
 using testing::err;
 using testing::MailTest;
 using testing::TempStore;
+using testing::slurp;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 class BackupTest : public MailTest {
  protected:

@@ -16,11 +16,8 @@ namespace {
 using testing::err;
 using testing::TempStore;
 using testing::test_hash;
+using testing::slurp;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 TEST(Encryption, NoPlaintextInTheDataFile) {
   TempStore ts;

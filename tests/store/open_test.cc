@@ -21,12 +21,9 @@ namespace {
 using testing::err;
 using testing::incoming;
 using testing::TempStore;
+using testing::slurp;
 using testing::to;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 void write_file(const std::string& path, const std::string& data, mode_t mode = 0600) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
   chmod(path.c_str(), mode);

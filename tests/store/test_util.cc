@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 namespace tsubame::store::testing {
 
@@ -36,6 +38,11 @@ Store& TempStore::open() {
   }
   store_ = std::move(s.value());
   return *store_;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 }  // namespace tsubame::store::testing

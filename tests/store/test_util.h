@@ -26,4 +26,7 @@ class TempStore {
   std::unique_ptr<Store> store_;
 };
 
+// A file's bytes ("" when it cannot be read): the data file, to show what is not in it.
+std::string slurp(const std::string& path);
+
 }  // namespace tsubame::store::testing
