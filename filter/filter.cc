@@ -17,6 +17,7 @@
 
 #include "common/bytes.h"
 #include "common/config.h"
+#include "store/replies.h"
 
 namespace tsubame::filter {
 
@@ -696,6 +697,39 @@ Contribution sender_contribution(std::string_view key, TokenStat counts, double 
           ContributionKind::kClassifier};
 }
 
+std::vector<std::string> referenced_message_ids(const ParsedMessage& msg) {
+  std::vector<std::string> out;
+  auto add_from = [&](std::string_view name, bool newest_first) {
+    const HeaderField* h = msg.header(name);
+    if (!h) return;
+    std::vector<std::string> ids;
+    std::string_view v = h->value;
+    for (size_t open = v.find('<'); open != std::string_view::npos; open = v.find('<', open + 1)) {
+      size_t close = v.find('>', open + 1);
+      if (close == std::string_view::npos) break;
+      if (close > open + 1 && close - open - 1 <= store::kMaxMessageIdBytes) ids.emplace_back(v.substr(open + 1, close - open - 1));
+      open = close;
+    }
+    if (newest_first) std::reverse(ids.begin(), ids.end());
+    for (std::string& id : ids) {
+      if (out.size() == store::kMaxReplyLookups) return;
+      if (std::find(out.begin(), out.end(), id) == out.end()) out.push_back(std::move(id));
+    }
+  };
+  add_from("In-Reply-To", false);
+  add_from("References", true);  // RFC 5322 §3.6.4: oldest first, the parent last
+  return out;
+}
+
+Contribution reply_contribution(double sender_points) {
+  const double points = -std::max(0.0, kMemoryMaxPoints + std::min(0.0, sender_points));
+  return {std::string(kReplyToSentId), points, "A reply to a message sent from here",
+          points == 0 ? "In-Reply-To or References names a Message-ID a user here sent (the sender memory took "
+                        "the points already)"
+                      : "In-Reply-To or References names a Message-ID a user here sent",
+          ContributionKind::kClassifier};
+}
+
 FilterOptions filter_options(const Config& cfg) {
   FilterOptions o;
   o.rules = cfg.str("general.rules_dir");
@@ -840,6 +874,18 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
         auto why = classifier_->explain(in, env.domain_id, explain->n);
         if (why) explain->tokens = std::move(why.value());
         else v.notes.push_back("classifier tokens unavailable: " + why.status().to_string());
+      }
+    }
+  }
+  // The reply memory: a store fact, not a learned count, so it speaks from the first day.
+  if (options_.store) {
+    if (std::vector<std::string> ids = referenced_message_ids(msg); !ids.empty()) {
+      auto known = store::replies_to_sent(*options_.store, ids, unix_now_ms());
+      if (!known) {
+        v.notes.push_back("reply memory unavailable: " + known.status().to_string());
+      } else if (*known) {
+        const Contribution* sender = v.find(std::string(kSenderKnownId));
+        v.add(reply_contribution(sender ? sender->score : 0.0));
       }
     }
   }

@@ -263,6 +263,13 @@ std::string origin_network(std::span<const std::string> received);
 // the network, and for a domain key the domain, not the address, which the message itself
 // shows.
 Contribution sender_contribution(std::string_view key, TokenStat counts, double points);
+// The Message-IDs a message answers, without angle brackets: In-Reply-To's, then References'
+// from the newest, no repeats, at most store::kMaxReplyLookups.
+std::vector<std::string> referenced_message_ids(const ParsedMessage& msg);
+// The verdict's line for a reply to a message sent from here (kind classifier): what is left
+// of kMemoryMaxPoints after the sender memory's points (sender_points <= 0), 0 when it took
+// them all.
+Contribution reply_contribution(double sender_points);
 // The rules and metas a verdict carries become classifier tokens ("rule:OFFER_GUARANTEE"):
 // the counts learn which rules, and which rules beside which words, mark this deployment's
 // spam and ham, and chi-square weighs them with the words (filter/README.md, "Rule tokens").

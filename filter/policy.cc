@@ -323,7 +323,7 @@ Verdict decide(const Analysis& an, const Policy& policy) {
   const DomainPolicy& d = policy.domain;
   if (!d.sender_memory) {  // filter.sender_memory = no, or the domain's setting
     std::erase_if(v.contributions, [&](const Contribution& c) {
-      if (c.id != kSenderKnownId) return false;
+      if (c.id != kSenderKnownId && c.id != kReplyToSentId) return false;
       v.score -= c.score;
       return true;
     });

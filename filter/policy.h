@@ -67,14 +67,19 @@ inline constexpr std::string_view kClassifierAloneId = "POLICY_CLASSIFIER_ALONE"
 // The classifier's sender memory (classifier.h sender_key(); filter.h sender_contribution()):
 // points off for a sender learned as ham before and never as spam.
 inline constexpr std::string_view kSenderKnownId = "SENDER_KNOWN";
+// The reply memory (store/replies.h; filter.h reply_contribution()): points off for a reply
+// to a message a user here sent. Together with SENDER_KNOWN it takes off at most
+// kMemoryMaxPoints: a hijacked thread from a known correspondent is still judged by its rules.
+inline constexpr std::string_view kReplyToSentId = "REPLY_TO_SENT";
+inline constexpr double kMemoryMaxPoints = 4.0;
 
 struct DomainPolicy {
   double junk_threshold = 5.0;   // = the config default filter.junk_threshold (common/config.cc)
   // The classifier alone never files mail as spam: its points count toward junk, quarantine
   // and reject only when a rule agrees (kCorroboratingRuleScore). = filter.classifier_needs_rule.
   bool classifier_needs_rule = true;
-  // The sender memory's points (kSenderKnownId) count; off: decide() drops that
-  // contribution. = filter.sender_memory.
+  // The sender memory's points (kSenderKnownId, and the reply memory's, kReplyToSentId)
+  // count; off: decide() drops those contributions. = filter.sender_memory.
   bool sender_memory = true;
   double quarantine_threshold = std::numeric_limits<double>::infinity();  // off by default
   double reject_threshold = 15.0;

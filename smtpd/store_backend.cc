@@ -27,6 +27,7 @@
 #include "store/env.h"
 #include "store/aliases.h"
 #include "store/queue.h"
+#include "store/replies.h"
 #include "store/settings.h"
 #include "store/store.h"
 #include "store/trace.h"
@@ -86,6 +87,9 @@ struct Prepared {
   bool hold = false;                // data-loss hit: remote copies are held in the queue
   std::string hold_reason;
   std::string remote_headers;       // prepended (after Return-Path) to queued remote copies
+  // The Message-ID of a message an authenticated user submitted, recorded once it is accepted
+  // (store/replies.h) so that replies to it are known; "" otherwise.
+  std::string sent_message_id;
   // Local copies: [0] is the message as received in INBOX; a recipient domain (lower case)
   // maps to the variant its policy chose; a domain not in the map gets variants[0].
   std::vector<Variant> variants = {Variant{}};
@@ -191,6 +195,8 @@ void prepare_with_filter(store::Store& st, const std::string& host, const filter
   fe.helo = job.envelope.helo;
   fe.authenticated = !job.envelope.auth_user.empty();
   fe.auth_user = job.envelope.auth_user;
+  if (fe.authenticated)
+    if (const filter::HeaderField* mid = parsed->header("Message-ID")) p->sent_message_id = mid->value;
 
   // The recipient domains (local recipients; "postmaster" is postmaster@<hostname>).
   std::vector<std::pair<std::string, uint32_t>> domains;  // name, id (0: not ours)
@@ -439,6 +445,11 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
           r.error = results[i].reason;
           break;
       }
+      // The reply memory: an accepted submission's Message-ID (never its text in the log),
+      // recorded before the trace so that a message's trace means its id is known.
+      if (p && !p->sent_message_id.empty() && results[i].outcome == DeliveryResult::Outcome::kAccepted)
+        if (Status s = store::remember_sent(st, p->sent_message_id, unix_now_ms()); !s.is_ok())
+          log::mail(job.queue_id, "reply memory: Message-ID not recorded: " + s.to_string());
       if (Status s = trace.add(r); !s.is_ok())
         log::sys().warn("smtpd: trace record for {} failed: {}", job.queue_id, s.to_string());
     }

@@ -21,7 +21,7 @@ constexpr const char* kDbNames[] = {
     "meta",     "domains", "domain_names", "users",   "user_index", "mailboxes", "mailbox_index",
     "messages", "modseq",  "expunged",     "blobs",   "summaries",  "audit",     "logins",
     "lockout",  "trace",   "trace_ids",    "queue",   "reports",    "tokens",    "grants",
-    "aliases",  "settings", "purges",  "subscriptions",
+    "aliases",  "settings", "purges",  "subscriptions", "sent",
 };
 static_assert(sizeof(kDbNames) / sizeof(kDbNames[0]) == size_t(Db::kCount));
 

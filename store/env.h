@@ -58,6 +58,7 @@ enum class Db : int {
   kPurges,        // be64 user id -> scheduled purge (store/purge.h)
   kSubscriptions, // be64 user | HMAC(user, name) -> sealed name: subscribed names without a
                   // mailbox (a mailbox's own subscription is its record's flag)
+  kSent,          // HMAC(index key, "sent", Message-ID) -> be64 expiry ms (store/replies.h)
   kCount
 };
 const char* db_name(Db db);

@@ -13,6 +13,7 @@
 #include "common/bytes.h"
 #include "common/config.h"
 #include "filter/filter.h"
+#include "store/replies.h"
 #include "store/store.h"
 #include "store/tokens.h"
 
@@ -209,6 +210,7 @@ TEST(FilterFaultTest, ExceptionInsideTheFilterDeliversUnscored) {
   for (const char* stage : {"parse", "rules", "classifier", "policy"}) {
     FilterOptions o;
     o.rules = kRules;
+    o.cache_dir = testing::kDefaultRulesCache;
     std::string s = stage;
     o.stage_hook = [s](std::string_view at) {
       if (at == s) throw std::runtime_error("injected fault at " + s);
@@ -251,6 +253,7 @@ class FilterClassifierTest : public ::testing::Test {
     store_ = std::move(st.value());
     FilterOptions o;
     o.rules = kRules;
+    o.cache_dir = testing::kDefaultRulesCache;
     o.store = store_.get();
     o.classifier.min_learned = 2;
     auto f = Filter::open(o);
@@ -467,6 +470,60 @@ TEST_F(FilterClassifierTest, DomainMemoryKnowsANewsletterWithANewAddressInEveryC
   EXPECT_EQ(c->detail.find("a8yagb"), std::string::npos) << "the detail names no address";
   // The domain's mail from another network is not vouched for.
   EXPECT_FALSE(filter.scan(copy(4, "198.51.100.77"), {}, {}).has(std::string(kSenderKnownId)));
+}
+
+// ---- reply memory (session 11) ----
+
+TEST(FilterPartsTest, ReferencedMessageIdsAreTheParentFirstThenTheThreadNewestFirst) {
+  auto ids = [](const std::string& headers) {
+    auto m = parse_message(headers + "From: a@b.example\r\nSubject: Re: x\r\n\r\nbody\r\n", MimeLimits{});
+    EXPECT_TRUE(m);
+    return referenced_message_ids(*m);
+  };
+  EXPECT_EQ(ids(""), std::vector<std::string>{});
+  EXPECT_EQ(ids("In-Reply-To: <p@x.example>\r\nReferences: <r1@x.example>\r\n <r2@x.example> <p@x.example>\r\n"),
+            (std::vector<std::string>{"p@x.example", "r2@x.example", "r1@x.example"}));
+  EXPECT_EQ(ids("In-Reply-To: Your message of Monday <m@x.example> (Ann)\r\n"), std::vector<std::string>{"m@x.example"});
+  EXPECT_EQ(ids("References: <> <unclosed@x.example\r\n"), std::vector<std::string>{});
+  std::string many = "References:";
+  for (size_t i = 0; i < store::kMaxReplyLookups + 10; ++i) many += " <r" + std::to_string(i) + "@x.example>";
+  auto capped = ids(many + "\r\n");
+  ASSERT_EQ(capped.size(), store::kMaxReplyLookups);
+  EXPECT_EQ(capped.front(), "r" + std::to_string(store::kMaxReplyLookups + 9) + "@x.example") << "newest first";
+}
+
+TEST(FilterPartsTest, ReplyContributionTakesWhatTheSenderMemoryLeft) {
+  EXPECT_DOUBLE_EQ(reply_contribution(0).score, -kMemoryMaxPoints);
+  EXPECT_DOUBLE_EQ(reply_contribution(-2.0).score, -2.0);
+  EXPECT_DOUBLE_EQ(reply_contribution(-4.0).score, 0.0);
+  EXPECT_EQ(reply_contribution(0).id, kReplyToSentId);
+  EXPECT_EQ(reply_contribution(0).kind, ContributionKind::kClassifier);
+}
+
+TEST_F(FilterClassifierTest, ReplyToAMessageSentFromHereTakesPointsOff) {
+  Filter& filter = *filter_;
+  ASSERT_TRUE(store::remember_sent(*store_, "<quote-7731@ours.example>", unix_now_ms()).is_ok());
+  auto reply = [](const std::string& threading) {
+    return msg(kGoodHeaders + threading + "Subject: Re: your quote\r\n",
+               "Thanks, we accept the quote. To be removed from our list reply with remove in the subject\r\n");
+  };
+  // The classifier has learned nothing (it abstains): the reply memory speaks anyway.
+  Verdict known = filter.scan(reply("In-Reply-To: <quote-7731@ours.example>\r\n"), {}, {});
+  const Contribution* c = known.find(std::string(kReplyToSentId));
+  ASSERT_NE(c, nullptr) << known.to_text();
+  EXPECT_DOUBLE_EQ(c->score, -kMemoryMaxPoints);
+  Verdict thread = filter.scan(reply("References: <quote-7731@ours.example> <x@partner.example>\r\n"), {}, {});
+  EXPECT_TRUE(thread.has(std::string(kReplyToSentId))) << "found in References too";
+  Verdict stranger = filter.scan(reply("In-Reply-To: <guess-1@ours.example>\r\n"), {}, {});
+  EXPECT_FALSE(stranger.has(std::string(kReplyToSentId)));
+  EXPECT_DOUBLE_EQ(known.score, stranger.score - kMemoryMaxPoints);
+  // filter.sender_memory = no (or the domain's setting) drops it with the sender memory.
+  Analysis an = filter.analyse(reply("In-Reply-To: <quote-7731@ours.example>\r\n"), {});
+  Policy off;
+  off.domain.sender_memory = false;
+  Verdict judged = decide(an, off);
+  EXPECT_FALSE(judged.has(std::string(kReplyToSentId)));
+  EXPECT_DOUBLE_EQ(judged.score, stranger.score);
 }
 
 // ---- building blocks ----

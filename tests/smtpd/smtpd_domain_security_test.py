@@ -540,6 +540,45 @@ class SmtpdDomainSecurity(unittest.TestCase):
         self.assertNotIn("SENDER_KNOWN", [c["id"] for c in scan["contributions"]])
         self.assertEqual(scan["action"], "junk")
 
+    # ---- the reply memory (sender_memory) ----
+
+    def test_reply_to_a_submitted_message_is_known(self):
+        writer, colleague = self.users("replies-a.test", "replies-b.test")
+        self.inst.security_set("replies-a.test", "junk_threshold", "1")
+        s = self.submission_tls()
+        self.assertEqual(self.auth_plain(s, writer, password_for(writer))[0], 235)
+        quote = well_formed_message("quote-991", colleague, "Quote 991", "Our quote for the chairs.",
+                                    sender=f"Writer <{writer}>")  # Message-ID <quote-991@example.org>
+        s.sendmail(writer, [colleague], quote)
+        # Its trace record is written after its Message-ID is recorded.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out = json.loads(self.inst.cli("trace", "--sender", writer, "--json").stdout)
+            if out:
+                break
+            time.sleep(0.1)
+        self.assertTrue(out, "the submission's trace record")
+        answer = lambda tag, threading: well_formed_message(
+            tag, writer, "Re: Quote 991",
+            "We accept the quote.\r\nTo be removed from our list reply with remove in the subject",
+            sender="Buyer <buyer@customer.example>", received=threading)
+        # A reply to the quote: the removal line's rule points are offset by the reply memory.
+        code, text = self.send([writer], answer("reply-1", "In-Reply-To: <quote-991@example.org>\r\n"))
+        self.assertEqual(code, 250, text)
+        (inbox,) = self.inst.mailbox(writer, "INBOX")
+        self.assertIn(b"We accept the quote.", inbox)
+        self.assertEqual(self.inst.mailbox(writer, "Junk"), [])
+        # The same text answering a Message-ID nobody here sent goes to Junk.
+        code, text = self.send([writer], answer("reply-2", "In-Reply-To: <quote-992@example.org>\r\n"))
+        self.assertEqual(code, 250, text)
+        (junk,) = self.inst.mailbox(writer, "Junk")
+        self.assertIn(b"OFFER_REMOVE_INSTRUCTIONS", junk)
+        self.assertNotIn(b"REPLY_TO_SENT", junk)
+        # The logs never name the Message-ID (the store keeps only its HMAC: store tests).
+        for path in (self.inst.log_paths["tsubame-smtpd"], os.path.join(self.inst.dir, "log", "mail.log")):
+            with open(path, errors="replace") as f:
+                self.assertNotIn("quote-991", f.read(), path)
+
     # ---- blocked_extensions ----
 
     def test_blocked_extensions_quarantine_for_one_domain_only(self):
