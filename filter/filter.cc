@@ -704,11 +704,11 @@ std::vector<std::string> referenced_message_ids(const ParsedMessage& msg) {
     if (!h) return;
     std::vector<std::string> ids;
     std::string_view v = h->value;
-    for (size_t open = v.find('<'); open != std::string_view::npos; open = v.find('<', open + 1)) {
-      size_t close = v.find('>', open + 1);
-      if (close == std::string_view::npos) break;
-      if (close > open + 1 && close - open - 1 <= store::kMaxMessageIdBytes) ids.emplace_back(v.substr(open + 1, close - open - 1));
-      open = close;
+    // Each '>' closes the id that its nearest '<' opens ("<junk <id@x>" gives "id@x").
+    for (size_t from = 0, close; (close = v.find('>', from)) != std::string_view::npos; from = close + 1) {
+      size_t open = v.rfind('<', close);
+      if (open == std::string_view::npos || open < from || close == open + 1) continue;
+      if (close - open - 1 <= store::kMaxMessageIdBytes) ids.emplace_back(v.substr(open + 1, close - open - 1));
     }
     if (newest_first) std::reverse(ids.begin(), ids.end());
     for (std::string& id : ids) {

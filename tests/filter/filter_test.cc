@@ -485,11 +485,45 @@ TEST(FilterPartsTest, ReferencedMessageIdsAreTheParentFirstThenTheThreadNewestFi
             (std::vector<std::string>{"p@x.example", "r2@x.example", "r1@x.example"}));
   EXPECT_EQ(ids("In-Reply-To: Your message of Monday <m@x.example> (Ann)\r\n"), std::vector<std::string>{"m@x.example"});
   EXPECT_EQ(ids("References: <> <unclosed@x.example\r\n"), std::vector<std::string>{});
+  EXPECT_EQ(ids("In-Reply-To: <junk <m@x.example>> >\r\n"), std::vector<std::string>{"m@x.example"})
+      << "an id runs from the '<' nearest its '>'";
   std::string many = "References:";
   for (size_t i = 0; i < store::kMaxReplyLookups + 10; ++i) many += " <r" + std::to_string(i) + "@x.example>";
   auto capped = ids(many + "\r\n");
   ASSERT_EQ(capped.size(), store::kMaxReplyLookups);
   EXPECT_EQ(capped.front(), "r" + std::to_string(store::kMaxReplyLookups + 9) + "@x.example") << "newest first";
+}
+
+TEST(FilterPartsTest, ReferencedMessageIdsOnAnyBytesAreBoundedAndBare) {
+  // Random In-Reply-To and References values built from the pieces the parser looks for:
+  // every id it returns is non-empty, bracket-free, at most kMaxMessageIdBytes, and there are
+  // at most kMaxReplyLookups of them, all different.
+  const std::string pieces[] = {"<", ">", "@", "x", "id.1", " ", "\t", "(", ")", "\xff", std::string(1, '\0'),
+                                std::string(store::kMaxMessageIdBytes, 'a')};
+  std::mt19937 rng(20261123);
+  size_t found = 0;
+  for (int i = 0; i < 2000; ++i) {
+    std::string headers;
+    for (const char* name : {"In-Reply-To: ", "References: "}) {
+      std::string value;
+      for (int k = 0, n = static_cast<int>(rng() % 60); k < n; ++k) value += pieces[rng() % std::size(pieces)];
+      for (char& c : value)
+        if (c == '\r' || c == '\n') c = ' ';
+      headers += name + value + "\r\n";
+    }
+    auto m = parse_message(headers + "Subject: x\r\n\r\nbody\r\n", MimeLimits{});
+    ASSERT_TRUE(m);
+    std::vector<std::string> ids = referenced_message_ids(*m);
+    ASSERT_LE(ids.size(), store::kMaxReplyLookups);
+    for (size_t a = 0; a < ids.size(); ++a) {
+      ASSERT_FALSE(ids[a].empty());
+      ASSERT_LE(ids[a].size(), store::kMaxMessageIdBytes);
+      ASSERT_EQ(ids[a].find_first_of("<>"), std::string::npos) << ids[a];
+      for (size_t b = a + 1; b < ids.size(); ++b) ASSERT_NE(ids[a], ids[b]);
+    }
+    found += ids.size();
+  }
+  EXPECT_GT(found, 0u) << "the pieces make ids now and then";
 }
 
 TEST(FilterPartsTest, ReplyContributionTakesWhatTheSenderMemoryLeft) {
