@@ -140,6 +140,12 @@ std::string sender_domain_key(std::string_view from_domain, std::string_view ori
   return sender_key("@" + std::string(from_domain), origin_network);
 }
 
+std::string_view sender_key_domain(std::string_view key) {
+  if (!key.starts_with('@')) return {};
+  size_t bar = key.rfind('|');
+  return bar == std::string_view::npos ? key.substr(1) : key.substr(1, bar - 1);
+}
+
 bool shared_mail_domain(std::string_view domain, std::span<const std::string> list) {
   for (const std::string& d : list) {
     if (d.empty() || !domain.ends_with(d)) continue;
@@ -186,12 +192,8 @@ std::vector<std::string> split_domain_list(std::string_view list) {
 SenderTokens sender_tokens(const ClassifierInput& in, const ClassifierParams& p) {
   SenderTokens t;
   if (!in.sender.empty()) t.address = sender_token_hash(in.sender);
-  if (!in.sender_domain.empty()) {
-    // "@domain|network": the domain sits between the '@' and the last '|'.
-    std::string_view key = in.sender_domain;
-    std::string_view domain = key.substr(1, key.rfind('|') - 1);
-    if (!shared_mail_domain(domain, p.shared_mail_domains)) t.domain = sender_token_hash(in.sender_domain);
-  }
+  if (!in.sender_domain.empty() && !shared_mail_domain(sender_key_domain(in.sender_domain), p.shared_mail_domains))
+    t.domain = sender_token_hash(in.sender_domain);
   return t;
 }
 

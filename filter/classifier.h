@@ -172,6 +172,8 @@ uint64_t sender_token_hash(std::string_view key);
 // known correspondent. It is not used for a domain of a shared mailbox provider (free mail,
 // ISPs), whose addresses belong to anyone: shared_mail_domain().
 std::string sender_domain_key(std::string_view from_domain, std::string_view origin_network);
+// The domain of a sender_domain_key() ("example.com"; "" for an address key or "").
+std::string_view sender_key_domain(std::string_view key);
 // Whether domain is one of list or a subdomain of one (both lower case).
 bool shared_mail_domain(std::string_view domain, std::span<const std::string> list);
 // The shared mailbox providers filter.shared_mail_domains names by default.

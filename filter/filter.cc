@@ -690,7 +690,7 @@ std::string origin_network(std::span<const std::string> received) {
 Contribution sender_contribution(std::string_view key, TokenStat counts, double points) {
   std::string_view net = sender_key_network(key);
   std::string who = "From address";
-  if (key.starts_with('@')) who = "From domain " + std::string(key.substr(1, key.size() - net.size() - 2));
+  if (std::string_view domain = sender_key_domain(key); !domain.empty()) who = "From domain " + std::string(domain);
   std::string detail = who + " via " + (net.empty() ? std::string("no public network") : std::string(net)) +
                        ": learned " + std::to_string(counts.ham) + " ham, " + std::to_string(counts.spam) + " spam";
   return {std::string(kSenderKnownId), points, "Sender learned as ham before, never as spam", std::move(detail),

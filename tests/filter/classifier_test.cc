@@ -896,6 +896,8 @@ TEST(SenderMemoryTest, DomainKeyNeedsADomainAndANetwork) {
   EXPECT_EQ(sender_domain_key("example.com", ""), "") << "no network: the domain is not trusted as a group";
   EXPECT_EQ(sender_domain_key("", "192.0/16"), "");
   EXPECT_EQ(sender_key_network(sender_domain_key("example.com", "192.0/16")), "192.0/16");
+  EXPECT_EQ(sender_key_domain(sender_domain_key("News.Example.COM", "192.0/16")), "news.example.com");
+  EXPECT_EQ(sender_key_domain(sender_key("ann@example.com", "192.0/16")), "") << "an address key names no domain";
   EXPECT_NE(sender_token_hash(sender_domain_key("example.com", "192.0/16")),
             sender_token_hash(sender_key("example.com", "192.0/16")));
 }
