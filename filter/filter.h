@@ -98,6 +98,8 @@ class Filter {
 
   Status reload() { return engine_->reload(); }
   const Engine& engine() const { return *engine_; }
+  // The classifier's parameters it was opened with (also without a store).
+  const ClassifierParams& classifier_params() const { return options_.classifier; }
   const Classifier* classifier() const { return classifier_.get(); }
 
  private:

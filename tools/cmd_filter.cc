@@ -271,9 +271,10 @@ int run_folds(Context& ctx, const std::string& spam_dir, const std::string& ham_
   if (fo.classifier_alone) policy->policy.domain.classifier_needs_rule = false;
   auto f = open_filter(ctx, false);
   if (!f.is_ok()) return fail("filter eval", f.status());
-  // The sender-memory tokens as the product learns them: the configured shared mail domains.
+  // The sender-memory tokens as the product learns them: the shared mail domains of the filter
+  // just opened from the configuration.
   filter::ClassifierParams token_params = fo.params;
-  token_params.shared_mail_domains = filter::filter_options(**ctx.config()).classifier.shared_mail_domains;
+  token_params.shared_mail_domains = (*f)->classifier_params().shared_mail_domains;
   std::vector<filter::CorpusMessage> corpus;
   for (int cls = 0; cls < 2; ++cls) {
     for (const auto& p : (cls == 0 ? *spam : *ham)) {
