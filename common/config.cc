@@ -88,7 +88,7 @@ const std::vector<ConfigKey> kSchema = {
   // [filter]
   {"filter.junk_threshold", T::kInt, "5", "Default score at or above which mail goes to Junk.", -1000, 1000},
   {"filter.reject_threshold", T::kInt, "15", "Default score at or above which mail is rejected.", -1000, 1000},
-  {"filter.sender_memory", T::kBool, "yes", "Mail from a sender (From address, or a From domain not on the shared list, with its first network) learned as ham and never as spam loses 2 points after one ham, up to 4; a reply to a message a user here sent loses up to 4 as well, not more in all (no = neither)."},
+  {"filter.sender_memory", T::kBool, "yes", "Mail from a sender (From address, or a From domain not on the shared list, with its first network) learned as ham and never as spam loses 2 points after one ham, up to 4; a reply to a message a user here sent loses up to 4 as well, and mail from an address a user here wrote to (its envelope in the same domain) up to 2, not more than 4 in all (no = none of them)."},
   {"filter.shared_mail_domains", T::kList, "", "Shared mailbox providers (free mail, ISPs) besides the built-in list, comma-separated: the sender memory never trusts such a domain's addresses as a group."},
   {"filter.classifier_needs_rule", T::kBool, "yes", "The classifier's points count toward Junk, quarantine and reject only when a rule of score 0.5 or more agrees (no = the classifier alone may file mail as spam)."},
   {"filter.max_scan_size", T::kSize, "10M", "Bytes of a message the filter scans; the rest is passed unscanned.", 1024, kGiB},

@@ -730,6 +730,22 @@ Contribution reply_contribution(double sender_points) {
           ContributionKind::kClassifier};
 }
 
+bool correspondent_eligible(const ParsedMessage& msg, const SmtpEnvelope& env) {
+  if (!msg.from || msg.from->address.empty()) return false;
+  const size_t at = env.mail_from.rfind('@');
+  if (at == std::string::npos) return false;
+  return domains_aligned(std::string_view(env.mail_from).substr(at + 1), msg.from->domain);
+}
+
+Contribution correspondent_contribution(double memory_points) {
+  const double left = std::max(0.0, kMemoryMaxPoints + std::min(0.0, memory_points));
+  const double points = -std::min(kCorrespondentMaxPoints, left);
+  return {std::string(kCorrespondentKnownId), points, "From an address a user here wrote to",
+          points == 0 ? "A user here sent mail to the From address (the other memories took the points already)"
+                      : "A user here sent mail to the From address",
+          ContributionKind::kClassifier};
+}
+
 FilterOptions filter_options(const Config& cfg) {
   FilterOptions o;
   o.rules = cfg.str("general.rules_dir");
@@ -887,6 +903,19 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
         const Contribution* sender = v.find(std::string(kSenderKnownId));
         v.add(reply_contribution(sender ? sender->score : 0.0));
       }
+    }
+  }
+  // The correspondent memory: the From address is one a user here wrote to, and the envelope
+  // agrees with it. Counted after the others, within what they left of kMemoryMaxPoints.
+  if (options_.store && correspondent_eligible(msg, env)) {
+    auto known = store::correspondent_known(*options_.store, msg.from->address, unix_now_ms());
+    if (!known) {
+      v.notes.push_back("correspondent memory unavailable: " + known.status().to_string());
+    } else if (*known) {
+      double taken = 0;
+      for (std::string_view id : {kSenderKnownId, kReplyToSentId})
+        if (const Contribution* c = v.find(id)) taken += c->score;
+      v.add(correspondent_contribution(taken));
     }
   }
 

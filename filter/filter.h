@@ -272,6 +272,15 @@ std::vector<std::string> referenced_message_ids(const ParsedMessage& msg);
 // of kMemoryMaxPoints after the sender memory's points (sender_points <= 0), 0 when it took
 // them all.
 Contribution reply_contribution(double sender_points);
+// Whether a message's From may take the correspondent memory's points: it has an address,
+// and the envelope sender is in the From address's domain or its parent or subdomain (the
+// alignment sender_not_forged() also asks first). The null path and a missing envelope
+// (`filter scan` without --mail-from) never are.
+bool correspondent_eligible(const ParsedMessage& msg, const SmtpEnvelope& env);
+// The verdict's line for mail from an address a user here wrote to (kind classifier): at
+// most kCorrespondentMaxPoints, and no more than is left of kMemoryMaxPoints after the other
+// memories' points (memory_points <= 0: SENDER_KNOWN and REPLY_TO_SENT together).
+Contribution correspondent_contribution(double memory_points);
 // The rules and metas a verdict carries become classifier tokens ("rule:OFFER_GUARANTEE"):
 // the counts learn which rules, and which rules beside which words, mark this deployment's
 // spam and ham, and chi-square weighs them with the words (filter/README.md, "Rule tokens").

@@ -241,6 +241,10 @@ bool host_in_domain(std::string_view host, std::string_view domain) {
          iequals(host.substr(host.size() - domain.size()), domain);
 }
 
+bool domains_aligned(std::string_view a, std::string_view b) {
+  return host_in_domain(a, b) || host_in_domain(b, a);
+}
+
 bool sender_not_forged(const SenderEvidence& e, const std::vector<std::string>& trusted_hosts,
                        std::string* why) {
   auto say = [&](std::string s) {
@@ -256,7 +260,7 @@ bool sender_not_forged(const SenderEvidence& e, const std::vector<std::string>& 
     say("sender authenticated");
     return true;
   }
-  if (env_dom.empty() || !(host_in_domain(env_dom, from_dom) || host_in_domain(from_dom, env_dom))) {
+  if (!domains_aligned(env_dom, from_dom)) {
     say("From domain " + from_dom + " differs from envelope sender domain '" + env_dom + "'");
     return false;
   }
@@ -323,7 +327,7 @@ Verdict decide(const Analysis& an, const Policy& policy) {
   const DomainPolicy& d = policy.domain;
   if (!d.sender_memory) {  // filter.sender_memory = no, or the domain's setting
     std::erase_if(v.contributions, [&](const Contribution& c) {
-      if (c.id != kSenderKnownId && c.id != kReplyToSentId) return false;
+      if (c.id != kSenderKnownId && c.id != kReplyToSentId && c.id != kCorrespondentKnownId) return false;
       v.score -= c.score;
       return true;
     });

@@ -72,14 +72,21 @@ inline constexpr std::string_view kSenderKnownId = "SENDER_KNOWN";
 // kMemoryMaxPoints: a hijacked thread from a known correspondent is still judged by its rules.
 inline constexpr std::string_view kReplyToSentId = "REPLY_TO_SENT";
 inline constexpr double kMemoryMaxPoints = 4.0;
+// The correspondent memory (store/replies.h; filter.h correspondent_contribution()): points
+// off for mail from an outside address a user here sent mail to. Fewer than the reply
+// memory's: a From address is easier to forge than a Message-ID is to guess, so only
+// borderline mail is moved, and mail its rules condemn still goes to Junk.
+inline constexpr std::string_view kCorrespondentKnownId = "CORRESPONDENT_KNOWN";
+inline constexpr double kCorrespondentMaxPoints = 2.0;
 
 struct DomainPolicy {
   double junk_threshold = 5.0;   // = the config default filter.junk_threshold (common/config.cc)
   // The classifier alone never files mail as spam: its points count toward junk, quarantine
   // and reject only when a rule agrees (kCorroboratingRuleScore). = filter.classifier_needs_rule.
   bool classifier_needs_rule = true;
-  // The sender memory's points (kSenderKnownId, and the reply memory's, kReplyToSentId)
-  // count; off: decide() drops those contributions. = filter.sender_memory.
+  // The sender memory's points (kSenderKnownId, and the reply and correspondent memories',
+  // kReplyToSentId, kCorrespondentKnownId) count; off: decide() drops those contributions.
+  // = filter.sender_memory.
   bool sender_memory = true;
   double quarantine_threshold = std::numeric_limits<double>::infinity();  // off by default
   double reject_threshold = 15.0;
@@ -140,6 +147,9 @@ std::string received_by_host(std::string_view received);
 size_t received_keyword(std::string_view low, std::string_view kw, size_t from = 0);
 // True when host equals domain or is a subdomain of it (case-insensitive).
 bool host_in_domain(std::string_view host, std::string_view domain);
+// True when either domain is the other or a subdomain of it (the From and envelope sender
+// domains of one sender: bounces.shop.example sends for shop.example). False if either is empty.
+bool domains_aligned(std::string_view a, std::string_view b);
 bool sender_not_forged(const SenderEvidence& e, const std::vector<std::string>& trusted_hosts,
                        std::string* why);
 

@@ -90,6 +90,8 @@ struct Prepared {
   // The Message-ID of a message an authenticated user submitted, recorded once it is accepted
   // (store/replies.h) so that replies to it are known; "" otherwise.
   std::string sent_message_id;
+  // Its remote recipients, recorded with it as correspondents (store/replies.h).
+  std::vector<std::string> correspondents;
   // Local copies: [0] is the message as received in INBOX; a recipient domain (lower case)
   // maps to the variant its policy chose; a domain not in the map gets variants[0].
   std::vector<Variant> variants = {Variant{}};
@@ -195,8 +197,11 @@ void prepare_with_filter(store::Store& st, const std::string& host, const filter
   fe.helo = job.envelope.helo;
   fe.authenticated = !job.envelope.auth_user.empty();
   fe.auth_user = job.envelope.auth_user;
-  if (fe.authenticated)
+  if (fe.authenticated) {
     if (const filter::HeaderField* mid = parsed->header("Message-ID")) p->sent_message_id = mid->value;
+    for (const Recipient& r : job.envelope.recipients)
+      if (!r.local) p->correspondents.push_back(r.address);
+  }
 
   // The recipient domains (local recipients; "postmaster" is postmaster@<hostname>).
   std::vector<std::pair<std::string, uint32_t>> domains;  // name, id (0: not ours)
@@ -445,11 +450,14 @@ Backend make_store_backend(store::Store& st, std::string hostname, store::Lockou
           r.error = results[i].reason;
           break;
       }
-      // The reply memory: an accepted submission's Message-ID (never its text in the log),
-      // recorded before the trace so that a message's trace means its id is known.
-      if (p && !p->sent_message_id.empty() && results[i].outcome == DeliveryResult::Outcome::kAccepted)
-        if (Status s = store::remember_sent(st, p->sent_message_id, unix_now_ms()); !s.is_ok())
-          log::mail(job.queue_id, "reply memory: Message-ID not recorded: " + s.to_string());
+      // The reply and correspondent memories: an accepted submission's Message-ID and remote
+      // recipients (never their text in the log), recorded before the trace so that a
+      // message's trace means they are known.
+      if (p && (!p->sent_message_id.empty() || !p->correspondents.empty()) &&
+          results[i].outcome == DeliveryResult::Outcome::kAccepted)
+        if (Status s = store::remember_submission(st, p->sent_message_id, p->correspondents, unix_now_ms());
+            !s.is_ok())
+          log::mail(job.queue_id, "sent memory: Message-ID and recipients not recorded: " + s.to_string());
       if (Status s = trace.add(r); !s.is_ok())
         log::sys().warn("smtpd: trace record for {} failed: {}", job.queue_id, s.to_string());
     }

@@ -22,6 +22,7 @@ constexpr const char* kDbNames[] = {
     "messages", "modseq",  "expunged",     "blobs",   "summaries",  "audit",     "logins",
     "lockout",  "trace",   "trace_ids",    "queue",   "reports",    "tokens",    "grants",
     "aliases",  "settings", "purges",  "subscriptions", "sent",
+    "correspondents",
 };
 static_assert(sizeof(kDbNames) / sizeof(kDbNames[0]) == size_t(Db::kCount));
 

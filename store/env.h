@@ -59,6 +59,7 @@ enum class Db : int {
   kSubscriptions, // be64 user | HMAC(user, name) -> sealed name: subscribed names without a
                   // mailbox (a mailbox's own subscription is its record's flag)
   kSent,          // HMAC(index key, "sent", Message-ID) -> be64 expiry ms (store/replies.h)
+  kCorrespondents,// HMAC(index key, "correspondent", address) -> be64 expiry ms (store/replies.h)
   kCount
 };
 const char* db_name(Db db);

@@ -25,6 +25,7 @@
 #include "store/env.h"
 #include "store/keyring.h"
 #include "store/mail_records.h"
+#include "store/replies.h"
 
 // Evaluates a Result expression; returns its status on error, else binds the value.
 #define TSUBAME_ASSIGN(var, expr)                      \
@@ -1251,6 +1252,9 @@ Status do_append(Ops& ops, uint64_t user_id, uint64_t mailbox_id, std::string_vi
   m.blob_id = blob;
   TSUBAME_TRY(ops.add_message(mailbox_id, *box, m));
   *out = DeliveredCopy{user_id, mailbox_id, m.uid, m.modseq};
+  // A mail program's copy of what its user sent: the reply and correspondent memories learn
+  // it in the same transaction (store/replies.h), also when it went out through another server.
+  if (box->special == SpecialUse::kSent) TSUBAME_TRY(remember_sent_copy(ops.w(), ops.keys(), summary.envelope, now * 1000));
   return Status::ok();
 }
 

@@ -73,7 +73,10 @@ bool flagged_as_spam(filter::Action a) {
   return a == filter::Action::kJunk || a == filter::Action::kQuarantine || a == filter::Action::kReject;
 }
 
-int run_scan(Context& ctx, const std::vector<std::string>& files, const std::string& domain, size_t explain) {
+int run_scan(Context& ctx, const std::vector<std::string>& files, const std::string& domain, size_t explain,
+             const std::string& mail_from) {
+  if (!mail_from.empty() && (mail_from.find('@') == std::string::npos || mail_from.size() > 254))
+    return fail("filter scan", Status::invalid("--mail-from: not an address: " + mail_from));
   auto list = collect_files(files);
   if (!list.is_ok()) return fail("filter scan", list.status());
   auto policy = scan_policy(ctx, domain);
@@ -86,6 +89,7 @@ int run_scan(Context& ctx, const std::vector<std::string>& files, const std::str
     if (!raw.is_ok()) return fail("filter scan", raw.status());
     filter::SmtpEnvelope env;
     env.domain_id = policy->domain_id;
+    env.mail_from = mail_from;
     auto [v, why] = (*f)->scan_explained(*raw, env, policy->policy, explain);
     if (ctx.json) {
       auto j = nlohmann::json::parse(v.to_json());
@@ -453,7 +457,7 @@ void register_filter(CLI::App& app, Context& ctx) {
 
   struct Opts {
     std::vector<std::string> files;
-    std::string domain, spam_dir, ham_dir;
+    std::string domain, spam_dir, ham_dir, mail_from;
     bool spam = false, ham = false, unlearn = false;
     size_t explain = 0;  // scan --explain N
   };
@@ -465,7 +469,10 @@ void register_filter(CLI::App& app, Context& ctx) {
   scan->add_flag("--json", ctx.json, "JSON output (one verdict, or an array for several files)");
   scan->add_option("--explain", o->explain,
                    "Also show the N tokens that weighed most in the classifier's score (f(w), spam/ham counts)");
-  set_action(scan, [&ctx, o] { return run_scan(ctx, o->files, o->domain, o->explain); });
+  scan->add_option("--mail-from", o->mail_from,
+                   "Judge as if the envelope sender (MAIL FROM) were this address, as smtpd does: the From "
+                   "alignment checks and the correspondent memory read it");
+  set_action(scan, [&ctx, o] { return run_scan(ctx, o->files, o->domain, o->explain, o->mail_from); });
 
   auto* learn = cmd->add_subcommand("learn", "Train the classifier on message files or directories");
   learn->add_flag("--spam", o->spam, "The messages are spam");

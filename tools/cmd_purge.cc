@@ -6,7 +6,8 @@
 //   2 quarantine reports older than the shortest retention_reports of any domain
 //   3 message trace older than the shortest retention_trace
 //   4 login history older than the shortest retention_logins
-//   5 sent Message-IDs past their expiry (store/replies.h: kept for the reply memory)
+//   5 sent Message-IDs and correspondents past their expiry (store/replies.h: kept for the
+//     reply and correspondent memories)
 // The shortest period wins because the report, trace and login databases are store-wide.
 // Each step is audit-logged. --dry-run lists what is due and changes nothing.
 #include <nlohmann/json.hpp>
@@ -84,7 +85,7 @@ void register_purge(CLI::App& app, Context& ctx) {
     for (const auto& o : users)
       j["users"].push_back({{"address", o.address}, {"mailboxes", o.mailboxes}, {"messages", o.messages},
                             {"logins", o.logins}, {"trace_records", o.trace_records}});
-    uint64_t reports = 0, trace = 0, logins = 0, sent = 0;
+    uint64_t reports = 0, trace = 0, logins = 0, sent = 0, correspondents = 0;
     if (reports_s != INT64_MAX) {
       auto r = store::Reports(**st).purge_older_than(now - reports_s * 1000, cli_actor());
       if (!r.is_ok()) return fail("purge: reports", r.status());
@@ -99,14 +100,19 @@ void register_purge(CLI::App& app, Context& ctx) {
     auto s = store::purge_sent(**st, now);
     if (!s.is_ok()) return fail("purge: sent Message-IDs", s.status());
     sent = *s;
-    if (reports_s != INT64_MAX || sent > 0)
+    auto c = store::purge_correspondents(**st, now);
+    if (!c.is_ok()) return fail("purge: correspondents", c.status());
+    correspondents = *c;
+    if (reports_s != INT64_MAX || sent > 0 || correspondents > 0)
       (void)audit(**st, "retention.purge", "store",
                   "trace=" + std::to_string(trace) + " logins=" + std::to_string(logins) +
-                      " reports=" + std::to_string(reports) + " sent_ids=" + std::to_string(sent));
+                      " reports=" + std::to_string(reports) + " sent_ids=" + std::to_string(sent) +
+                      " correspondents=" + std::to_string(correspondents));
     j["reports"] = reports;
     j["trace_records"] = trace;
     j["login_records"] = logins;
     j["sent_message_ids"] = sent;
+    j["correspondents"] = correspondents;
     if (ctx.json) {
       std::cout << j.dump() << "\n";
     } else {
@@ -114,7 +120,8 @@ void register_purge(CLI::App& app, Context& ctx) {
         std::cout << "purged " << o.address << ": " << o.mailboxes << " mailboxes, " << o.messages << " messages, "
                   << o.logins << " logins, " << o.trace_records << " trace records\n";
       std::cout << users.size() << " user(s) purged; " << reports << " report(s), " << trace << " trace record(s), "
-                << logins << " login record(s), " << sent << " sent Message-ID(s) past retention removed\n";
+                << logins << " login record(s), " << sent << " sent Message-ID(s), " << correspondents
+                << " correspondent(s) past retention removed\n";
     }
     return int(kOk);
   });

@@ -560,6 +560,80 @@ TEST_F(FilterClassifierTest, ReplyToAMessageSentFromHereTakesPointsOff) {
   EXPECT_DOUBLE_EQ(judged.score, stranger.score);
 }
 
+// ---- correspondent memory (session 12) ----
+
+TEST(FilterPartsTest, CorrespondentContributionTakesAtMostItsShareOfWhatIsLeft) {
+  EXPECT_DOUBLE_EQ(correspondent_contribution(0).score, -kCorrespondentMaxPoints);
+  EXPECT_DOUBLE_EQ(correspondent_contribution(-1.0).score, -kCorrespondentMaxPoints);
+  EXPECT_DOUBLE_EQ(correspondent_contribution(-3.0).score, -(kMemoryMaxPoints - 3.0));
+  EXPECT_DOUBLE_EQ(correspondent_contribution(-kMemoryMaxPoints).score, 0.0);
+  EXPECT_EQ(correspondent_contribution(0).id, kCorrespondentKnownId);
+  EXPECT_EQ(correspondent_contribution(0).kind, ContributionKind::kClassifier);
+  EXPECT_LT(kCorrespondentMaxPoints, kMemoryMaxPoints) << "an address is easier to forge than an id to guess";
+}
+
+TEST(FilterPartsTest, CorrespondentNeedsAnEnvelopeAlignedWithFrom) {
+  auto eligible = [](const std::string& from, const std::string& mail_from) {
+    auto m = parse_message(from + "Subject: x\r\n\r\nbody\r\n", MimeLimits{});
+    EXPECT_TRUE(m);
+    SmtpEnvelope env;
+    env.mail_from = mail_from;
+    return correspondent_eligible(*m, env);
+  };
+  const std::string from = "From: Buyer <buyer@customer.example>\r\n";
+  EXPECT_TRUE(eligible(from, "buyer@customer.example"));
+  EXPECT_TRUE(eligible(from, "bounce-77@mail.customer.example")) << "a subdomain of the From domain";
+  EXPECT_TRUE(eligible("From: buyer@eu.customer.example\r\n", "buyer@customer.example")) << "or its parent";
+  EXPECT_TRUE(eligible("From: buyer@CUSTOMER.example\r\n", "Buyer@customer.EXAMPLE"));
+  EXPECT_FALSE(eligible(from, "buyer@customer.example.evil.example"));
+  EXPECT_FALSE(eligible(from, "mailer@bulk.example"));
+  EXPECT_FALSE(eligible(from, "")) << "the null path (a bounce)";
+  EXPECT_FALSE(eligible(from, "no-domain"));
+  EXPECT_FALSE(eligible("", "buyer@customer.example")) << "no From";
+}
+
+TEST_F(FilterClassifierTest, MailFromAnAddressWrittenToTakesPointsOff) {
+  Filter& filter = *filter_;
+  const std::vector<std::string> rcpts = {"buyer@customer.example"};
+  ASSERT_TRUE(store::remember_submission(*store_, "<quote-88@ours.example>", rcpts, unix_now_ms()).is_ok());
+  auto mail = [](const std::string& from, const std::string& threading = "") {
+    return msg("From: " + from + "\r\nTo: bob@ours.example\r\nDate: Mon, 6 Jan 2025 10:00:00 +0900\r\n"
+               "Message-ID: <20250106.9@customer.example>\r\nMIME-Version: 1.0\r\n" + threading +
+               "Subject: Order\r\n",
+               "We would like to order. To be removed from our list reply with remove in the subject\r\n");
+  };
+  auto envelope = [](const std::string& mail_from) {
+    SmtpEnvelope env;
+    env.mail_from = mail_from;
+    return env;
+  };
+  // The classifier has learned nothing (it abstains): the memory speaks anyway.
+  Verdict known = filter.scan(mail("Buyer <Buyer@customer.example>"), envelope("buyer@customer.example"), {});
+  const Contribution* c = known.find(kCorrespondentKnownId);
+  ASSERT_NE(c, nullptr) << known.to_text();
+  EXPECT_DOUBLE_EQ(c->score, -kCorrespondentMaxPoints);
+  EXPECT_EQ(c->detail.find("buyer"), std::string::npos) << "the detail names no address";
+  Verdict stranger = filter.scan(mail("Ceo <ceo@customer.example>"), envelope("ceo@customer.example"), {});
+  EXPECT_FALSE(stranger.has(kCorrespondentKnownId));
+  EXPECT_DOUBLE_EQ(known.score, stranger.score - kCorrespondentMaxPoints);
+  // The same From with an envelope of another domain, the null path, or none (filter scan
+  // without --mail-from) is not vouched for.
+  for (const char* mf : {"buyer@bulk-sender.example", ""})
+    EXPECT_FALSE(filter.scan(mail("buyer@customer.example"), envelope(mf), {}).has(kCorrespondentKnownId)) << mf;
+  // With the reply memory the two share kMemoryMaxPoints.
+  Verdict reply = filter.scan(mail("buyer@customer.example", "In-Reply-To: <quote-88@ours.example>\r\n"),
+                              envelope("buyer@customer.example"), {});
+  ASSERT_TRUE(reply.has(kReplyToSentId)) << reply.to_text();
+  EXPECT_DOUBLE_EQ(reply.find(kReplyToSentId)->score + reply.find(kCorrespondentKnownId)->score, -kMemoryMaxPoints);
+  // filter.sender_memory = no (or the domain's setting) drops it with the other memories.
+  Analysis an = filter.analyse(mail("buyer@customer.example"), envelope("buyer@customer.example"));
+  Policy off;
+  off.domain.sender_memory = false;
+  Verdict judged = decide(an, off);
+  EXPECT_FALSE(judged.has(kCorrespondentKnownId));
+  EXPECT_DOUBLE_EQ(judged.score, stranger.score);
+}
+
 // ---- building blocks ----
 
 TEST(FilterPartsTest, RuleTokensComeFromTheVerdictsRulesAndMetas) {

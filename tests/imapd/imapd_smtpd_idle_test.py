@@ -1,5 +1,7 @@
 #!/usr/bin/python3
-"""tests/imapd/imapd_smtpd_idle_test.py: IDLE woken by a real smtpd delivery (issue 5 §4, §7).
+"""tests/imapd/imapd_smtpd_idle_test.py: imapd and smtpd over one store. IDLE woken by a real
+smtpd delivery (issue 5 §4, §7), and a copy that a mail program appends to Sent teaching
+smtpd's filter who the user wrote to (filter/README.md "Correspondent memory").
 
 One `tsubame init` installation; the real tsubame-smtpd and tsubame-imapd run on free
 loopback ports over it. An IMAPS session IDLEs on INBOX, smtplib sends a message to the demo
@@ -9,6 +11,7 @@ one second"). smtpd's datagram on general.run_dir/imapd.notify wakes the session
 the 1 s MODSEQ poll is only the fallback.
 Environment: TSUBAME_BIN (the build's bin directory), set by tsubame_pytest().
 """
+import imaplib
 import json
 import os
 import re
@@ -16,6 +19,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -129,6 +133,51 @@ class ImapdSmtpdIdle(unittest.TestCase):
         lines, t = r.cmd("f", f"FETCH {n + 1} BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
         self.assertTrue(t.startswith("f OK"), t)
         self.assertIn("Subject: Lunch on Friday", "\n".join(lines))
+
+    def test_a_copy_appended_to_sent_makes_its_recipients_known(self):
+        domain = self.user.split("@", 1)[1]
+        security_set = lambda value: subprocess.run(
+            [os.path.join(BIN, "tsubame"), "--config", os.path.join(self.dir, "tsubame.conf"),
+             "security", "set", domain, "junk_threshold", value], check=True, capture_output=True)
+        security_set("2")  # the removal line alone files the order in Junk
+        self.addCleanup(security_set, "5")
+        # The user's mail program sent an offer through some other server and files its copy.
+        copy = (f"From: <{self.user}>\r\nTo: Partner <Partner@Customer.example>\r\n"
+                "Subject: Offer 12\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+                "Message-ID: <offer-12@sent.example>\r\n\r\nOur offer for the desks.\r\n")
+        c = imaplib.IMAP4("127.0.0.1", self.imap)
+        self.addCleanup(c.logout)
+        c.starttls(ssl_context=ssl._create_unverified_context())  # the installation's self-signed certificate
+        c.login(self.user, self.password)
+        typ, data = c.append("Sent", r"(\Seen)", None, copy.encode())
+        self.assertEqual(typ, "OK", data)
+
+        def send(tag, from_addr, mail_from, threading=""):
+            msg = (f"From: <{from_addr}>\r\nTo: <{self.user}>\r\nSubject: Order {tag}\r\n"
+                   f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}\r\n"
+                   f"Message-ID: <{tag}@customer.example>\r\nMIME-Version: 1.0\r\n{threading}"
+                   "Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+                   "We would like to order the desks.\r\n"
+                   "To be removed from our list reply with remove in the subject.\r\n")
+            with smtplib.SMTP("127.0.0.1", self.mx, local_hostname="client.example.org", timeout=30) as s:
+                self.assertEqual(s.sendmail(mail_from, [self.user], msg), {})
+
+        def where(tag):
+            for box in ("INBOX", "Junk"):
+                typ, _ = c.select(box, readonly=True)
+                self.assertEqual(typ, "OK", box)
+                typ, data = c.search(None, "HEADER", "Message-ID", f"{tag}@customer.example")
+                if data[0].split():
+                    return box
+            return None
+
+        send("order-1", "partner@customer.example", "partner@customer.example")
+        send("order-2", "colleague@customer.example", "colleague@customer.example")
+        send("order-3", "buyer@elsewhere.example", "buyer@elsewhere.example", "In-Reply-To: <offer-12@sent.example>\r\n")
+        self.assertEqual(where("order-1"), "INBOX", "the partner the copy was sent to")
+        self.assertEqual(where("order-2"), "Junk", "nobody here wrote to the colleague")
+        self.assertEqual(where("order-3"), "INBOX", "a reply to the copy's Message-ID")
+
 
 
 if __name__ == "__main__":

@@ -288,13 +288,26 @@ class SmtpdDomainSecurity(unittest.TestCase):
             return code, msg
         return s.docmd(b64(password))
 
-    def send(self, recipients, msg):
+    def submit(self, writer, recipient, msg):
+        """Submits msg as writer (AUTH PLAIN on 587) and waits for its trace record, which
+        smtpd writes after what the reply and correspondent memories keep of it."""
+        s = self.submission_tls()
+        self.assertEqual(self.auth_plain(s, writer, password_for(writer))[0], 235)
+        s.sendmail(writer, [recipient], msg)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if json.loads(self.inst.cli("trace", "--sender", writer, "--json").stdout):
+                return
+            time.sleep(0.1)
+        self.fail("no trace record of the submission")
+
+    def send(self, recipients, msg, mail_from="sender@example.org"):
         """One transaction; returns (code, text) of the final reply."""
         s = smtplib.SMTP("127.0.0.1", self.inst.ports["listen_mx"],
                          local_hostname="client.example.org", timeout=60)
         self.addCleanup(s.close)
         s.ehlo()
-        self.assertEqual(s.mail("sender@example.org")[0], 250)
+        self.assertEqual(s.mail(mail_from)[0], 250)
         for r in recipients:
             self.assertEqual(s.rcpt(r)[0], 250, r)
         s.putcmd("data")
@@ -545,19 +558,8 @@ class SmtpdDomainSecurity(unittest.TestCase):
     def test_reply_to_a_submitted_message_is_known(self):
         writer, colleague = self.users("replies-a.test", "replies-b.test")
         self.inst.security_set("replies-a.test", "junk_threshold", "1")
-        s = self.submission_tls()
-        self.assertEqual(self.auth_plain(s, writer, password_for(writer))[0], 235)
-        quote = well_formed_message("quote-991", colleague, "Quote 991", "Our quote for the chairs.",
-                                    sender=f"Writer <{writer}>")  # Message-ID <quote-991@example.org>
-        s.sendmail(writer, [colleague], quote)
-        # Its trace record is written after its Message-ID is recorded.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            out = json.loads(self.inst.cli("trace", "--sender", writer, "--json").stdout)
-            if out:
-                break
-            time.sleep(0.1)
-        self.assertTrue(out, "the submission's trace record")
+        self.submit(writer, colleague, well_formed_message(  # Message-ID <quote-991@example.org>
+            "quote-991", colleague, "Quote 991", "Our quote for the chairs.", sender=f"Writer <{writer}>"))
         answer = lambda tag, threading: well_formed_message(
             tag, writer, "Re: Quote 991",
             "We accept the quote.\r\nTo be removed from our list reply with remove in the subject",
@@ -578,6 +580,50 @@ class SmtpdDomainSecurity(unittest.TestCase):
         for path in (self.inst.log_paths["tsubame-smtpd"], os.path.join(self.inst.dir, "log", "mail.log")):
             with open(path, errors="replace") as f:
                 self.assertNotIn("quote-991", f.read(), path)
+
+    # ---- the correspondent memory (sender_memory) ----
+
+    def test_mail_from_an_address_written_to_is_known(self):
+        (writer,) = self.users("corr-a.test")
+        self.inst.security_set("corr-a.test", "junk_threshold", "2")
+        partner = "Partner@Customer.example"  # written with capitals; mail comes back lower case
+        self.submit(writer, partner, well_formed_message("offer-5", partner, "Offer 5", "Our offer for the desks.",
+                                                         sender=f"Writer <{writer}>"))
+        order = lambda tag, sender: well_formed_message(
+            tag, writer, "Order for the desks",
+            "We would like to order the desks.\r\nTo be removed from our list reply with remove in the subject",
+            sender=sender)
+        # From the partner, with an envelope of the partner's domain: not a reply, but to INBOX.
+        code, text = self.send([writer], order("order-1", "Partner <partner@customer.example>"),
+                               mail_from="bounces-1@mail.customer.example")
+        self.assertEqual(code, 250, text)
+        (inbox,) = self.inst.mailbox(writer, "INBOX")
+        self.assertIn(b"order-1@example.org", inbox)
+        self.assertEqual(self.inst.mailbox(writer, "Junk"), [])
+        # The same text from a colleague of the partner nobody here wrote to goes to Junk, and
+        # so does the partner's From with an envelope of another domain.
+        code, text = self.send([writer], order("order-2", "Colleague <colleague@customer.example>"),
+                               mail_from="colleague@customer.example")
+        self.assertEqual(code, 250, text)
+        code, text = self.send([writer], order("order-3", "Partner <partner@customer.example>"),
+                               mail_from="partner@bulk-mailer.example")
+        self.assertEqual(code, 250, text)
+        junk = self.inst.mailbox(writer, "Junk")
+        self.assertEqual(len(junk), 2)
+        for m in junk:
+            self.assertIn(b"OFFER_REMOVE_INSTRUCTIONS", m)
+            self.assertNotIn(b"CORRESPONDENT_KNOWN", m)
+        # The CLI judges the same with --mail-from, and without an envelope vouches for no one.
+        path = os.path.join(self.inst.tmp, "order.eml")
+        with open(path, "w") as f:
+            f.write(order("order-4", "Partner <partner@customer.example>"))
+        ids = lambda *extra: [c["id"] for c in json.loads(self.inst.cli(
+            "filter", "scan", "--json", "--domain", "corr-a.test", *extra, path).stdout)["contributions"]]
+        self.assertIn("CORRESPONDENT_KNOWN", ids("--mail-from", "partner@customer.example"))
+        self.assertNotIn("CORRESPONDENT_KNOWN", ids())
+        bad = self.inst.cli("filter", "scan", "--mail-from", "not-an-address", path, check=False)
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("--mail-from", bad.stderr)
 
     # ---- blocked_extensions ----
 

@@ -8,6 +8,8 @@
 //   store_fixture CONFIG trace QUEUE_ID in|out STATUS ACTION SENDER RCPT [TIME_MS]
 //   store_fixture CONFIG enqueue SENDER RCPT [held]         prints the queue id
 //   store_fixture CONFIG login USER success|bad-password IP
+//   store_fixture CONFIG sent MESSAGE_ID RCPT TIME_MS RETENTION_MS   what smtpd records of an
+//                                                            accepted submission (replies.h)
 //   store_fixture CONFIG tokens                              prints global "spam ham" totals
 //   store_fixture CONFIG blobs                               prints "blobs messages problems"
 //   store_fixture CONFIG raw-setting DOMAIN KEY VALUE         stores VALUE as is, around the
@@ -25,6 +27,7 @@
 #include "store/accounts.h"
 #include "store/env.h"
 #include "store/queue.h"
+#include "store/replies.h"
 #include "store/reports.h"
 #include "store/store.h"
 #include "store/tokens.h"
@@ -133,6 +136,10 @@ int main(int argc, char** argv) {
     Status qs = store::OutboundQueue(s).enqueue(e);
     if (!qs.is_ok()) die("enqueue", qs);
     std::cout << e.id << "\n";
+  } else if (cmd == "sent") {
+    const std::vector<std::string> rcpts = {arg(4)};
+    Status rs = store::remember_submission(s, arg(3), rcpts, std::stoll(arg(5)), std::stoll(arg(6)));
+    if (!rs.is_ok()) die("sent", rs);
   } else if (cmd == "login") {
     auto u = s.find_user(arg(3));
     store::LoginEvent ev;

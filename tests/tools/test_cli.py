@@ -9,6 +9,7 @@ import stat
 import re
 import subprocess
 import tempfile
+import time
 import unittest
 
 BIN = os.environ.get("TSUBAME_BIN", "build/bin")
@@ -756,6 +757,17 @@ class PurgeTest(Installation):
         self.fx("trace", "QFRESH", "in", "delivered", "deliver", "a@r.example", "quinn@tsubame.test")
         out = self.j("purge")  # defaults: trace 180d, reports 90d, logins 365d
         self.assertEqual((out["reports"], out["trace_records"], out["login_records"]), (0, 1, 0))
+        self.assertEqual((out["sent_message_ids"], out["correspondents"]), (0, 0))
+        # What a submission leaves for the reply and correspondent memories goes at its own
+        # expiry (a day here), whatever the domains' retention settings.
+        now_ms = int(time.time() * 1000)
+        self.fx("sent", "<old-1@tsubame.test>", "old-partner@customer.example", str(now_ms - 2 * 86400000), "86400000")
+        self.fx("sent", "<new-1@tsubame.test>", "new-partner@customer.example", str(now_ms), "86400000")
+        out = self.j("purge")
+        self.assertEqual((out["sent_message_ids"], out["correspondents"]), (1, 1))
+        self.assertTrue(any("sent_ids=1 correspondents=1" in r["details"] for r in self.audit("retention.purge")))
+        out = self.j("purge")
+        self.assertEqual((out["sent_message_ids"], out["correspondents"]), (0, 0))
         self.assertEqual([r["queue_id"] for r in self.j("trace", "--recipient", "quinn@tsubame.test")], ["QFRESH"])
         self.t("security", "set", "tsubame.test", "retention_reports", "0")
         self.t("security", "set", "tsubame.test", "retention_logins", "0")
