@@ -1254,7 +1254,11 @@ Status do_append(Ops& ops, uint64_t user_id, uint64_t mailbox_id, std::string_vi
   *out = DeliveredCopy{user_id, mailbox_id, m.uid, m.modseq};
   // A mail program's copy of what its user sent: the reply and correspondent memories learn
   // it in the same transaction (store/replies.h), also when it went out through another server.
-  if (box->special == SpecialUse::kSent) TSUBAME_TRY(remember_sent_copy(ops.w(), ops.keys(), summary.envelope, now * 1000));
+  // The copy's internal date says when it was sent (a migrated Sent folder keeps its dates):
+  // the records last from then, and a copy older than the retention records nothing.
+  const int64_t sent_ms = std::min(m.internal_date, now) * 1000;
+  if (box->special == SpecialUse::kSent && sent_ms + kSentRetentionMs > now * 1000)
+    TSUBAME_TRY(remember_sent_copy(ops.w(), ops.keys(), summary.envelope, sent_ms));
   return Status::ok();
 }
 

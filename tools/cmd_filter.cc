@@ -25,6 +25,7 @@
 #include "filter/engine.h"
 #include "filter/filter.h"
 #include "filter/rules.h"
+#include "store/store.h"
 #include "store/tokens.h"
 #include "tools/cli.h"
 #include "tools/util.h"
@@ -75,7 +76,7 @@ bool flagged_as_spam(filter::Action a) {
 
 int run_scan(Context& ctx, const std::vector<std::string>& files, const std::string& domain, size_t explain,
              const std::string& mail_from) {
-  if (!mail_from.empty() && (mail_from.find('@') == std::string::npos || mail_from.size() > 254))
+  if (!mail_from.empty() && (mail_from.find('@') == std::string::npos || mail_from.size() > store::kMaxAddressBytes))
     return fail("filter scan", Status::invalid("--mail-from: not an address: " + mail_from));
   auto list = collect_files(files);
   if (!list.is_ok()) return fail("filter scan", list.status());

@@ -189,9 +189,9 @@ class SentCopies : public testing::MailTest {
     s.envelope.message_id = "<" + tag + "@example.com>";
     return s;
   }
-  Result<DeliveredCopy> append_to(const std::string& mailbox, const std::string& tag) {
+  Result<DeliveredCopy> append_to(const std::string& mailbox, const std::string& tag, int64_t internal_date = 0) {
     const std::string raw = testing::raw_message(tag, "text", "alice@example.com");
-    return store().append(alice, box(alice, mailbox).id, raw, sent_summary(tag), 0, {}, 0);
+    return store().append(alice, box(alice, mailbox).id, raw, sent_summary(tag), 0, {}, internal_date);
   }
 };
 
@@ -204,6 +204,25 @@ TEST_F(SentCopies, AnAppendToSentRecordsItsIdAndOutsideRecipients) {
   EXPECT_FALSE(*correspondent_known(store(), "bob@example.com", now)) << "a user here is never vouched for";
   EXPECT_TRUE(*replies_to_sent(store(), std::vector<std::string>{"copy-1@example.com"}, now + kSentRetentionMs - 5000)) << "kept as long as a submission's";
   EXPECT_FALSE(*replies_to_sent(store(), std::vector<std::string>{"copy-1@example.com"}, now + kSentRetentionMs + 5000));
+}
+
+TEST_F(SentCopies, AMigratedCopyCountsFromItsInternalDate) {
+  const int64_t now_s = unix_now_ms() / 1000;
+  const int64_t day_s = 24 * 3600;
+  // Sent 100 days ago (an old Sent folder copied in): known for the rest of its 183 days.
+  ASSERT_TRUE(append_to("Sent", "copy-100d", now_s - 100 * day_s).is_ok());
+  const int64_t now = unix_now_ms();
+  const std::vector<std::string> id100 = {"copy-100d@example.com"};
+  EXPECT_TRUE(*replies_to_sent(store(), id100, now));
+  EXPECT_FALSE(*replies_to_sent(store(), id100, now + 84 * kDay)) << "183 days from the send, not from the append";
+  // Sent two years ago: past the retention, nothing is recorded.
+  ASSERT_TRUE(append_to("Sent", "copy-2y", now_s - 730 * day_s).is_ok());
+  EXPECT_FALSE(*replies_to_sent(store(), std::vector<std::string>{"copy-2y@example.com"}, now));
+  // A date in the future counts from now.
+  ASSERT_TRUE(append_to("Sent", "copy-future", now_s + 400 * day_s).is_ok());
+  const std::vector<std::string> idf = {"copy-future@example.com"};
+  EXPECT_TRUE(*replies_to_sent(store(), idf, now + 182 * kDay));
+  EXPECT_FALSE(*replies_to_sent(store(), idf, now + 184 * kDay));
 }
 
 TEST_F(SentCopies, OtherMailboxesRecordNothing) {
