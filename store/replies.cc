@@ -104,14 +104,6 @@ Status record(Txn& txn, const SubmissionKeys& k, int64_t expires) {
 
 }  // namespace
 
-Status remember_sent(Store& store, std::string_view message_id, int64_t now_ms, int64_t retention_ms) {
-  std::string_view id = bare_id(message_id);
-  if (id.empty()) return Status::invalid("remember_sent: empty or over-long Message-ID");
-  const std::string key = sent_key(store.keys(), id);
-  const int64_t expires = now_ms + std::max<int64_t>(retention_ms, 0);
-  return store.env().write([&](Txn& txn) -> Status { return extend(txn, Db::kSent, key, expires); });
-}
-
 Status remember_submission(Store& store, std::string_view message_id, std::span<const std::string> correspondents,
                            int64_t now_ms, int64_t retention_ms) {
   const SubmissionKeys k = submission_keys(store.keys(), message_id, correspondents);

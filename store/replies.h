@@ -38,10 +38,6 @@ inline constexpr size_t kMaxMessageIdBytes = 998;
 // References (an answer names its parent; a thread's newest ids are its last messages).
 inline constexpr size_t kMaxReplyLookups = 8;
 
-// Records one sent Message-ID (with or without its angle brackets) until now_ms + retention_ms;
-// a second record of the same id extends it. InvalidArgument for an empty or over-long id.
-Status remember_sent(Store& store, std::string_view message_id, int64_t now_ms,
-                     int64_t retention_ms = kSentRetentionMs);
 // Whether any of the ids (at most kMaxReplyLookups are read) was recorded and has not
 // expired at now_ms. Empty and over-long ids are skipped.
 Result<bool> replies_to_sent(Store& store, std::span<const std::string> message_ids, int64_t now_ms);

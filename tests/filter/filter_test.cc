@@ -536,7 +536,7 @@ TEST(FilterPartsTest, ReplyContributionTakesWhatTheSenderMemoryLeft) {
 
 TEST_F(FilterClassifierTest, ReplyToAMessageSentFromHereTakesPointsOff) {
   Filter& filter = *filter_;
-  ASSERT_TRUE(store::remember_sent(*store_, "<quote-7731@ours.example>", unix_now_ms()).is_ok());
+  ASSERT_TRUE(store::remember_submission(*store_, "<quote-7731@ours.example>", {}, unix_now_ms()).is_ok());
   auto reply = [](const std::string& threading) {
     return msg(kGoodHeaders + threading + "Subject: Re: your quote\r\n",
                "Thanks, we accept the quote. To be removed from our list reply with remove in the subject\r\n");
