@@ -721,8 +721,20 @@ std::vector<std::string> referenced_message_ids(const ParsedMessage& msg) {
   return out;
 }
 
-Contribution reply_contribution(double sender_points) {
-  const double points = -std::max(0.0, kMemoryMaxPoints + std::min(0.0, sender_points));
+namespace {
+// What the memories' points taken so far (<= 0) leave of kMemoryMaxPoints.
+double memory_points_left(double taken) { return std::max(0.0, kMemoryMaxPoints + std::min(0.0, taken)); }
+// The points the memories' contributions in v take off (<= 0).
+double memory_points_taken(const Verdict& v) {
+  double taken = 0;
+  for (std::string_view id : kMemoryIds)
+    if (const Contribution* c = v.find(id)) taken += c->score;
+  return taken;
+}
+}  // namespace
+
+Contribution reply_contribution(double memory_points) {
+  const double points = -memory_points_left(memory_points);
   return {std::string(kReplyToSentId), points, "A reply to a message sent from here",
           points == 0 ? "In-Reply-To or References names a Message-ID a user here sent (the sender memory took "
                         "the points already)"
@@ -738,8 +750,7 @@ bool correspondent_eligible(const ParsedMessage& msg, const SmtpEnvelope& env) {
 }
 
 Contribution correspondent_contribution(double memory_points) {
-  const double left = std::max(0.0, kMemoryMaxPoints + std::min(0.0, memory_points));
-  const double points = -std::min(kCorrespondentMaxPoints, left);
+  const double points = -std::min(kCorrespondentMaxPoints, memory_points_left(memory_points));
   return {std::string(kCorrespondentKnownId), points, "From an address a user here wrote to",
           points == 0 ? "A user here sent mail to the From address (the other memories took the points already)"
                       : "A user here sent mail to the From address",
@@ -900,8 +911,7 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
       if (!known) {
         v.notes.push_back("reply memory unavailable: " + known.status().to_string());
       } else if (*known) {
-        const Contribution* sender = v.find(std::string(kSenderKnownId));
-        v.add(reply_contribution(sender ? sender->score : 0.0));
+        v.add(reply_contribution(memory_points_taken(v)));
       }
     }
   }
@@ -912,10 +922,7 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
     if (!known) {
       v.notes.push_back("correspondent memory unavailable: " + known.status().to_string());
     } else if (*known) {
-      double taken = 0;
-      for (std::string_view id : {kSenderKnownId, kReplyToSentId})
-        if (const Contribution* c = v.find(id)) taken += c->score;
-      v.add(correspondent_contribution(taken));
+      v.add(correspondent_contribution(memory_points_taken(v)));
     }
   }
 

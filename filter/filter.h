@@ -269,9 +269,9 @@ Contribution sender_contribution(std::string_view key, TokenStat counts, double 
 // from the newest, no repeats, at most store::kMaxReplyLookups.
 std::vector<std::string> referenced_message_ids(const ParsedMessage& msg);
 // The verdict's line for a reply to a message sent from here (kind classifier): what is left
-// of kMemoryMaxPoints after the sender memory's points (sender_points <= 0), 0 when it took
-// them all.
-Contribution reply_contribution(double sender_points);
+// of kMemoryMaxPoints after the memories' points so far (memory_points <= 0: SENDER_KNOWN),
+// 0 when they took them all.
+Contribution reply_contribution(double memory_points);
 // Whether a message's From may take the correspondent memory's points: it has an address,
 // and the envelope sender is in the From address's domain or its parent or subdomain (the
 // alignment sender_not_forged() also asks first). The null path and a missing envelope

@@ -3,6 +3,7 @@
 #include "filter/policy.h"
 
 #include <algorithm>
+#include <iterator>
 #include <cctype>
 #include <cstdio>
 #include <tuple>
@@ -327,7 +328,7 @@ Verdict decide(const Analysis& an, const Policy& policy) {
   const DomainPolicy& d = policy.domain;
   if (!d.sender_memory) {  // filter.sender_memory = no, or the domain's setting
     std::erase_if(v.contributions, [&](const Contribution& c) {
-      if (c.id != kSenderKnownId && c.id != kReplyToSentId && c.id != kCorrespondentKnownId) return false;
+      if (std::find(std::begin(kMemoryIds), std::end(kMemoryIds), c.id) == std::end(kMemoryIds)) return false;
       v.score -= c.score;
       return true;
     });

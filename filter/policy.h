@@ -78,15 +78,17 @@ inline constexpr double kMemoryMaxPoints = 4.0;
 // borderline mail is moved, and mail its rules condemn still goes to Junk.
 inline constexpr std::string_view kCorrespondentKnownId = "CORRESPONDENT_KNOWN";
 inline constexpr double kCorrespondentMaxPoints = 2.0;
+// Every memory's contribution: together they take off at most kMemoryMaxPoints, and
+// sender_memory = no drops them all.
+inline constexpr std::string_view kMemoryIds[] = {kSenderKnownId, kReplyToSentId, kCorrespondentKnownId};
 
 struct DomainPolicy {
   double junk_threshold = 5.0;   // = the config default filter.junk_threshold (common/config.cc)
   // The classifier alone never files mail as spam: its points count toward junk, quarantine
   // and reject only when a rule agrees (kCorroboratingRuleScore). = filter.classifier_needs_rule.
   bool classifier_needs_rule = true;
-  // The sender memory's points (kSenderKnownId, and the reply and correspondent memories',
-  // kReplyToSentId, kCorrespondentKnownId) count; off: decide() drops those contributions.
-  // = filter.sender_memory.
+  // The memories' points (kMemoryIds: the sender, reply and correspondent memories) count;
+  // off: decide() drops those contributions. = filter.sender_memory.
   bool sender_memory = true;
   double quarantine_threshold = std::numeric_limits<double>::infinity();  // off by default
   double reject_threshold = 15.0;
