@@ -2,7 +2,11 @@
 //
 //   deliveries/s of 4 KiB messages, one durable transaction per deliver() call, in batches of
 //   1, 8 and 64 messages (group commit: one fsync per batch);
-//   fetch-by-UID reads/s (read_message: one read transaction, decrypt).
+//   fetch-by-UID reads/s (read_message: one read transaction, decrypt);
+//   the filter's sender memories as smtpd reads them for each inbound message: reply lookups
+//   (replies_to_sent, 8 Message-IDs, none recorded: the common case of mail that answers
+//   nothing of ours) and correspondent lookups (correspondent_known, a known and an unknown
+//   address), with 100,000 submissions' worth of records (1,000 messages of 100 recipients).
 // Prints a table. Usage: bench_store --dir DIR [--seconds N]
 #include <cstdio>
 #include <cstring>
@@ -13,6 +17,7 @@
 
 #include "common/bytes.h"
 #include "store/env.h"  // map size only
+#include "store/replies.h"
 #include "store/store.h"
 
 using namespace tsubame;
@@ -29,6 +34,16 @@ IncomingMessage message(uint64_t user, uint64_t n) {
   m.summary.size = m.raw.size();
   m.targets.push_back(DeliveryTarget{user, "INBOX", 0, {}});
   return m;
+}
+
+// The a-th partner address (100 a domain), in upper case as a mail program may write it.
+std::string partner(int a, bool upper) {
+  std::string s = upper ? "P" : "p";
+  s += std::to_string(a);
+  s += upper ? "@Partner" : "@partner";
+  s += std::to_string(a / 100);
+  s += ".example";
+  return s;
 }
 
 }  // namespace
@@ -106,6 +121,49 @@ int main(int argc, char** argv) {
     elapsed = double(monotonic_ns() - start) / 1e9;
   }
   printf("%-28s %12llu %12.2f %14.0f\n", "fetch by UID (random)", (unsigned long long)reads, elapsed, reads / elapsed);
+  // The memories: what the filter asks the store for each inbound message (filter/README.md
+  // "Reply memory", "Correspondent memory").
+  const int64_t now = 1'800'000'000'000;
+  for (int m = 0; m < 1000; m++) {
+    std::vector<std::string> to;
+    for (int r = 0; r < 100; r++) to.push_back(partner(m * 100 + r, false));
+    Status st_r = remember_submission(st, "bench." + std::to_string(m) + "@bench.example", to, now);
+    if (!st_r.is_ok()) {
+      fprintf(stderr, "remember_submission: %s\n", st_r.to_string().c_str());
+      return 1;
+    }
+  }
+  auto lookups = [&](const char* label, auto&& one, bool expect) -> bool {
+    uint64_t done = 0;
+    uint64_t t0 = monotonic_ns();
+    double secs = 0;
+    while (secs < seconds) {
+      for (int i = 0; i < 1024; i++) {
+        Result<bool> r = one(done);
+        if (!r.is_ok() || *r != expect) {
+          fprintf(stderr, "%s: %s\n", label, r.is_ok() ? "unexpected answer" : r.status().to_string().c_str());
+          return false;
+        }
+        done++;
+      }
+      secs = double(monotonic_ns() - t0) / 1e9;
+    }
+    printf("%-28s %12llu %12.2f %14.0f   (%.2f us each)\n", label, (unsigned long long)done, secs, done / secs,
+           secs * 1e6 / double(done));
+    return true;
+  };
+  std::vector<std::string> ids;
+  for (int i = 0; i < 8; i++) ids.push_back("thread." + std::to_string(i) + "@elsewhere.example");
+  if (!lookups("reply lookup, 8 ids, miss", [&](uint64_t) { return replies_to_sent(st, ids, now); }, false)) return 1;
+  if (!lookups("correspondent, known",
+               [&](uint64_t k) {
+                 return correspondent_known(st, partner(int((k * 7919) % 100000), true), now);
+               },
+               true))
+    return 1;
+  if (!lookups("correspondent, unknown",
+               [&](uint64_t k) { return correspondent_known(st, partner(int(100000 + k % 100000), false), now); }, false))
+    return 1;
   printf("\n%zu messages stored, map %llu MiB\n", uids.size(), (unsigned long long)(st.env().map_size() >> 20));
   (void)bytes;
   return 0;
