@@ -592,6 +592,15 @@ std::vector<std::string> compute_checks(const ParsedMessage& msg, const SmtpEnve
   if (date_future(msg)) c.emplace_back("date-future");
   if (mailer_forged(msg)) c.emplace_back("mailer-forged");
   if (filetime_stale(msg)) c.emplace_back("filetime-stale");
+  // SPF (smtpd/spf): the domain of the envelope sender (or of the HELO name for a bounce)
+  // says the client may not send for it.
+  if (env.spf == SpfResult::kFail) {
+    c.emplace_back("spf-fail");
+    if (!env.spf_helo && msg.from && !msg.from->domain.empty() &&
+        base_domain(to_lower(domain_part(env.mail_from))) == base_domain(msg.from->domain))
+      c.emplace_back("spf-fail-from-domain");
+  }
+  if (env.spf == SpfResult::kSoftFail) c.emplace_back("spf-softfail");
   return c;
 }
 
@@ -744,17 +753,42 @@ Contribution reply_contribution(double memory_points) {
 
 bool correspondent_eligible(const ParsedMessage& msg, const SmtpEnvelope& env) {
   if (!msg.from || msg.from->address.empty()) return false;
+  if (!env.spf_helo && (env.spf == SpfResult::kFail || env.spf == SpfResult::kSoftFail)) return false;
   const size_t at = env.mail_from.rfind('@');
   if (at == std::string::npos) return false;
   return domains_aligned(std::string_view(env.mail_from).substr(at + 1), msg.from->domain);
 }
 
-Contribution correspondent_contribution(double memory_points) {
-  const double points = -std::min(kCorrespondentMaxPoints, memory_points_left(memory_points));
+Contribution correspondent_contribution(double memory_points, bool spf_pass) {
+  const double cap = spf_pass ? kCorrespondentSpfPassMaxPoints : kCorrespondentMaxPoints;
+  const double points = -std::min(cap, memory_points_left(memory_points));
+  const char* why = spf_pass ? "A user here sent mail to the From address, and SPF passed its domain"
+                             : "A user here sent mail to the From address";
   return {std::string(kCorrespondentKnownId), points, "From an address a user here wrote to",
-          points == 0 ? "A user here sent mail to the From address (the other memories took the points already)"
-                      : "A user here sent mail to the From address",
+          points == 0 ? std::string(why) + " (the other memories took the points already)" : std::string(why),
           ContributionKind::kClassifier};
+}
+
+std::string_view spf_result_name(SpfResult r) {
+  switch (r) {
+    case SpfResult::kNotChecked: return "";
+    case SpfResult::kNone: return "none";
+    case SpfResult::kNeutral: return "neutral";
+    case SpfResult::kPass: return "pass";
+    case SpfResult::kFail: return "fail";
+    case SpfResult::kSoftFail: return "softfail";
+    case SpfResult::kTempError: return "temperror";
+    case SpfResult::kPermError: return "permerror";
+  }
+  return "";
+}
+
+std::optional<SpfResult> parse_spf_result(std::string_view name) {
+  const std::string n = to_lower(name);
+  for (SpfResult r : {SpfResult::kNone, SpfResult::kNeutral, SpfResult::kPass, SpfResult::kFail,
+                      SpfResult::kSoftFail, SpfResult::kTempError, SpfResult::kPermError})
+    if (spf_result_name(r) == n) return r;
+  return std::nullopt;
 }
 
 FilterOptions filter_options(const Config& cfg) {
@@ -922,7 +956,7 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
     if (!known) {
       v.notes.push_back("correspondent memory unavailable: " + known.status().to_string());
     } else if (*known) {
-      v.add(correspondent_contribution(memory_points_taken(v)));
+      v.add(correspondent_contribution(memory_points_taken(v), !env.spf_helo && env.spf == SpfResult::kPass));
     }
   }
 
@@ -936,6 +970,7 @@ void Filter::analyse_into(const ParsedMessage& msg, const SmtpEnvelope& env, Ana
   out.sender.client_host = env.client_host;
   out.sender.received = msg.received;
   out.sender.authenticated = env.authenticated;
+  out.sender.spf_pass = !env.spf_helo && env.spf == SpfResult::kPass;
   if (env.authenticated) {
     out.dlp = find_sensitive_numbers(msg.subject, DlpOptions{});
     auto body = find_sensitive_numbers(msg.body_text, DlpOptions{});

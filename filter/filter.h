@@ -44,6 +44,15 @@ class Store;
 
 namespace tsubame::filter {
 
+// The SPF result smtpd got for the transaction (RFC 7208 §2.6; smtpd/spf/spf.h evaluates it).
+// kNotChecked: no check was made (authenticated submission, a client in
+// smtpd.spf_skip_networks, smtpd.spf = no, `filter scan` without --spf, the corpus).
+enum class SpfResult : uint8_t { kNotChecked, kNone, kNeutral, kPass, kFail, kSoftFail, kTempError, kPermError };
+// "none", "neutral", "pass", "fail", "softfail", "temperror", "permerror"; "" for kNotChecked.
+std::string_view spf_result_name(SpfResult r);
+// The inverse of spf_result_name (case-insensitive); nullopt for anything else.
+std::optional<SpfResult> parse_spf_result(std::string_view name);
+
 // What smtpd knows about the SMTP transaction (RFC 5321 §3.3).
 struct SmtpEnvelope {
   std::string mail_from;               // reverse-path without <>; empty for the null path
@@ -54,6 +63,8 @@ struct SmtpEnvelope {
   bool authenticated = false;          // submission with AUTH (outbound: DLP applies)
   std::string auth_user;
   uint32_t domain_id = 0;              // recipient domain for classifier counts (0 = global)
+  SpfResult spf = SpfResult::kNotChecked;  // for the MAIL FROM domain (the HELO name when spf_helo)
+  bool spf_helo = false;               // the HELO identity was checked (null reverse-path)
 };
 
 struct FilterOptions {
@@ -273,14 +284,17 @@ std::vector<std::string> referenced_message_ids(const ParsedMessage& msg);
 // 0 when they took them all.
 Contribution reply_contribution(double memory_points);
 // Whether a message's From may take the correspondent memory's points: it has an address,
-// and the envelope sender is in the From address's domain or its parent or subdomain (the
-// alignment sender_not_forged() also asks first). The null path and a missing envelope
+// the envelope sender is in the From address's domain or its parent or subdomain (the
+// alignment sender_not_forged() also asks first), and SPF did not say the envelope sender's
+// domain forbids the client (fail, softfail). The null path and a missing envelope
 // (`filter scan` without --mail-from) never are.
 bool correspondent_eligible(const ParsedMessage& msg, const SmtpEnvelope& env);
 // The verdict's line for mail from an address a user here wrote to (kind classifier): at
-// most kCorrespondentMaxPoints, and no more than is left of kMemoryMaxPoints after the other
-// memories' points (memory_points <= 0: SENDER_KNOWN and REPLY_TO_SENT together).
-Contribution correspondent_contribution(double memory_points);
+// most kCorrespondentMaxPoints (kCorrespondentSpfPassMaxPoints when SPF passed the aligned
+// envelope sender: the From domain is then authenticated), and no more than is left of
+// kMemoryMaxPoints after the other memories' points (memory_points <= 0: SENDER_KNOWN and
+// REPLY_TO_SENT together).
+Contribution correspondent_contribution(double memory_points, bool spf_pass = false);
 // The rules and metas a verdict carries become classifier tokens ("rule:OFFER_GUARANTEE"):
 // the counts learn which rules, and which rules beside which words, mark this deployment's
 // spam and ham, and chi-square weighs them with the words (filter/README.md, "Rule tokens").

@@ -265,6 +265,10 @@ bool sender_not_forged(const SenderEvidence& e, const std::vector<std::string>& 
     say("From domain " + from_dom + " differs from envelope sender domain '" + env_dom + "'");
     return false;
   }
+  if (e.spf_pass) {
+    say("SPF passed the client for " + env_dom);
+    return true;
+  }
   if (host_in_domain(e.client_host, from_dom)) {
     say("client " + e.client_host + " is in " + from_dom);
     return true;

@@ -78,6 +78,10 @@ inline constexpr double kMemoryMaxPoints = 4.0;
 // borderline mail is moved, and mail its rules condemn still goes to Junk.
 inline constexpr std::string_view kCorrespondentKnownId = "CORRESPONDENT_KNOWN";
 inline constexpr double kCorrespondentMaxPoints = 2.0;
+// ... unless SPF passed the client for an envelope sender aligned with the From domain
+// (smtpd/spf): then the From domain is as authenticated as DMARC's relaxed SPF alignment
+// makes it, and the memory may take what the others left of kMemoryMaxPoints.
+inline constexpr double kCorrespondentSpfPassMaxPoints = kMemoryMaxPoints;
 // Every memory's contribution: together they take off at most kMemoryMaxPoints, and
 // sender_memory = no drops them all.
 inline constexpr std::string_view kMemoryIds[] = {kSenderKnownId, kReplyToSentId, kCorrespondentKnownId};
@@ -138,6 +142,7 @@ struct SenderEvidence {
   std::string client_host;       // verified reverse DNS name of the connecting client
   std::vector<std::string> received;  // Received values, newest first
   bool authenticated = false;    // the sender authenticated (submission)
+  bool spf_pass = false;         // SPF passed the client for the envelope sender's domain
 };
 // The host a Received value says the message came from: the TCP-info name in parentheses
 // when present ("from helo (rdns [ip])"), otherwise the HELO name. Empty if none.

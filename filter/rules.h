@@ -84,11 +84,18 @@ enum class ScopeKind : uint8_t {
 //   filetime-stale       the Windows FILETIME in a Microsoft-style boundary or Message-ID is
 //                        more than kFiletimeStaleSeconds (30 days) from the Date
 //                        (filter.h filetime_stale)
+//   spf-fail             smtpd's SPF check (smtpd/spf) of the envelope sender's domain, or of
+//                        the HELO name for the null reverse-path, ended in fail (RFC 7208
+//                        §2.6.4: the domain says the client may not send for it)
+//   spf-softfail         ... ended in softfail (§2.6.5: probably not authorised)
+//   spf-fail-from-domain spf-fail for the envelope sender's domain (not the HELO name), and
+//                        the From header's domain has the same base domain
 inline constexpr std::string_view kCheckNames[] = {
     "link-host-mismatch",   "missing-message-id", "missing-date",         "missing-from",
     "malformed-message-id", "malformed-date",     "from-domain-mismatch", "mime-anomaly",
     "html-only-base64",     "html-little-text",   "exclaim-lines",        "list-address-in-link",
     "header-name-case",     "date-future",        "mailer-forged",        "filetime-stale",
+    "spf-fail",             "spf-softfail",       "spf-fail-from-domain",
 };
 
 struct Scope {

@@ -75,9 +75,15 @@ bool flagged_as_spam(filter::Action a) {
 }
 
 int run_scan(Context& ctx, const std::vector<std::string>& files, const std::string& domain, size_t explain,
-             const std::string& mail_from) {
+             const std::string& mail_from, const std::string& spf_text) {
   if (!mail_from.empty() && (mail_from.find('@') == std::string::npos || mail_from.size() > store::kMaxAddressBytes))
     return fail("filter scan", Status::invalid("--mail-from: not an address: " + mail_from));
+  filter::SpfResult spf = filter::SpfResult::kNotChecked;
+  if (!spf_text.empty()) {
+    auto r = filter::parse_spf_result(spf_text);
+    if (!r) return fail("filter scan", Status::invalid("--spf: not an SPF result (none, neutral, pass, fail, softfail, temperror, permerror): " + spf_text));
+    spf = *r;
+  }
   auto list = collect_files(files);
   if (!list.is_ok()) return fail("filter scan", list.status());
   auto policy = scan_policy(ctx, domain);
@@ -91,6 +97,8 @@ int run_scan(Context& ctx, const std::vector<std::string>& files, const std::str
     filter::SmtpEnvelope env;
     env.domain_id = policy->domain_id;
     env.mail_from = mail_from;
+    env.spf = spf;
+    env.spf_helo = mail_from.empty();  // a bounce: smtpd checks the HELO name
     auto [v, why] = (*f)->scan_explained(*raw, env, policy->policy, explain);
     if (ctx.json) {
       auto j = nlohmann::json::parse(v.to_json());
@@ -458,7 +466,7 @@ void register_filter(CLI::App& app, Context& ctx) {
 
   struct Opts {
     std::vector<std::string> files;
-    std::string domain, spam_dir, ham_dir, mail_from;
+    std::string domain, spam_dir, ham_dir, mail_from, spf;
     bool spam = false, ham = false, unlearn = false;
     size_t explain = 0;  // scan --explain N
   };
@@ -473,7 +481,10 @@ void register_filter(CLI::App& app, Context& ctx) {
   scan->add_option("--mail-from", o->mail_from,
                    "Judge as if the envelope sender (MAIL FROM) were this address, as smtpd does: the From "
                    "alignment checks and the correspondent memory read it");
-  set_action(scan, [&ctx, o] { return run_scan(ctx, o->files, o->domain, o->explain, o->mail_from); });
+  scan->add_option("--spf", o->spf,
+                   "Judge as if smtpd's SPF check had given this result (pass, fail, softfail, neutral, none, "
+                   "temperror, permerror) for the --mail-from domain (without --mail-from: for the HELO name)");
+  set_action(scan, [&ctx, o] { return run_scan(ctx, o->files, o->domain, o->explain, o->mail_from, o->spf); });
 
   auto* learn = cmd->add_subcommand("learn", "Train the classifier on message files or directories");
   learn->add_flag("--spam", o->spam, "The messages are spam");

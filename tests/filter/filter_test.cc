@@ -634,6 +634,106 @@ TEST_F(FilterClassifierTest, MailFromAnAddressWrittenToTakesPointsOff) {
   EXPECT_DOUBLE_EQ(judged.score, stranger.score);
 }
 
+// ---- SPF (session 13): smtpd's result as the filter reads it ----
+
+TEST(FilterPartsTest, SpfResultNamesRoundTrip) {
+  for (SpfResult r : {SpfResult::kNone, SpfResult::kNeutral, SpfResult::kPass, SpfResult::kFail,
+                      SpfResult::kSoftFail, SpfResult::kTempError, SpfResult::kPermError}) {
+    auto back = parse_spf_result(spf_result_name(r));
+    ASSERT_TRUE(back.has_value()) << spf_result_name(r);
+    EXPECT_EQ(*back, r);
+  }
+  EXPECT_EQ(parse_spf_result("SoftFail"), SpfResult::kSoftFail);
+  EXPECT_EQ(spf_result_name(SpfResult::kNotChecked), "");
+  EXPECT_FALSE(parse_spf_result(""));
+  EXPECT_FALSE(parse_spf_result("passed"));
+}
+
+TEST_F(FilterTest, SpfFailScoresAndForgedFromDomainMore) {
+  const std::string raw = msg(kGoodHeaders + "Subject: Invoice\r\n", "Please find the invoice below.\r\n");
+  auto env = [](const std::string& mail_from, SpfResult spf, bool helo = false) {
+    SmtpEnvelope e;
+    e.mail_from = mail_from;
+    e.spf = spf;
+    e.spf_helo = helo;
+    return e;
+  };
+  Verdict unchecked = scan(raw, env("bounce@partner.example", SpfResult::kNotChecked));
+  for (const char* id : {"SPF_FAIL", "SPF_SOFTFAIL", "SPF_FAIL_FROM_DOMAIN"}) EXPECT_FALSE(unchecked.has(id)) << id;
+  for (SpfResult r : {SpfResult::kPass, SpfResult::kNone, SpfResult::kNeutral, SpfResult::kTempError,
+                      SpfResult::kPermError}) {
+    Verdict v = scan(raw, env("bounce@partner.example", r));
+    EXPECT_DOUBLE_EQ(v.score, unchecked.score) << spf_result_name(r) << v.to_text();
+  }
+  // The From domain itself (alice@partner.example; the envelope in a subdomain) fails.
+  Verdict forged = scan(raw, env("bounce@mail.partner.example", SpfResult::kFail));
+  ASSERT_TRUE(forged.has("SPF_FAIL")) << forged.to_text();
+  ASSERT_TRUE(forged.has("SPF_FAIL_FROM_DOMAIN")) << forged.to_text();
+  EXPECT_DOUBLE_EQ(forged.score, unchecked.score + 3.5) << forged.to_text();
+  EXPECT_EQ(forged.action, Action::kDeliver) << "a forged From alone is not Junk: forwarding breaks SPF";
+  // Another domain of the envelope fails: the From is not the one shown as forged.
+  Verdict other = scan(raw, env("list@bulk.example", SpfResult::kFail));
+  EXPECT_TRUE(other.has("SPF_FAIL"));
+  EXPECT_FALSE(other.has("SPF_FAIL_FROM_DOMAIN"));
+  // A bounce's HELO name failed: SPF_FAIL, but the From was not what was checked.
+  Verdict bounce = scan(raw, env("", SpfResult::kFail, /*helo=*/true));
+  EXPECT_TRUE(bounce.has("SPF_FAIL"));
+  EXPECT_FALSE(bounce.has("SPF_FAIL_FROM_DOMAIN"));
+  Verdict soft = scan(raw, env("bounce@partner.example", SpfResult::kSoftFail));
+  EXPECT_TRUE(soft.has("SPF_SOFTFAIL"));
+  EXPECT_DOUBLE_EQ(soft.score, unchecked.score + 0.5);
+  // With a lure on top, the forged From goes to Junk.
+  Verdict phish = scan(msg(kGoodHeaders + "Subject: Account suspended - verify now\r\n",
+                           "Your account has been suspended. Please verify your account and password "
+                           "within 24 hours or it will be closed.\r\n"),
+                       env("alice@partner.example", SpfResult::kFail));
+  EXPECT_EQ(phish.action, Action::kJunk) << phish.to_text();
+}
+
+TEST(FilterPartsTest, CorrespondentWithSpfPassMayTakeTheWholeBudget) {
+  EXPECT_DOUBLE_EQ(correspondent_contribution(0, /*spf_pass=*/true).score, -kCorrespondentSpfPassMaxPoints);
+  EXPECT_DOUBLE_EQ(correspondent_contribution(-3.0, true).score, -(kMemoryMaxPoints - 3.0));
+  EXPECT_GT(kCorrespondentSpfPassMaxPoints, kCorrespondentMaxPoints);
+  EXPECT_LE(kCorrespondentSpfPassMaxPoints, kMemoryMaxPoints);
+  EXPECT_NE(correspondent_contribution(0, true).detail.find("SPF"), std::string::npos);
+  // SPF fail or softfail for the envelope sender: not eligible, however aligned.
+  auto m = parse_message("From: buyer@customer.example\r\nSubject: x\r\n\r\nbody\r\n", MimeLimits{});
+  ASSERT_TRUE(m);
+  SmtpEnvelope env;
+  env.mail_from = "buyer@customer.example";
+  EXPECT_TRUE(correspondent_eligible(*m, env));
+  for (SpfResult r : {SpfResult::kFail, SpfResult::kSoftFail}) {
+    env.spf = r;
+    EXPECT_FALSE(correspondent_eligible(*m, env)) << spf_result_name(r);
+  }
+  for (SpfResult r : {SpfResult::kPass, SpfResult::kNeutral, SpfResult::kNone, SpfResult::kTempError}) {
+    env.spf = r;
+    EXPECT_TRUE(correspondent_eligible(*m, env)) << spf_result_name(r);
+  }
+}
+
+TEST_F(FilterClassifierTest, CorrespondentWithSpfPassTakesMorePoints) {
+  const std::vector<std::string> rcpts = {"buyer@customer.example"};
+  ASSERT_TRUE(store::remember_submission(*store_, "", rcpts, unix_now_ms()).is_ok());
+  const std::string raw = msg("From: buyer@customer.example\r\nTo: bob@ours.example\r\n"
+                              "Date: Mon, 6 Jan 2025 10:00:00 +0900\r\nMessage-ID: <x.1@customer.example>\r\n"
+                              "Subject: Order\r\n",
+                              "One more question about the desks.\r\n");
+  SmtpEnvelope env;
+  env.mail_from = "buyer@customer.example";
+  Verdict plain = filter_->scan(raw, env, {});
+  ASSERT_TRUE(plain.has(kCorrespondentKnownId)) << plain.to_text();
+  EXPECT_DOUBLE_EQ(plain.find(kCorrespondentKnownId)->score, -kCorrespondentMaxPoints);
+  env.spf = SpfResult::kPass;
+  Verdict passed = filter_->scan(raw, env, {});
+  ASSERT_TRUE(passed.has(kCorrespondentKnownId)) << passed.to_text();
+  EXPECT_DOUBLE_EQ(passed.find(kCorrespondentKnownId)->score, -kCorrespondentSpfPassMaxPoints);
+  env.spf = SpfResult::kFail;
+  Verdict failed = filter_->scan(raw, env, {});
+  EXPECT_FALSE(failed.has(kCorrespondentKnownId)) << failed.to_text();
+  EXPECT_TRUE(failed.has("SPF_FAIL_FROM_DOMAIN")) << failed.to_text();
+}
+
 // ---- building blocks ----
 
 TEST(FilterPartsTest, RuleTokensComeFromTheVerdictsRulesAndMetas) {

@@ -136,6 +136,23 @@ TEST(ForgeryTest, AllowNeedsMatchingDomainsAndHandoffHost) {
   EXPECT_TRUE(sender_not_forged(authed, trusted, &why));
 }
 
+TEST(ForgeryTest, SpfPassForAnAlignedEnvelopeIsEnough) {
+  std::vector<std::string> trusted = {"mx.ours.example"};
+  SenderEvidence e;
+  e.from_address = "boss@partner.example";
+  e.envelope_sender = "bounce@mail.partner.example";
+  e.received = {"from bot.evil.example (bot.evil.example [198.51.100.9]) by mx.ours.example"};
+  std::string why;
+  EXPECT_FALSE(sender_not_forged(e, trusted, &why)) << "no SPF: the handoff host decides";
+  e.spf_pass = true;
+  EXPECT_TRUE(sender_not_forged(e, trusted, &why)) << why;
+  EXPECT_NE(why.find("SPF"), std::string::npos) << why;
+  // SPF passed a domain that is not the From header's: the From is still unproven.
+  e.envelope_sender = "bounce@bulk.example";
+  EXPECT_FALSE(sender_not_forged(e, trusted, &why));
+  EXPECT_NE(why.find("differs"), std::string::npos) << why;
+}
+
 // ---- decide: each action ----
 
 Analysis analysis_with_score(double score) {
