@@ -70,6 +70,10 @@ const std::vector<ConfigKey> kSchema = {
   {"smtpd.relay_host", T::kString, "", "Send all outbound mail through this host[:port] instead of MX lookups."},
   {"smtpd.transport_map", T::kPath, "", "Per-domain routes: a file of 'domain host[:port]' lines ('.example.com' = subdomains, '*' = all); empty: none."},
   {"smtpd.queue_scan_interval", T::kDuration, "1m", "How often the outbound queue runner looks for due mail.", 1, 3600},
+  {"smtpd.spf", T::kBool, "yes", "Check SPF (RFC 7208) of mail from outside: the envelope sender's domain, or the HELO name for a bounce. The result goes into a Received-SPF header and to the filter (rules SPF_FAIL, SPF_SOFTFAIL, SPF_FAIL_FROM_DOMAIN; filter/README.md). Authenticated submissions are never checked."},
+  {"smtpd.spf_skip_networks", T::kList, "127.0.0.0/8, ::1", "Clients (addresses or CIDR networks, comma-separated) whose mail is not checked for SPF: local relays and content filters. Empty: check every client."},
+  {"smtpd.spf_timeout", T::kDuration, "20s", "Time allowed for one SPF check's DNS lookups (RFC 7208 section 4.6.4); past it the result is temperror.", 1, 300},
+  {"smtpd.dns_server", T::kString, "", "DNS server for smtpd's SPF lookups, IP or IP:port ([v6]:port); empty: the system's (/etc/resolv.conf)."},
   {"smtpd.queue_lifetime", T::kDuration, "5d", "How long outbound mail is retried before it bounces.", 60, 86400 * 30},
   // [imapd]
   {"imapd.listen_imap", T::kEndpoint, "127.0.0.1:2143", "IMAP listener with STARTTLS (143); empty disables it."},

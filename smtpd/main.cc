@@ -14,6 +14,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "common/config.h"
@@ -186,6 +187,15 @@ int run(const std::string& config_path) {
     log::sys().warn("smtpd: no rules at {}: mail is stored without a filter scan", rules);
   }
 
+  // SPF for mail from outside (smtpd/sender_auth.h); an unusable setting stops the start.
+  std::optional<smtp::SpfSettings> spf_settings;
+  if (auto ss = smtp::spf_settings(*cfg); !ss.is_ok()) {
+    std::cerr << "tsubame-smtpd: " << ss.status().to_string() << "\n";
+    return 1;
+  } else if (ss->enabled) {
+    spf_settings = std::move(*ss);
+  }
+
   // Groupware webhooks (httpd.webhook_*; none configured: no sender thread). A bad setting
   // (URLs without a secret, a malformed URL) stops the start: events are never sent unsigned.
   auto wo = webhook::options_from_config(*cfg, "smtpd");
@@ -217,7 +227,8 @@ int run(const std::string& config_path) {
                                                  (std::filesystem::path(cfg->str("general.run_dir")) /
                                                   "imapd.notify")
                                                      .string(),
-                                                 webhooks.get(), crypto::password_params(*cfg)));
+                                                 webhooks.get(), crypto::password_params(*cfg),
+                                                 spf_settings ? &*spf_settings : nullptr));
     if (Status s = server.start(); !s.is_ok()) {
       std::cerr << "tsubame-smtpd: " << s.to_string() << "\n";
       rc = 1;

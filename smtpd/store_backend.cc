@@ -179,8 +179,39 @@ std::string domain_of(std::string_view address) {
 //                                     verdict named in X-Tsubame-Verdict), remote copies
 //                                     rejected by the global policy are held in the queue
 //   otherwise ....................... each domain's copies to INBOX or Junk by its verdict
+filter::SpfResult filter_spf(spf::Result r) {
+  switch (r) {
+    case spf::Result::kNone: return filter::SpfResult::kNone;
+    case spf::Result::kNeutral: return filter::SpfResult::kNeutral;
+    case spf::Result::kPass: return filter::SpfResult::kPass;
+    case spf::Result::kFail: return filter::SpfResult::kFail;
+    case spf::Result::kSoftFail: return filter::SpfResult::kSoftFail;
+    case spf::Result::kTempError: return filter::SpfResult::kTempError;
+    case spf::Result::kPermError: return filter::SpfResult::kPermError;
+  }
+  return filter::SpfResult::kNotChecked;
+}
+
+// The SMTP transaction's SPF check (sender_auth.h), before the message is parsed: the
+// Received-SPF field goes in after the Return-Path line, so the one parse sees it.
+void check_sender(const SpfSettings& spf, const std::string& host, DeliveryJob& job, filter::SpfResult& result,
+                  bool& helo) {
+  if (!spf_applies(spf, job.envelope)) return;
+  spf::Outcome o = check_spf(spf, job.envelope, host);
+  job.data.insert(header_insert_point(job.data), received_spf_header(o, job.envelope, host));
+  // Metadata only: the result, the domain checked and the deciding term or problem.
+  std::string line = "spf=" + std::string(spf::result_name(o.result)) + " domain=" + header_safe(o.domain) +
+                     " identity=" + o.identity;
+  if (!o.mechanism.empty()) line += " mechanism=" + header_safe(o.mechanism);
+  if (!o.problem.empty()) line += " problem=\"" + header_safe(o.problem) + "\"";
+  log::mail(job.queue_id, line);
+  result = filter_spf(o.result);
+  helo = o.identity == "helo";
+}
+
 void prepare_with_filter(store::Store& st, const std::string& host, const filter::Filter& f,
-                         const filter::DomainPolicy& base, DeliveryJob& job) {
+                         const filter::DomainPolicy& base, DeliveryJob& job,
+                         filter::SpfResult spf = filter::SpfResult::kNotChecked, bool spf_helo = false) {
   auto p = std::make_shared<Prepared>();
   job.prepared = p;
   const uint64_t scan_start = monotonic_ns();
@@ -195,6 +226,8 @@ void prepare_with_filter(store::Store& st, const std::string& host, const filter
   for (const Recipient& r : job.envelope.recipients) fe.rcpt_to.push_back(r.address);
   fe.client_ip = job.envelope.client_ip;
   fe.helo = job.envelope.helo;
+  fe.spf = spf;
+  fe.spf_helo = spf_helo;
   fe.authenticated = !job.envelope.auth_user.empty();
   fe.auth_user = job.envelope.auth_user;
   if (fe.authenticated) {
@@ -401,13 +434,16 @@ void publish_delivered(webhook::Sender* hooks, const DeliveryJob& job,
 Backend make_store_backend(store::Store& st, std::string hostname, store::LockoutSettings lockout,
                            const filter::Filter* filter, const filter::DomainPolicy* policy,
                            std::string imapd_notify_socket, webhook::Sender* webhooks,
-                           crypto::PasswordParams kdf) {
+                           crypto::PasswordParams kdf, const SpfSettings* spf) {
   Backend b;
   auto dummy_hash = make_dummy_hash(kdf);
   auto host = std::make_shared<std::string>(std::move(hostname));
   if (filter && policy) {
-    b.prepare = [&st, host, filter, policy](DeliveryJob& job) {
-      prepare_with_filter(st, *host, *filter, *policy, job);
+    b.prepare = [&st, host, filter, policy, spf](DeliveryJob& job) {
+      filter::SpfResult result = filter::SpfResult::kNotChecked;
+      bool helo = false;
+      if (spf) check_sender(*spf, *host, job, result, helo);
+      prepare_with_filter(st, *host, *filter, *policy, job, result, helo);
     };
   }
   // Message trace: one record per message, metadata only (store/trace.h).

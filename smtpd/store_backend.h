@@ -33,6 +33,10 @@
 //   copies the global policy rejects are held. An outbound data-loss hit (hold) holds the
 //   remote copies in the outbound queue for the domain admin.
 //   A filter fault lets the mail through to INBOX and is logged.
+//   Before the parse, when `spf` is given and applies (smtpd/sender_auth.h: received without
+//   AUTH, from a client outside smtpd.spf_skip_networks), SPF is checked: a Received-SPF
+//   field is prepended after the Return-Path line, the mail log names the result and the
+//   domain, and the filter reads the result (filter::SmtpEnvelope::spf).
 // - deliver: remote recipients (and remote alias targets) go to the durable outbound
 //   queue (store/queue.h, without the Return-Path line), then the local copies of the whole
 //   batch go into one store::deliver() call (one durable commit). A message with both is
@@ -56,6 +60,7 @@
 
 #include "common/crypto.h"
 #include "smtpd/backend.h"
+#include "smtpd/sender_auth.h"
 #include "store/accounts.h"
 
 namespace tsubame::store {
@@ -76,13 +81,14 @@ namespace tsubame::smtp {
 // must outlive the Backend. `lockout` is the site-wide security.lockout_* (the fallback of
 // each domain's lockout_* settings). `kdf` is the site's security.kdf_* (the decoy hash an
 // unknown login is checked against is made with it, so that its check costs what a real
-// one does).
+// one does). `spf` (may be null: no SPF check) must outlive the Backend too.
 Backend make_store_backend(store::Store& store, std::string hostname,
                            store::LockoutSettings lockout = {},
                            const filter::Filter* filter = nullptr,
                            const filter::DomainPolicy* policy = nullptr,
                            std::string imapd_notify_socket = {},
                            webhook::Sender* webhooks = nullptr,
-                           crypto::PasswordParams kdf = {});
+                           crypto::PasswordParams kdf = {},
+                           const SpfSettings* spf = nullptr);
 
 }  // namespace tsubame::smtp
