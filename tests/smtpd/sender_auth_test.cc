@@ -63,6 +63,14 @@ TEST(SpfAppliesTest, OutsideClientsWithoutAuthOnly) {
   EXPECT_TRUE(spf_applies(everyone, envelope("127.0.0.1")));
 }
 
+spf::Outcome outcome(spf::Result result, std::string identity = "mailfrom", std::string domain = "b.example") {
+  spf::Outcome o;
+  o.result = result;
+  o.domain = std::move(domain);
+  o.identity = std::move(identity);
+  return o;
+}
+
 std::vector<std::string> lines_of(const std::string& h) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -76,18 +84,26 @@ std::vector<std::string> lines_of(const std::string& h) {
   return out;
 }
 
+// The field as one line: each continuation's leading tab read as one space (RFC 5322 §2.2.3).
+std::string unfold(const std::string& h) {
+  std::string out;
+  for (const std::string& l : lines_of(h)) {
+    if (!l.empty() && l[0] == '\t') {
+      out += ' ';
+      out.append(l, 1, std::string::npos);
+    } else {
+      out += l;
+    }
+  }
+  return out;
+}
+
 TEST(ReceivedSpfTest, NamesResultClientEnvelopeAndTerm) {
-  spf::Outcome o;
-  o.result = spf::Result::kFail;
-  o.domain = "b.example";
-  o.identity = "mailfrom";
+  spf::Outcome o = outcome(spf::Result::kFail);
   o.mechanism = "-all";
   std::string h = received_spf_header(o, envelope("192.0.2.9"), "mx.ours.example");
-  std::string unfolded;
-  for (const std::string& l : lines_of(h)) {
-    EXPECT_LE(l.size(), 78u) << l;
-    unfolded += l[0] == '\t' ? " " + l.substr(1) : l;
-  }
+  for (const std::string& l : lines_of(h)) EXPECT_LE(l.size(), 78u) << l;
+  const std::string unfolded = unfold(h);
   ASSERT_EQ(unfolded.rfind("Received-SPF: fail (mx.ours.example: domain of alice@b.example does not designate "
                            "192.0.2.9 as permitted sender)",
                            0),
@@ -110,22 +126,14 @@ TEST(ReceivedSpfTest, EachResultHasItsComment) {
       {spf::Result::kPermError, "permerror (r: error in processing during lookup of alice@b.example)"},
   };
   for (const auto& [result, want] : cases) {
-    spf::Outcome o;
-    o.result = result;
-    o.domain = "b.example";
-    o.identity = "mailfrom";
-    std::string h = received_spf_header(o, envelope("192.0.2.9"), "r");
-    std::string unfolded;
-    for (const std::string& l : lines_of(h)) unfolded += l[0] == '\t' ? " " + l.substr(1) : l;
+    std::string h = received_spf_header(outcome(result), envelope("192.0.2.9"), "r");
+    const std::string unfolded = unfold(h);
     EXPECT_NE(unfolded.find(want), std::string::npos) << unfolded;
   }
 }
 
 TEST(ReceivedSpfTest, BounceNamesThePostmasterOfItsHelo) {
-  spf::Outcome o;
-  o.result = spf::Result::kPass;
-  o.domain = "mail.b.example";
-  o.identity = "helo";
+  spf::Outcome o = outcome(spf::Result::kPass, "helo", "mail.b.example");
   Envelope e = envelope("192.0.2.9");
   e.mail_from.clear();
   std::string h = received_spf_header(o, e, "r");
@@ -135,10 +143,7 @@ TEST(ReceivedSpfTest, BounceNamesThePostmasterOfItsHelo) {
 }
 
 TEST(ReceivedSpfTest, HostileValuesCannotAddFieldsOrBreakTheSyntax) {
-  spf::Outcome o;
-  o.result = spf::Result::kPermError;
-  o.domain = "b.example";
-  o.identity = "mailfrom";
+  spf::Outcome o = outcome(spf::Result::kPermError);
   o.problem = "bad record \"v=spf1 ip4:300.1.1.1\"\r\nX-Injected: yes";
   Envelope e = envelope("192.0.2.9");
   e.helo = "evil\r\nX-Tsubame-Verdict: deliver (\"quoted\\) \xff" + std::string(2000, 'h');

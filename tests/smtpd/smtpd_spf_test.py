@@ -147,6 +147,16 @@ class SmtpdSpf(unittest.TestCase):
         code, text = s.data(msg.encode())
         return code, text.decode()
 
+    def submit(self, recipient, msg):
+        """Sends msg as the test user, authenticated on the submission port (STARTTLS)."""
+        s = smtplib.SMTP("127.0.0.1", self.inst.ports["listen_submission"], local_hostname="client.example.org",
+                         timeout=30)
+        self.addCleanup(s.close)
+        s.starttls(context=tls_client_context())
+        s.ehlo()
+        s.login(self.user, password_for(self.user))
+        s.sendmail(self.user, [recipient], msg)
+
     def stored(self, tag, mailbox):
         """The one stored copy in `mailbox` whose Message-ID is <tag@example.org>, or None."""
         for m in self.inst.mailbox(self.user, mailbox):
@@ -224,14 +234,7 @@ class SmtpdSpf(unittest.TestCase):
     def test_spf_pass_lets_the_correspondent_memory_take_four_points(self):
         writer = self.user
         partner = "buyer@customer.test"
-        s = smtplib.SMTP("127.0.0.1", self.inst.ports["listen_submission"], local_hostname="client.example.org",
-                         timeout=30)
-        self.addCleanup(s.close)
-        s.starttls(context=tls_client_context())
-        s.ehlo()
-        s.login(writer, password_for(writer))
-        s.sendmail(writer, [partner], well_formed_message("quote-1", partner, "Quote", "Our quote",
-                                                          sender=f"Kim <{writer}>"))
+        self.submit(partner, well_formed_message("quote-1", partner, "Quote", "Our quote", sender=f"Kim <{writer}>"))
         deadline = time.monotonic() + 30
         while not json.loads(self.inst.cli("trace", "--sender", writer, "--json").stdout):
             self.assertLess(time.monotonic(), deadline, "no trace record of the submission")
@@ -255,14 +258,8 @@ class SmtpdSpf(unittest.TestCase):
 
     def test_submissions_are_not_checked_and_the_log_names_no_message(self):
         writer = self.user
-        s = smtplib.SMTP("127.0.0.1", self.inst.ports["listen_submission"], local_hostname="client.example.org",
-                         timeout=30)
-        self.addCleanup(s.close)
-        s.starttls(context=tls_client_context())
-        s.ehlo()
-        s.login(writer, password_for(writer))
-        s.sendmail(writer, [writer], well_formed_message("self-1", writer, "Note to self", "Remember the desks",
-                                                          sender=f"Kim <{writer}>"))
+        self.submit(writer, well_formed_message("self-1", writer, "Note to self", "Remember the desks",
+                                                sender=f"Kim <{writer}>"))
         deadline = time.monotonic() + 30
         while self.stored("self-1", "INBOX") is None:
             self.assertLess(time.monotonic(), deadline)
